@@ -1,0 +1,20 @@
+"""Shared pytest fixtures for tests/ and benchmarks/."""
+import os
+from pathlib import Path
+
+import pytest
+
+
+def corpora_path() -> Path:
+    """The shared corpora: $LLM_CORPORA, else ../shared/corpora beside the checkout."""
+    env = os.environ.get("LLM_CORPORA")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "shared" / "corpora"
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    """Path of the shared corpora directory; skips the test where it is absent."""
+    path = corpora_path()
+    if not (path / "tinyshakespeare.txt").is_file():
+        pytest.skip(f"shared corpora not found at {path} (set LLM_CORPORA)")
+    return path

@@ -1,0 +1,35 @@
+"""llm-from-scratch: a GPT-style language model, its BPE tokenizer and word2vec, from first
+principles. NumPy holds the arrays; every hot loop is our own C (csrc/) behind Cython (llm/_ext/).
+
+Threads: kernels use OpenMP with `LLM_NUM_THREADS` threads (default: all cores); change it at
+run time with `llm.set_num_threads(n)`.
+"""
+import os
+
+# libgomp reads OMP_NUM_THREADS once, when our first extension loads it, so LLM_NUM_THREADS
+# must be copied before that import to reach every thread (including encode_batch workers).
+if os.environ.get("LLM_NUM_THREADS"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["LLM_NUM_THREADS"]
+
+from llm._ext import runtime as _runtime  # noqa: E402  (fails with build instructions)
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n: int) -> None:
+    """Use n OpenMP threads in kernels called from the calling thread."""
+    _runtime.set_num_threads(n)
+
+
+def build_info() -> dict:
+    """Compiler, flags, SIMD level and thread count, for bug reports."""
+    import numpy
+
+    return {
+        "version": __version__,
+        "compiler": _runtime.compiler(),
+        "build_flags": _runtime.build_flags(),
+        "simd": _runtime.simd_level(),
+        "omp_threads": _runtime.max_threads(),
+        "numpy": numpy.__version__,
+    }
