@@ -3,6 +3,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Shared machines are noisy: a slow example is not a failure.
+settings.register_profile("default", deadline=None)
+settings.load_profile("default")
 
 
 def corpora_path() -> Path:
