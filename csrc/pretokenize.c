@@ -1,0 +1,161 @@
+/* Pre-tokenization without a regex engine: the rules of pretokenize.h as direct scans.
+ *
+ * Text is read one character at a time: ASCII bytes through a 128-entry class table, anything
+ * else through a strict UTF-8 decoder and the two-stage Unicode table of unicode_tables.h.
+ */
+#include "pretokenize.h"
+
+#include "unicode_tables.h"
+
+/* One character of the text: its length in bytes and its class bit (UNICODE_LETTER, ...). */
+typedef struct {
+    int64_t length;
+    unsigned char_class;
+} text_char;
+
+static const uint8_t* const ascii_class = unicode_class_stage2[0];
+
+static inline unsigned code_point_class(uint32_t cp) {
+    if (cp >= UNICODE_CLASS_LIMIT) return UNICODE_OTHER;
+    const uint32_t block = unicode_class_stage1[cp >> UNICODE_CLASS_BLOCK_BITS];
+    return unicode_class_stage2[block][cp & ((1u << UNICODE_CLASS_BLOCK_BITS) - 1)];
+}
+
+/* The character starting with byte text[pos] >= 0x80. Strict UTF-8: the lead byte fixes the
+ * length and the range of the second byte (which excludes overlong forms, UTF-16 surrogates and
+ * code points above U+10FFFF); anything else, truncated sequences included, is one invalid byte,
+ * which is a character of class "other". */
+static text_char decode_multibyte(const uint8_t* text, // (n,)
+                                  int64_t n, int64_t pos) {
+    const text_char invalid = {1, UNICODE_OTHER};
+    const uint8_t lead = text[pos];
+    int64_t length;
+    uint32_t cp;
+    uint8_t second_min = 0x80, second_max = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+        cp = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        cp = lead & 0x0F;
+        if (lead == 0xE0) second_min = 0xA0;  /* below: overlong */
+        if (lead == 0xED) second_max = 0x9F;  /* above: surrogates U+D800..U+DFFF */
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        cp = lead & 0x07;
+        if (lead == 0xF0) second_min = 0x90;  /* below: overlong */
+        if (lead == 0xF4) second_max = 0x8F;  /* above: beyond U+10FFFF */
+    } else {
+        return invalid;  /* continuation byte, overlong lead C0/C1, or F5..FF */
+    }
+    if (length > n - pos || text[pos + 1] < second_min || text[pos + 1] > second_max) return invalid;
+    for (int64_t k = 1; k < length; k++) {
+        const uint8_t byte = text[pos + k];
+        if ((byte & 0xC0) != 0x80) return invalid;
+        cp = (cp << 6) | (byte & 0x3F);
+    }
+    return (text_char){length, code_point_class(cp)};
+}
+
+static inline text_char char_at(const uint8_t* text, // (n,)
+                                int64_t n, int64_t pos) {
+    const uint8_t byte = text[pos];
+    if (byte < 0x80) return (text_char){1, ascii_class[byte]};
+    return decode_multibyte(text, n, pos);
+}
+
+/* End of the run of characters whose class is in `accept`, from pos on. */
+static inline int64_t run_end(const uint8_t* text, // (n,)
+                              int64_t n, int64_t pos, unsigned accept) {
+    while (pos < n) {
+        const uint8_t byte = text[pos];
+        if (byte < 0x80) {
+            if (!(ascii_class[byte] & accept)) break;
+            pos += 1;
+        } else {
+            const text_char c = decode_multibyte(text, n, pos);
+            if (!(c.char_class & accept)) break;
+            pos += c.length;
+        }
+    }
+    return pos;
+}
+
+/* GPT-2's 's|'t|'re|'ve|'m|'ll|'d at text[pos] == '\'': the end of the match, or pos if none. */
+static inline int64_t contraction_end(const uint8_t* text, // (n,)
+                                      int64_t n, int64_t pos) {
+    if (pos + 1 >= n) return pos;
+    const uint8_t third = pos + 2 < n ? text[pos + 2] : 0;
+    switch (text[pos + 1]) {
+    case 's': case 't': case 'm': case 'd': return pos + 2;
+    case 'r': case 'v': return third == 'e' ? pos + 3 : pos;
+    case 'l': return third == 'l' ? pos + 3 : pos;
+    default: return pos;
+    }
+}
+
+/* \s+(?!\S)|\s+ at a whitespace character: a run followed by a non-space gives up its last
+ * character (which then starts the next piece), unless that would leave the run empty. */
+static int64_t whitespace_end(const uint8_t* text, // (n,)
+                              int64_t n, int64_t pos) {
+    int64_t last = pos;  /* start of the last whitespace character seen */
+    int64_t end = pos;
+    while (end < n) {
+        const text_char c = char_at(text, n, end);
+        if (!(c.char_class & UNICODE_SPACE)) break;
+        last = end;
+        end += c.length;
+    }
+    return (end == n || last == pos) ? end : last;
+}
+
+static inline int64_t gpt2_piece_end(const uint8_t* text, // (n,)
+                                     int64_t n, int64_t pos) {
+    const uint8_t byte = text[pos];
+    int64_t run_start = pos;  /* after the optional leading space */
+    text_char c = char_at(text, n, pos);
+    if (byte == '\'') {
+        const int64_t end = contraction_end(text, n, pos);
+        if (end > pos) return end;
+    } else if (byte == ' ' && pos + 1 < n) {
+        const text_char next = char_at(text, n, pos + 1);
+        if (!(next.char_class & UNICODE_SPACE)) {
+            run_start = pos + 1;
+            c = next;
+        }
+    }
+    if (c.char_class & UNICODE_SPACE) return whitespace_end(text, n, pos);
+    /* ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+ : marks belong to the last one. */
+    const unsigned run = (c.char_class & (UNICODE_LETTER | UNICODE_NUMBER))
+                             ? c.char_class : (UNICODE_MARK | UNICODE_OTHER);
+    return run_end(text, n, run_start + c.length, run);
+}
+
+static inline int64_t naive_piece_end(const uint8_t* text, // (n,)
+                                      int64_t n, int64_t pos) {
+    const unsigned word = UNICODE_LETTER | UNICODE_NUMBER | UNICODE_MARK;
+    const text_char c = char_at(text, n, pos);
+    if (c.char_class & word) return run_end(text, n, pos + c.length, word);
+    return pos + c.length;
+}
+
+int64_t pretokenize_piece_end(pretokenize_mode mode,
+                              const uint8_t* text,   // (n,)
+                              int64_t n,
+                              int64_t pos) {
+    return mode == PRETOKENIZE_NAIVE ? naive_piece_end(text, n, pos) : gpt2_piece_end(text, n, pos);
+}
+
+int64_t pretokenize_split(int64_t* bounds,           // (n + 1,)
+                          pretokenize_mode mode,
+                          const uint8_t* text,       // (n,)
+                          int64_t n) {
+    int64_t count = 0;
+    bounds[0] = 0;
+    if (mode == PRETOKENIZE_NAIVE) {
+        for (int64_t pos = 0; pos < n; pos = bounds[count]) bounds[++count] = naive_piece_end(text, n, pos);
+    } else {
+        for (int64_t pos = 0; pos < n; pos = bounds[count]) bounds[++count] = gpt2_piece_end(text, n, pos);
+    }
+    return count;
+}
