@@ -1,0 +1,391 @@
+/* Matrix multiplication, BLIS/GotoBLAS style; see matmul.h for the structure and API.
+ *
+ * Loop nest of one call (every thread runs it; the B panel is shared):
+ *   jc: NC columns of C
+ *     pc: KC slice of k       all threads pack the KC x NC panel of op(B), barrier
+ *       ic: MC rows of C      each thread packs an MC x KC block of op(A) from its own rows
+ *         jr: NR columns      micro-panel of B
+ *           ir: MR rows       micro-kernel: C tile (MR x NR) = alpha * A panel @ B panel + ...
+ * Threads form a grid over (rows, columns) of C chosen per shape, so that a tall C is split by
+ * rows and a short, wide one (a few tokens times a vocabulary) by columns.
+ */
+#include "matmul.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MATMUL_X86 1
+#endif
+
+/* Below this many flops (2*m*n*k) one thread does the whole product: a parallel region costs
+ * more than it saves. */
+#define SERIAL_FLOPS (1 << 20)
+
+/* An operand seen as a matrix: element (i, j) at data[i * row_stride + j * col_stride]. A
+ * transposed operand just swaps the strides. */
+typedef struct {
+    const float* data;
+    int64_t row_stride, col_stride;
+} strided;
+
+/* C tile (rows x cols, rows <= MR, cols <= NR) = alpha * A panel @ B panel [+ bias] [+ beta * C].
+ * a_panel: (kc, MR) packed, b_panel: (kc, NR) packed, bias: (cols) or NULL; beta = 0 never reads C. */
+typedef void (*micro_kernel)(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
+                             const float* bias, int64_t kc, int64_t rows, int64_t cols,
+                             float alpha, float beta);
+
+typedef struct {
+    micro_kernel kernel;
+    int64_t mr, nr;          /* micro-tile of C held in registers */
+    int64_t mc, kc, nc;      /* cache blocks: A block mc x kc, B panel kc x nc */
+} gemm_config;
+
+/* ---------------------------------------------------------------- micro-kernels */
+
+enum { PORTABLE_MR = 4, PORTABLE_NR = 16 };
+
+static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
+                            const float* bias, int64_t kc, int64_t rows, int64_t cols,
+                            float alpha, float beta) {
+    float acc[PORTABLE_MR][PORTABLE_NR] = {{0}};
+    for (int64_t p = 0; p < kc; p++) {
+        const float* a = a_panel + p * PORTABLE_MR;
+        const float* b = b_panel + p * PORTABLE_NR;
+        for (int i = 0; i < PORTABLE_MR; i++)
+            for (int j = 0; j < PORTABLE_NR; j++) acc[i][j] += a[i] * b[j];
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        float* row = c + i * ldc;
+        for (int64_t j = 0; j < cols; j++) {
+            float value = alpha * acc[i][j] + (bias ? bias[j] : 0.0f);
+            row[j] = beta == 0.0f ? value : value + beta * row[j];
+        }
+    }
+}
+
+#ifdef MATMUL_X86
+
+/* AVX-512: MR rows x NV vectors of 16 columns. The k loop broadcasts one element of A per row and
+ * does NV FMAs with the B vectors loaded once per k. */
+#define AVX512_MR 14
+#define AVX512_NV 2
+#define AVX512_NR (16 * AVX512_NV)
+
+__attribute__((target("avx512f")))
+static void kernel_avx512(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
+                          const float* bias, int64_t kc, int64_t rows, int64_t cols,
+                          float alpha, float beta) {
+    __m512 acc[AVX512_MR][AVX512_NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < AVX512_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < AVX512_NV; v++) acc[i][v] = _mm512_setzero_ps();
+    const float* a = a_panel;
+    const float* b = b_panel;
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 bv[AVX512_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < AVX512_NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 32
+        for (int i = 0; i < AVX512_MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 8
+            for (int v = 0; v < AVX512_NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += AVX512_MR;
+        b += AVX512_NR;
+    }
+    __mmask16 mask[AVX512_NV];
+    __m512 bias_v[AVX512_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < AVX512_NV; v++) {
+        int64_t left = cols - 16 * v;
+        mask[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        bias_v[v] = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
+    }
+    __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < AVX512_MR; i++) {
+        if (i >= rows) break;
+        float* row = c + i * ldc;
+#pragma GCC unroll 8
+        for (int v = 0; v < AVX512_NV; v++) {
+            __m512 value = _mm512_fmadd_ps(alpha_v, acc[i][v], bias_v[v]);
+            if (beta != 0.0f)
+                value = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), value);
+            _mm512_mask_storeu_ps(row + 16 * v, mask[v], value);
+        }
+    }
+}
+
+/* AVX2 + FMA: MR rows x NV vectors of 8 columns; same scheme as the AVX-512 kernel. */
+#define AVX2_MR 6
+#define AVX2_NV 2
+#define AVX2_NR (8 * AVX2_NV)
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
+                        const float* bias, int64_t kc, int64_t rows, int64_t cols,
+                        float alpha, float beta) {
+    __m256 acc[AVX2_MR][AVX2_NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < AVX2_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < AVX2_NV; v++) acc[i][v] = _mm256_setzero_ps();
+    const float* a = a_panel;
+    const float* b = b_panel;
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 bv[AVX2_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < AVX2_NV; v++) bv[v] = _mm256_load_ps(b + 8 * v);
+#pragma GCC unroll 32
+        for (int i = 0; i < AVX2_MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+#pragma GCC unroll 8
+            for (int v = 0; v < AVX2_NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += AVX2_MR;
+        b += AVX2_NR;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mask[AVX2_NV];
+    __m256 bias_v[AVX2_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < AVX2_NV; v++) {
+        int64_t left = cols - 8 * v;
+        mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), lane);
+        bias_v[v] = bias ? _mm256_maskload_ps(bias + 8 * v, mask[v]) : _mm256_setzero_ps();
+    }
+    __m256 alpha_v = _mm256_set1_ps(alpha), beta_v = _mm256_set1_ps(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < AVX2_MR; i++) {
+        if (i >= rows) break;
+        float* row = c + i * ldc;
+#pragma GCC unroll 8
+        for (int v = 0; v < AVX2_NV; v++) {
+            __m256 value = _mm256_fmadd_ps(alpha_v, acc[i][v], bias_v[v]);
+            if (beta != 0.0f)
+                value = _mm256_fmadd_ps(beta_v, _mm256_maskload_ps(row + 8 * v, mask[v]), value);
+            _mm256_maskstore_ps(row + 8 * v, mask[v], value);
+        }
+    }
+}
+
+#endif /* MATMUL_X86 */
+
+static const gemm_config* gemm_config_for_cpu(void) {
+#ifdef MATMUL_X86
+    static const gemm_config avx512 = {kernel_avx512, AVX512_MR, AVX512_NR, 14 * 12, 256, 2048};
+    static const gemm_config avx2 = {kernel_avx2, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
+    switch (llm_simd_detect()) {
+    case LLM_SIMD_AVX512: return &avx512;
+    case LLM_SIMD_AVX2: return &avx2;
+    default: break;
+    }
+#endif
+    static const gemm_config portable = {kernel_portable, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
+    return &portable;
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* Packs panels [first, end) of a len x kc matrix X — element (w, p) at x[w*stride_w + p*stride_k] —
+ * cut along w into panels of `width`: dst[(panel*kc + p)*width + i] = X(panel*width + i, p), with
+ * zeros past len so that the micro-kernel always runs on full tiles. */
+static void pack_panels(float* dst, const float* x, int64_t stride_w, int64_t stride_k,
+                        int64_t len, int64_t kc, int64_t width, int64_t first, int64_t end) {
+    for (int64_t panel = first; panel < end; panel++) {
+        float* out = dst + panel * kc * width;
+        int64_t w0 = panel * width;
+        int64_t valid = len - w0 < width ? len - w0 : width;
+        const float* src = x + w0 * stride_w;
+        if (stride_w == 1) {          /* rows of the panel are contiguous in memory */
+            for (int64_t p = 0; p < kc; p++) {
+                memcpy(out + p * width, src + p * stride_k, (size_t)valid * sizeof(float));
+                for (int64_t i = valid; i < width; i++) out[p * width + i] = 0.0f;
+            }
+        } else {                      /* gather: the panel is transposed on the way in */
+            for (int64_t i = 0; i < valid; i++) {
+                const float* line = src + i * stride_w;
+                for (int64_t p = 0; p < kc; p++) out[p * width + i] = line[p * stride_k];
+            }
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t i = valid; i < width; i++) out[p * width + i] = 0.0f;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- workspace */
+
+/* One packing workspace per calling thread, grown on demand and freed at thread exit. */
+static _Thread_local float* workspace_data;
+static _Thread_local size_t workspace_floats;
+static pthread_key_t workspace_key;
+static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
+
+static void workspace_key_create(void) { pthread_key_create(&workspace_key, free); }
+
+static float* workspace_get(size_t floats) {
+    if (workspace_floats >= floats) return workspace_data;
+    pthread_once(&workspace_once, workspace_key_create);
+    void* data = NULL;
+    if (posix_memalign(&data, 64, floats * sizeof(float)) != 0) return NULL;
+    free(workspace_data);
+    workspace_data = data;
+    workspace_floats = floats;
+    pthread_setspecific(workspace_key, data);
+    return workspace_data;
+}
+
+static int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+/* ---------------------------------------------------------------- driver */
+
+/* Splits nt threads into a grid of row groups x column groups minimising the largest number of
+ * micro-tiles any thread computes; ties go to more row groups (less duplicated A packing). */
+static int row_groups(int nt, int64_t m_panels, int64_t n_panels) {
+    int best = 1;
+    int64_t best_tiles = INT64_MAX;
+    for (int tm = 1; tm <= nt; tm++) {
+        if (nt % tm) continue;
+        int tn = nt / tm;
+        int64_t tiles = ((m_panels + tm - 1) / tm) * ((n_panels + tn - 1) / tn);
+        if (tiles <= best_tiles) { best_tiles = tiles; best = tm; }
+    }
+    return best;
+}
+
+/* C = alpha * A @ B + beta * C [+ bias on every row], A (m, k), B (k, n) strided views. */
+static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, const float* bias,
+                               int64_t m, int64_t n, int64_t k, float alpha, float beta) {
+    if (m == 0 || n == 0) return LLM_OK;
+    if (k == 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float value = bias ? bias[j] : 0.0f;
+                c[i * ldc + j] = beta == 0.0f ? value : value + beta * c[i * ldc + j];
+            }
+        return LLM_OK;
+    }
+    const gemm_config* cfg = gemm_config_for_cpu();
+    int nt = 1;
+#ifdef _OPENMP
+    if (2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS) nt = omp_get_max_threads();
+#endif
+    int64_t kc_max = min64(cfg->kc, k);
+    int64_t nc_max = round_up(min64(cfg->nc, n), cfg->nr);
+    int64_t mc_max = min64(cfg->mc, round_up(m, cfg->mr));
+    size_t b_floats = (size_t)round_up(kc_max * nc_max, 16);
+    size_t a_floats = (size_t)round_up(mc_max * kc_max, 16);
+    float* workspace = workspace_get(b_floats + (size_t)nt * a_floats);
+    if (!workspace) return LLM_ERR_NOMEM;
+    float* b_pack = workspace;
+
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0, team = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        float* a_pack = workspace + b_floats + (size_t)t * a_floats;
+        int64_t m_panels = (m + cfg->mr - 1) / cfg->mr;
+        for (int64_t jc = 0; jc < n; jc += cfg->nc) {
+            int64_t nc = min64(cfg->nc, n - jc);
+            int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
+            int tm = row_groups(team, m_panels, n_panels), tn = team / tm;
+            int row_group = t / tn, col_group = t % tn;
+            int64_t i_begin = m_panels * row_group / tm * cfg->mr;
+            int64_t i_end = min64(m, m_panels * (row_group + 1) / tm * cfg->mr);
+            int64_t jp_begin = n_panels * col_group / tn, jp_end = n_panels * (col_group + 1) / tn;
+            for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+                int64_t kc = min64(cfg->kc, k - pc);
+                pack_panels(b_pack, b.data + pc * b.row_stride + jc * b.col_stride, b.col_stride,
+                            b.row_stride, nc, kc, cfg->nr, n_panels * t / team,
+                            n_panels * (t + 1) / team);
+#pragma omp barrier
+                float beta_pc = pc == 0 ? beta : 1.0f;
+                const float* bias_pc = pc == 0 && bias ? bias + jc : NULL;
+                for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
+                    int64_t mc = min64(cfg->mc, i_end - ic);
+                    int64_t a_panels = (mc + cfg->mr - 1) / cfg->mr;
+                    pack_panels(a_pack, a.data + ic * a.row_stride + pc * a.col_stride,
+                                a.row_stride, a.col_stride, mc, kc, cfg->mr, 0, a_panels);
+                    for (int64_t jp = jp_begin; jp < jp_end; jp++) {
+                        int64_t j = jp * cfg->nr;
+                        for (int64_t ip = 0; ip < a_panels; ip++) {
+                            int64_t i = ip * cfg->mr;
+                            cfg->kernel(c + (ic + i) * ldc + jc + j, ldc, a_pack + i * kc,
+                                        b_pack + j * kc, bias_pc ? bias_pc + j : NULL, kc,
+                                        min64(cfg->mr, mc - i), min64(cfg->nr, nc - j),
+                                        alpha, beta_pc);
+                        }
+                    }
+                }
+#pragma omp barrier
+            }
+        }
+    }
+    return LLM_OK;
+}
+
+/* ---------------------------------------------------------------- public API */
+
+llm_status matmul_gemm(float* c, int64_t ldc, const float* a, int64_t lda, const float* b,
+                       int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                       float alpha, float beta) {
+    if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
+        return LLM_ERR_ARGUMENT;
+    strided a_view = trans_a ? (strided){a, 1, lda} : (strided){a, lda, 1};
+    strided b_view = trans_b ? (strided){b, 1, ldb} : (strided){b, ldb, 1};
+    return gemm_strided(c, ldc, a_view, b_view, NULL, m, n, k, alpha, beta);
+}
+
+llm_status matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
+                          int64_t m, int64_t k, int64_t n, int transpose_weight) {
+    if (m < 0 || n < 0 || k < 0) return LLM_ERR_ARGUMENT;
+    strided w = transpose_weight ? (strided){weight, 1, k} : (strided){weight, n, 1};
+    return gemm_strided(out, n, (strided){inp, k, 1}, w, bias, m, n, k, 1.0f, 0.0f);
+}
+
+/* dbias (N) += column sums of dout (M, N); threads split the columns. */
+static void column_sums_add(float* dbias, const float* dout, int64_t m, int64_t n) {
+#pragma omp parallel for schedule(static) if (m * n >= SERIAL_FLOPS)
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+        int64_t j1 = min64(n, j0 + 64);
+        float sum[64] = {0};
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = j0; j < j1; j++) sum[j - j0] += dout[i * n + j];
+        for (int64_t j = j0; j < j1; j++) dbias[j] += sum[j - j0];
+    }
+}
+
+llm_status matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                           const float* inp, const float* weight, int64_t m, int64_t k, int64_t n,
+                           int transpose_weight) {
+    if (m < 0 || n < 0 || k < 0) return LLM_ERR_ARGUMENT;
+    llm_status status = LLM_OK;
+    if (dinp) {  /* dinp (M,K) += dout (M,N) @ op(W)ᵀ (N,K) */
+        strided w_t = transpose_weight ? (strided){weight, k, 1} : (strided){weight, 1, n};
+        status = gemm_strided(dinp, k, (strided){dout, n, 1}, w_t, NULL, m, k, n, 1.0f, 1.0f);
+        if (status != LLM_OK) return status;
+    }
+    if (dweight) {
+        if (transpose_weight)  /* dW (N,K) += doutᵀ (N,M) @ inp (M,K) */
+            status = gemm_strided(dweight, k, (strided){dout, 1, n}, (strided){inp, k, 1}, NULL,
+                                  n, k, m, 1.0f, 1.0f);
+        else                   /* dW (K,N) += inpᵀ (K,M) @ dout (M,N) */
+            status = gemm_strided(dweight, n, (strided){inp, 1, k}, (strided){dout, n, 1}, NULL,
+                                  k, n, m, 1.0f, 1.0f);
+        if (status != LLM_OK) return status;
+    }
+    if (dbias) column_sums_add(dbias, dout, m, n);
+    return LLM_OK;
+}

@@ -1,0 +1,55 @@
+/* Matrix multiplication for float32 row-major arrays: a general GEMM and the forward/backward of a
+ * linear layer built on it.
+ *
+ * Structure (after BLIS/GotoBLAS): the k dimension is cut into KC slices; for each, a KC x NC
+ * panel of op(B) is packed (by all threads together) into NR-wide micro-panels, then each thread
+ * packs MC x KC blocks of op(A) into MR-tall micro-panels and runs an MR x NR register-blocked
+ * micro-kernel (AVX-512, AVX2+FMA or portable C, chosen at run time) over its part of C.
+ * Transposed operands are read strided by the packing routines; nothing is transposed in memory.
+ *
+ * Packing buffers: one workspace per calling thread (thread-local, grown on demand, freed when the
+ * thread exits) holds the shared B panel and one A block per OpenMP thread. So calls allocate only
+ * when a shape needs more room than any earlier call from the same thread. Concurrent calls from
+ * different threads (and calls from inside another kernel's parallel region) are safe.
+ */
+#ifndef LLM_MATMUL_H
+#define LLM_MATMUL_H
+
+#include <stdint.h>
+
+#include "common.h"
+
+/* C (M,N) = alpha * op(A) @ op(B) + beta * C, row-major, lda/ldb/ldc row strides in elements;
+ * op(X) = X or Xᵀ: A is (M,K), or (K,M) when trans_a; B is (K,N), or (N,K) when trans_b.
+ * beta = 0 ignores C's old contents (NaN-safe); beta = 1 accumulates.
+ * Returns LLM_ERR_ARGUMENT for negative sizes or strides smaller than a row, LLM_ERR_NOMEM if the
+ * packing workspace cannot be allocated (C is then unchanged). */
+llm_status matmul_gemm(float* c,        // (M, ldc)
+                       int64_t ldc,
+                       const float* a,  // (M, lda), or (K, lda) when trans_a
+                       int64_t lda,
+                       const float* b,  // (K, ldb), or (N, ldb) when trans_b
+                       int64_t ldb,
+                       int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                       float alpha, float beta);
+
+/* out (M,N) = inp (M,K) @ W (K,N) [+ bias (N)]; with transpose_weight, W is (N,K) and
+ * out = inp @ Wᵀ (the tied lm head: logits = x @ wteᵀ). bias may be NULL. */
+llm_status matmul_forward(float* out,           // (M, N)
+                          const float* inp,     // (M, K)
+                          const float* weight,  // (K, N), or (N, K) when transpose_weight
+                          const float* bias,    // (N) or NULL
+                          int64_t m, int64_t k, int64_t n, int transpose_weight);
+
+/* Accumulates (+=): dinp (M,K) += dout @ op(W)ᵀ; dweight += inpᵀ @ dout (or its transpose,
+ * dout ᵀ @ inp, when transpose_weight); dbias (N) += column sums of dout.
+ * Any of dinp/dweight/dbias may be NULL. */
+llm_status matmul_backward(float* dinp,          // (M, K) or NULL
+                           float* dweight,       // (K, N), or (N, K) when transpose_weight; or NULL
+                           float* dbias,         // (N) or NULL
+                           const float* dout,    // (M, N)
+                           const float* inp,     // (M, K)
+                           const float* weight,  // (K, N), or (N, K) when transpose_weight
+                           int64_t m, int64_t k, int64_t n, int transpose_weight);
+
+#endif

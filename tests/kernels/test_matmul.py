@@ -1,0 +1,193 @@
+"""llm/_ext/matmul (csrc/matmul.c): GEMM against float64 NumPy, the linear layer's forward and
+backward (finite differences), thread-count agreement and argument errors."""
+import numpy as np
+import pytest
+
+import llm
+from llm._ext import matmul
+
+# Sizes around the micro-tile and cache-block edges of every micro-kernel (MR 4/6/14, NR 16/32,
+# MC 128/144/168, KC 256) plus 1.
+ODD_SIZES = [(1, 1, 1), (1, 300, 17), (3, 17, 65), (17, 1, 3), (65, 127, 33), (127, 3, 300),
+             (300, 65, 127), (169, 257, 1), (2, 513, 2), (145, 260, 129)]
+
+
+def random(rng, *shape):
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def tolerance(k):
+    """float32 accumulation over k terms of products of standard normals: error ~ sqrt(k) * eps."""
+    return 1e-5 * (1 + np.sqrt(k)) * 4
+
+
+def reference(a, b, trans_a, trans_b):
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    return (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("m, k, n", ODD_SIZES)
+def test_gemm_matches_float64_numpy(m, k, n, trans_a, trans_b):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = random(rng, *((k, m) if trans_a else (m, k)))
+    b = random(rng, *((n, k) if trans_b else (k, n)))
+    c = np.full((m, n), np.nan, dtype=np.float32)  # beta = 0 must not read C
+    matmul.gemm(c, a, b, trans_a=trans_a, trans_b=trans_b)
+    np.testing.assert_allclose(c, reference(a, b, trans_a, trans_b), rtol=0, atol=tolerance(k))
+
+
+@pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.25), (2.0, 0.0)])
+def test_gemm_alpha_beta(alpha, beta):
+    rng = np.random.default_rng(1)
+    m, k, n = 37, 300, 70  # k spans two KC slices: later slices accumulate onto the first
+    a, b, c0 = random(rng, m, k), random(rng, k, n), random(rng, m, n)
+    c = c0.copy()
+    matmul.gemm(c, a, b, alpha=alpha, beta=beta)
+    expected = alpha * reference(a, b, False, False) + beta * c0.astype(np.float64)
+    np.testing.assert_allclose(c, expected, rtol=0, atol=tolerance(k) * 3)
+
+
+def test_gemm_with_k_zero_scales_c():
+    c = np.full((3, 4), 2.0, dtype=np.float32)
+    matmul.gemm(c, np.zeros((3, 0), np.float32), np.zeros((0, 4), np.float32), beta=0.5)
+    np.testing.assert_array_equal(c, 1.0)
+    c[0, 0] = np.nan
+    matmul.gemm(c, np.zeros((3, 0), np.float32), np.zeros((0, 4), np.float32), beta=0.0)
+    np.testing.assert_array_equal(c, 0.0)
+
+
+@pytest.mark.parametrize("transpose_weight", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_forward_matches_numpy_with_leading_dims(transpose_weight, with_bias):
+    rng = np.random.default_rng(2)
+    batch, time, k, n = 3, 17, 65, 129
+    inp = random(rng, batch, time, k)
+    weight = random(rng, *((n, k) if transpose_weight else (k, n)))
+    bias = random(rng, n) if with_bias else None
+    out = np.full((batch, time, n), np.nan, dtype=np.float32)
+    matmul.matmul_forward(out, inp, weight, bias, transpose_weight=transpose_weight)
+    w64 = weight.astype(np.float64)
+    expected = inp.astype(np.float64) @ (w64.T if transpose_weight else w64)
+    if with_bias:
+        expected += bias
+    np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(k))
+
+
+def loss_and_forward(inp, weight, bias, dout, transpose_weight):
+    """L = sum(out * dout) in float64, so dL/dout = dout."""
+    w = weight.T if transpose_weight else weight
+    return float(np.sum((inp.astype(np.float64) @ w + bias) * dout))
+
+
+@pytest.mark.parametrize("transpose_weight", [False, True])
+def test_backward_matches_finite_differences(transpose_weight):
+    rng = np.random.default_rng(3)
+    m, k, n = 7, 5, 6
+    inp, dout, bias = random(rng, 2, m, k), random(rng, 2, m, n), random(rng, n)
+    weight = random(rng, *((n, k) if transpose_weight else (k, n)))
+    # Gradients accumulate onto what is already there.
+    start = {"inp": random(rng, *inp.shape), "weight": random(rng, *weight.shape),
+             "bias": random(rng, n)}
+    grads = {name: g.copy() for name, g in start.items()}
+    matmul.matmul_backward(grads["inp"], grads["weight"], grads["bias"], dout, inp, weight,
+                           transpose_weight=transpose_weight)
+    params = {"inp": inp.astype(np.float64), "weight": weight.astype(np.float64),
+              "bias": bias.astype(np.float64)}
+    eps = 1e-4
+    for name, value in params.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            saved = value[index]
+            value[index] = saved + eps
+            up = loss_and_forward(params["inp"], params["weight"], params["bias"], dout,
+                                  transpose_weight)
+            value[index] = saved - eps
+            down = loss_and_forward(params["inp"], params["weight"], params["bias"], dout,
+                                    transpose_weight)
+            value[index] = saved
+            numeric[index] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(grads[name] - start[name], numeric, rtol=1e-4, atol=1e-4,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("transpose_weight", [False, True])
+def test_backward_at_larger_shape_matches_numpy_and_skips_none(transpose_weight):
+    rng = np.random.default_rng(4)
+    m, k, n = 300, 127, 65
+    inp, dout = random(rng, m, k), random(rng, m, n)
+    weight = random(rng, *((n, k) if transpose_weight else (k, n)))
+    dinp, dweight, dbias = random(rng, m, k), random(rng, *weight.shape), random(rng, n)
+    expected_dinp = dinp + dout.astype(np.float64) @ (weight if transpose_weight else weight.T)
+    dw = inp.T.astype(np.float64) @ dout
+    expected_dweight = dweight + (dw.T if transpose_weight else dw)
+    expected_dbias = dbias + dout.astype(np.float64).sum(axis=0)
+    matmul.matmul_backward(dinp, None, None, dout, inp, weight, transpose_weight=transpose_weight)
+    matmul.matmul_backward(None, dweight, None, dout, inp, weight,
+                           transpose_weight=transpose_weight)
+    matmul.matmul_backward(None, None, dbias, dout, inp, weight, transpose_weight=transpose_weight)
+    np.testing.assert_allclose(dinp, expected_dinp, rtol=0, atol=tolerance(n))
+    np.testing.assert_allclose(dweight, expected_dweight, rtol=0, atol=tolerance(m))
+    np.testing.assert_allclose(dbias, expected_dbias, rtol=0, atol=tolerance(m))
+
+
+@pytest.fixture
+def restore_threads():
+    before = llm.build_info()["omp_threads"]
+    yield
+    llm.set_num_threads(before)
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 768, 1000), (513, 300, 200), (64, 1100, 2100)])
+def test_one_and_two_threads_agree(m, k, n, restore_threads):
+    rng = np.random.default_rng(5)
+    a, b = random(rng, m, k), random(rng, n, k)
+    results = []
+    for threads in (1, 2):
+        llm.set_num_threads(threads)
+        c = np.empty((m, n), dtype=np.float32)
+        matmul.gemm(c, a, b, trans_b=True)
+        results.append(c)
+    np.testing.assert_allclose(results[0], results[1], rtol=0, atol=1e-5 * np.sqrt(k))
+
+
+def test_bad_arguments_raise_value_error_naming_them():
+    f32 = np.float32
+    inp, weight = np.zeros((4, 129), f32), np.zeros((128, 384), f32)
+    out = np.zeros((4, 384), f32)
+    with pytest.raises(ValueError, match=r"weight has shape \(128, 384\).*inp's last dimension is 129"):
+        matmul.matmul_forward(out, inp, weight)
+    inp = np.zeros((4, 128), f32)
+    with pytest.raises(ValueError, match="inp has dtype float64"):
+        matmul.matmul_forward(out, inp.astype(np.float64), weight)
+    with pytest.raises(ValueError, match="weight is not C-contiguous"):
+        matmul.matmul_forward(out, inp, np.zeros((384, 128), f32).T)
+    with pytest.raises(ValueError, match=r"out has shape \(4, 383\)"):
+        matmul.matmul_forward(np.zeros((4, 383), f32), inp, weight)
+    with pytest.raises(ValueError, match=r"bias has shape \(383,\)"):
+        matmul.matmul_forward(out, inp, weight, np.zeros(383, f32))
+    with pytest.raises(ValueError, match="out overlaps inp"):
+        square = np.zeros((4, 4), f32)
+        matmul.matmul_forward(square, square, np.zeros((4, 4), f32))
+    with pytest.raises(ValueError, match="out is read-only"):
+        out.setflags(write=False)
+        matmul.matmul_forward(out, inp, weight)
+    with pytest.raises(ValueError, match="dweight has shape"):
+        matmul.matmul_backward(None, np.zeros((384, 128), f32), None, np.zeros((4, 384), f32),
+                               inp, weight)
+    with pytest.raises(ValueError, match=r"dout has shape \(4, 385\)"):
+        matmul.matmul_backward(None, None, None, np.zeros((4, 385), f32), inp, weight)
+    with pytest.raises(ValueError, match="dinp overlaps dweight"):
+        shared = np.zeros((128, 128), f32)
+        matmul.matmul_backward(shared, shared, None, np.zeros((128, 128), f32),
+                               np.zeros((128, 128), f32), np.zeros((128, 128), f32))
+    with pytest.raises(ValueError, match=r"b has shape \(3, 5\)"):
+        matmul.gemm(np.zeros((2, 5), f32), np.zeros((2, 4), f32), np.zeros((3, 5), f32))
+    with pytest.raises(ValueError, match=r"c has shape \(2, 4\); expected \(2, 5\)"):
+        matmul.gemm(np.zeros((2, 4), f32), np.zeros((2, 3), f32), np.zeros((3, 5), f32))
+    with pytest.raises(ValueError, match="a has shape"):
+        matmul.gemm(np.zeros((2, 5), f32), np.zeros(6, f32), np.zeros((3, 5), f32))
+    with pytest.raises(ValueError, match="a: expected a float32 numpy array, got list"):
+        matmul.gemm(np.zeros((2, 5), f32), [[1.0]], np.zeros((3, 5), f32))
