@@ -15,7 +15,11 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 # C files that an extension needs besides its own csrc/<name>.c.
-EXTRA_SOURCES: dict[str, list[str]] = {}
+EXTRA_SOURCES: dict[str, list[str]] = {
+    "softmax": ["csrc/vecmath.c"],
+    "crossentropy": ["csrc/vecmath.c"],
+    "activation": ["csrc/vecmath.c"],
+}
 
 
 def compile_flags() -> tuple[list[str], list[str]]:

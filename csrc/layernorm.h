@@ -1,0 +1,29 @@
+/* LayerNorm over the last dimension: forward saves each row's mean and 1/std for backward. */
+#ifndef LLM_LAYERNORM_H
+#define LLM_LAYERNORM_H
+
+#include "common.h"
+
+/* out = (x - mean) * rstd * weight + bias per row, rstd = 1 / sqrt(var + eps) with the biased
+ * variance (as PyTorch). Statistics are accumulated in double. out may be x itself. */
+void layernorm_forward(float* out,           // (N, C)
+                       float* mean,          // (N,)
+                       float* rstd,          // (N,)
+                       const float* x,       // (N, C)
+                       const float* weight,  // (C,)
+                       const float* bias,    // (C,)
+                       int64_t N, int64_t C, float eps);
+
+/* Accumulates (+=) dx, dweight and dbias. dweight and dbias are summed over rows in row order
+ * per channel (threads own channels), so the result is the same for every thread count. */
+void layernorm_backward(float* dx,            // (N, C)
+                        float* dweight,       // (C,)
+                        float* dbias,         // (C,)
+                        const float* dout,    // (N, C)
+                        const float* x,       // (N, C)
+                        const float* weight,  // (C,)
+                        const float* mean,    // (N,)
+                        const float* rstd,    // (N,)
+                        int64_t N, int64_t C);
+
+#endif

@@ -1,0 +1,32 @@
+#include "softmax.h"
+
+#include <math.h>
+
+#include "vecmath.h"
+
+void softmax_forward(float* out, const float* x, int64_t N, int64_t C) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+        const float* x_row = x + r * C;
+        float* out_row = out + r * C;
+        float max = -INFINITY;
+        #pragma omp simd reduction(max:max)
+        for (int64_t i = 0; i < C; i++) max = x_row[i] > max ? x_row[i] : max;
+        float inv_sum = (float)(1.0 / vec_exp_sum(out_row, x_row, C, max));
+        for (int64_t i = 0; i < C; i++) out_row[i] *= inv_sum;
+    }
+}
+
+void softmax_backward(float* dx, const float* dout, const float* out, int64_t N, int64_t C) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+        const float* dout_row = dout + r * C;
+        const float* out_row = out + r * C;
+        float* dx_row = dx + r * C;
+        double dot = 0.0;
+        #pragma omp simd reduction(+:dot)
+        for (int64_t i = 0; i < C; i++) dot += (double)dout_row[i] * out_row[i];
+        float dot_f = (float)dot;
+        for (int64_t i = 0; i < C; i++) dx_row[i] += out_row[i] * (dout_row[i] - dot_f);
+    }
+}

@@ -1,0 +1,79 @@
+"""LayerNorm over the last dimension (wraps csrc/layernorm.c).
+
+Arrays are float32 and C-contiguous. x: (..., C), leading dimensions flatten to N rows; the
+row statistics mean and rstd are (N,) or x.shape[:-1]. Backward accumulates (+=) into dx,
+dweight and dbias (zero them first when they are not running gradients).
+"""
+cimport numpy as cnp
+import numpy as np
+
+from llm._ext.checks import check_array, check_disjoint
+
+cnp.import_array()
+
+
+def _rows_and_channels(x):
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension (channels are the last one)")
+    C = x.shape[-1]
+    return (x.size // C if C else 0), C
+
+
+def _check_row_statistic(name, array, x, N, writeable=False):
+    check_array(name, array, np.float32, writeable=writeable)
+    if array.shape not in ((N,), x.shape[:-1]):
+        raise ValueError(f"{name} has shape {array.shape}; expected ({N},) or {x.shape[:-1]}, "
+                         f"one value per row of x")
+
+
+def layernorm_forward(out, mean, rstd, x, weight, bias, float eps=1e-5):
+    """out = (x - mean) * rstd * weight + bias per row; writes the row mean and
+    rstd = 1/sqrt(var + eps) for backward. x, out: (..., C); weight, bias: (C,); out may be x."""
+    check_array("x", x, np.float32)
+    N, C = _rows_and_channels(x)
+    check_array("weight", weight, np.float32, (C,))
+    check_array("bias", bias, np.float32, (C,))
+    check_array("out", out, np.float32, x.shape, writeable=True)
+    _check_row_statistic("mean", mean, x, N, writeable=True)
+    _check_row_statistic("rstd", rstd, x, N, writeable=True)
+    if not eps > 0:
+        raise ValueError(f"eps={eps}: must be positive")
+    check_disjoint((("out", out), ("mean", mean), ("rstd", rstd)),
+                   (("x", x), ("weight", weight), ("bias", bias)), same_allowed={("out", "x")})
+    cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
+    cdef float* mean_ptr = <float*>cnp.PyArray_DATA(mean)
+    cdef float* rstd_ptr = <float*>cnp.PyArray_DATA(rstd)
+    cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
+    cdef const float* weight_ptr = <const float*>cnp.PyArray_DATA(weight)
+    cdef const float* bias_ptr = <const float*>cnp.PyArray_DATA(bias)
+    cdef int64_t n = N, c = C
+    with nogil:
+        c_layernorm_forward(out_ptr, mean_ptr, rstd_ptr, x_ptr, weight_ptr, bias_ptr, n, c, eps)
+
+
+def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd):
+    """dx, dweight, dbias += the gradients of LayerNorm given dout (..., C), the forward's input
+    x, weight (C,) and the forward's mean and rstd. Gradient arrays must not overlap inputs."""
+    check_array("x", x, np.float32)
+    N, C = _rows_and_channels(x)
+    check_array("dout", dout, np.float32, x.shape)
+    check_array("weight", weight, np.float32, (C,))
+    _check_row_statistic("mean", mean, x, N)
+    _check_row_statistic("rstd", rstd, x, N)
+    check_array("dx", dx, np.float32, x.shape, writeable=True)
+    check_array("dweight", dweight, np.float32, (C,), writeable=True)
+    check_array("dbias", dbias, np.float32, (C,), writeable=True)
+    check_disjoint((("dx", dx), ("dweight", dweight), ("dbias", dbias)),
+                   (("dout", dout), ("x", x), ("weight", weight), ("mean", mean), ("rstd", rstd)))
+    cdef float* dx_ptr = <float*>cnp.PyArray_DATA(dx)
+    cdef float* dweight_ptr = <float*>cnp.PyArray_DATA(dweight)
+    cdef float* dbias_ptr = <float*>cnp.PyArray_DATA(dbias)
+    cdef const float* dout_ptr = <const float*>cnp.PyArray_DATA(dout)
+    cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
+    cdef const float* weight_ptr = <const float*>cnp.PyArray_DATA(weight)
+    cdef const float* mean_ptr = <const float*>cnp.PyArray_DATA(mean)
+    cdef const float* rstd_ptr = <const float*>cnp.PyArray_DATA(rstd)
+    cdef int64_t n = N, c = C
+    with nogil:
+        c_layernorm_backward(dx_ptr, dweight_ptr, dbias_ptr, dout_ptr, x_ptr, weight_ptr,
+                             mean_ptr, rstd_ptr, n, c)
