@@ -1,0 +1,493 @@
+/* Causal multi-head self-attention, flash-attention style; the contract is in attention.h.
+ *
+ * Reading order: vector helpers (64-byte vectors, a vectorised exp) -> tile loads -> the two tile
+ * products (scores = rows · columnsᵀ, and accumulate += weights · rows) -> masking and the online
+ * softmax -> one query tile of forward, one head of backward -> per-ISA copies and dispatch -> the
+ * public functions, which only validate, slice heads and spread tasks over threads.
+ *
+ * Every tile buffer holds rows of hsp = hs rounded up to a whole vector, zero-padded, so the tile
+ * products never need a remainder loop. Query tiles are scaled by 1/sqrt(hs) as they are loaded.
+ */
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#define QUERY_TILE 32                /* query rows per tile */
+#define KEY_TILE 32                  /* keys per tile: a multiple of VECTOR_WIDTH */
+#define VECTOR_WIDTH 16              /* floats per vector */
+#define KEY_VECTORS (KEY_TILE / VECTOR_WIDTH)
+#define ROW_BLOCK 4                  /* tile rows a product keeps in registers at once */
+/* Below this many multiply-adds a call runs on one thread (a decoding step of a small model). */
+#define PARALLEL_MIN_WORK (1 << 18)
+
+/* GCC/Clang vector extensions: one source, compiled for AVX-512 (one zmm register), AVX2 (two
+ * ymm) or baseline SSE (four xmm) by the per-ISA copies at the end of the file. */
+typedef float vfloat __attribute__((vector_size(64)));
+typedef int32_t vint __attribute__((vector_size(64)));
+
+/* Everything below up to the per-ISA copies is inlined into them, so it is compiled per ISA; no
+ * vector crosses a real call, so GCC's note that 64-byte vector arguments change the ABI without
+ * AVX-512 does not apply. */
+#define TILE_INLINE static inline __attribute__((always_inline))
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+/* ---- vector helpers ---------------------------------------------------------------------- */
+
+TILE_INLINE vfloat vsplat(float x) {
+    vfloat zero = {0};
+    return zero + x;
+}
+
+TILE_INLINE vfloat vselect(vint mask, vfloat if_set, vfloat if_clear) {
+    return (vfloat)((mask & (vint)if_set) | (~mask & (vint)if_clear));
+}
+
+TILE_INLINE vfloat vmax(vfloat a, vfloat b) { return vselect(a > b, a, b); }
+
+TILE_INLINE vfloat vmin(vfloat a, vfloat b) { return vselect(a < b, a, b); }
+
+TILE_INLINE float hsum(vfloat v) {
+    float sum = 0.0f;
+    for (int i = 0; i < VECTOR_WIDTH; i++) sum += v[i];
+    return sum;
+}
+
+TILE_INLINE float hmax(vfloat v) {
+    float max = v[0];
+    for (int i = 1; i < VECTOR_WIDTH; i++) max = v[i] > max ? v[i] : max;
+    return max;
+}
+
+/* exp(x) within ~2 ulp (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r,
+ * times 2^n built in the exponent bits). Results below FLT_MIN, and exp(-inf), are 0. */
+TILE_INLINE vfloat vexp(vfloat x) {
+    const float lowest = -87.33654475f;       /* ln(FLT_MIN) */
+    const float highest = 88.37626266f;       /* just below ln(FLT_MAX) */
+    const float round_magic = 12582912.0f;    /* 1.5 * 2^23: adding it rounds to an integer */
+    const vint normal = x >= vsplat(lowest);
+    x = vmin(vmax(x, vsplat(lowest)), vsplat(highest));
+    const vfloat shifted = x * 1.44269504088896341f + round_magic;
+    const vfloat n = shifted - round_magic;
+    const vfloat r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    vfloat p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const vint exponent = ((vint)shifted - (vint)vsplat(round_magic) + 127) << 23;
+    return (vfloat)((vint)(p * (vfloat)exponent) & normal);
+}
+
+/* ---- tile loads ---------------------------------------------------------------------------- */
+
+/* dst[r][0:hs] = scale * src row r; dst[r][hs:hsp] = 0; for r < rows. */
+TILE_INLINE void load_rows(float* restrict dst, int64_t hsp,
+                           const float* restrict src, int64_t src_stride,
+                           int64_t rows, int64_t hs, float scale) {
+    for (int64_t r = 0; r < rows; r++) {
+        float* row = dst + r * hsp;
+        const float* in = src + r * src_stride;
+        for (int64_t d = 0; d < hs; d++) row[d] = scale * in[d];
+        for (int64_t d = hs; d < hsp; d++) row[d] = 0.0f;
+    }
+}
+
+/* dst (hs, KEY_TILE) = the first n rows of src transposed, zero in columns n..KEY_TILE-1. */
+TILE_INLINE void load_transposed(float* restrict dst,
+                                 const float* restrict src, int64_t src_stride,
+                                 int64_t n, int64_t hs) {
+    if (n < KEY_TILE) {
+        for (int64_t d = 0; d < hs; d++) memset(dst + d * KEY_TILE + n, 0, (KEY_TILE - n) * sizeof(float));
+    }
+    for (int64_t c = 0; c < n; c++) {
+        const float* in = src + c * src_stride;
+        for (int64_t d = 0; d < hs; d++) dst[d * KEY_TILE + c] = in[d];
+    }
+}
+
+/* dst[r][0:hs] += scale * src[r][0:hs] for r < rows (src rows hsp apart). */
+TILE_INLINE void add_rows(float* restrict dst, int64_t dst_stride,
+                          const float* restrict src, int64_t hsp,
+                          int64_t rows, int64_t hs, float scale) {
+    for (int64_t r = 0; r < rows; r++) {
+        float* out = dst + r * dst_stride;
+        const float* in = src + r * hsp;
+        for (int64_t d = 0; d < hs; d++) out[d] += scale * in[d];
+    }
+}
+
+/* dst[c][r] = src[r][c] for r < rows, c < cols: (rows, KEY_TILE) -> (KEY_TILE, QUERY_TILE). */
+TILE_INLINE void transpose_tile(float* restrict dst, const float* restrict src,
+                                int64_t rows, int64_t cols) {
+    for (int64_t c = 0; c < cols; c++) {
+        for (int64_t r = 0; r < rows; r++) dst[c * QUERY_TILE + r] = src[r * KEY_TILE + c];
+    }
+}
+
+/* ---- tile products ------------------------------------------------------------------------- */
+
+/* out[i][0:KEY_TILE] = Σ_{d < depth} a[i][d] · bt[d][0:KEY_TILE] for the `rows` rows of a block. */
+TILE_INLINE void scores_block(float* restrict out, const float* restrict a, int64_t a_stride,
+                              const float* restrict bt, int64_t depth, int rows) {
+    vfloat acc[ROW_BLOCK][KEY_VECTORS];
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < KEY_VECTORS; j++) acc[i][j] = vsplat(0.0f);
+    }
+    for (int64_t d = 0; d < depth; d++) {
+        const vfloat* b = (const vfloat*)(bt + d * KEY_TILE);
+        for (int i = 0; i < rows; i++) {
+            const float a_id = a[i * a_stride + d];
+            for (int j = 0; j < KEY_VECTORS; j++) acc[i][j] += a_id * b[j];
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < KEY_VECTORS; j++) ((vfloat*)(out + i * KEY_TILE))[j] = acc[i][j];
+    }
+}
+
+/* out (rows, KEY_TILE) = a (rows, depth) · bt (depth, KEY_TILE): scores Q·Kᵀ, or dO·Vᵀ. */
+TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64_t a_stride,
+                             const float* restrict bt, int64_t depth, int64_t rows) {
+    int64_t i = 0;
+    for (; i + ROW_BLOCK <= rows; i += ROW_BLOCK) {
+        scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, ROW_BLOCK);
+    }
+    for (; i < rows; i++) scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, 1);
+}
+
+/* acc[i][0:hsp] += Σ_{c < inner} w[i][c] · x[c][0:hsp] for the `rows` rows of a block. */
+TILE_INLINE void accumulate_block(float* restrict acc, const float* restrict w, int64_t w_stride,
+                                  const float* restrict x, int64_t inner, int64_t hsp, int rows) {
+    for (int64_t v = 0; v < hsp; v += VECTOR_WIDTH) {
+        vfloat sum[ROW_BLOCK];
+        for (int i = 0; i < rows; i++) sum[i] = *(const vfloat*)(acc + i * hsp + v);
+        for (int64_t c = 0; c < inner; c++) {
+            const vfloat x_c = *(const vfloat*)(x + c * hsp + v);
+            for (int i = 0; i < rows; i++) sum[i] += w[i * w_stride + c] * x_c;
+        }
+        for (int i = 0; i < rows; i++) *(vfloat*)(acc + i * hsp + v) = sum[i];
+    }
+}
+
+/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp): O += P·V, dQ += dS·K, dV = Pᵀ·dO, dK = dSᵀ·Q. */
+TILE_INLINE void tile_accumulate(float* restrict acc, const float* restrict w, int64_t w_stride,
+                                 const float* restrict x, int64_t inner, int64_t hsp, int64_t rows) {
+    int64_t i = 0;
+    for (; i + ROW_BLOCK <= rows; i += ROW_BLOCK) {
+        accumulate_block(acc + i * hsp, w + i * w_stride, w_stride, x, inner, hsp, ROW_BLOCK);
+    }
+    for (; i < rows; i++) accumulate_block(acc + i * hsp, w + i * w_stride, w_stride, x, inner, hsp, 1);
+}
+
+/* ---- masking and softmax ------------------------------------------------------------------ */
+
+/* key_visible[c] = 1 for the real tokens among keys j0 .. j0+n-1, 0 for padding and c >= n.
+ * Returns how many keys of the tile are real. */
+TILE_INLINE int64_t key_tile_mask(uint8_t key_visible[KEY_TILE], const uint8_t* key_mask,
+                                  int64_t j0, int64_t n) {
+    int64_t real = 0;
+    for (int64_t c = 0; c < KEY_TILE; c++) {
+        key_visible[c] = c < n && (key_mask == NULL || key_mask[j0 + c] != 0);
+        real += key_visible[c];
+    }
+    return real;
+}
+
+/* scores[i][c] = -inf where query i, at position p0 + i, may not see key j0 + c. */
+TILE_INLINE void mask_scores(float* restrict scores, int64_t rows, int64_t p0, int64_t j0,
+                             const uint8_t key_visible[KEY_TILE], int64_t real_keys) {
+    if (real_keys == KEY_TILE && j0 + KEY_TILE - 1 <= p0) return;   /* all visible to all rows */
+    for (int64_t i = 0; i < rows; i++) {
+        float* row = scores + i * KEY_TILE;
+        for (int64_t c = 0; c < KEY_TILE; c++) {
+            if (!key_visible[c] || j0 + c > p0 + i) row[c] = -INFINITY;
+        }
+    }
+}
+
+/* One tile of the online softmax for one query row: folds the row's scores into the running max
+ * and sum, rescales the running output row to the new max, and leaves exp(score - max) in place
+ * (0 for masked keys, and for the whole row while it has seen no key). */
+TILE_INLINE void online_softmax_row(float* restrict score_row, float* restrict running_max,
+                                    float* restrict running_sum, float* restrict out_row,
+                                    int64_t hsp) {
+    vfloat* s = (vfloat*)score_row;
+    vfloat tile_max = s[0];
+    for (int j = 1; j < KEY_VECTORS; j++) tile_max = vmax(tile_max, s[j]);
+    const float new_max = fmaxf(*running_max, hmax(tile_max));
+    if (new_max == -INFINITY) {
+        for (int j = 0; j < KEY_VECTORS; j++) s[j] = vsplat(0.0f);
+        return;
+    }
+    const float rescale = expf(*running_max - new_max);   /* 0 when the old max is -inf */
+    vfloat sum = vsplat(0.0f);
+    for (int j = 0; j < KEY_VECTORS; j++) {
+        s[j] = vexp(s[j] - new_max);
+        sum += s[j];
+    }
+    *running_sum = *running_sum * rescale + hsum(sum);
+    if (rescale != 1.0f) {
+        vfloat* o = (vfloat*)out_row;
+        for (int64_t v = 0; v < hsp / VECTOR_WIDTH; v++) o[v] *= rescale;
+    }
+    *running_max = new_max;
+}
+
+/* ---- one head ------------------------------------------------------------------------------ */
+
+/* One head of one batch row. Query i sits at position Tk - Tq + i. Row strides in floats. */
+typedef struct {
+    const float* q;
+    int64_t q_stride;
+    const float* k;
+    const float* v;
+    int64_t kv_stride;
+    const uint8_t* key_mask;   /* (Tk,) or NULL */
+    int64_t Tq, Tk, hs;
+    float scale;
+} head_inputs;
+
+typedef struct {
+    float* out;                /* (Tq, hs) rows out_stride apart */
+    int64_t out_stride;
+    float* lse;                /* (Tq,) or NULL */
+} head_outputs;
+
+typedef struct {
+    float* dq;                 /* (Tq, hs) rows dqkv_stride apart, accumulated; dk, dv (Tk, hs) */
+    float* dk;
+    float* dv;
+    int64_t dqkv_stride;
+    const float* dout;         /* (Tq, hs) rows out_stride apart, like out */
+    const float* out;
+    int64_t out_stride;
+    const float* lse;          /* (Tq,) */
+} head_gradients;
+
+TILE_INLINE int64_t round_up_to_vector(int64_t n) {
+    return (n + VECTOR_WIDTH - 1) / VECTOR_WIDTH * VECTOR_WIDTH;
+}
+
+/* Forward for queries i0 .. i0 + QUERY_TILE - 1 (or fewer at the end) of one head. */
+TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* res, int64_t i0) {
+    const int64_t hs = in->hs, hsp = round_up_to_vector(hs);
+    const int64_t rows = in->Tq - i0 < QUERY_TILE ? in->Tq - i0 : QUERY_TILE;
+    const int64_t p0 = in->Tk - in->Tq + i0;                       /* position of query i0 */
+    const int64_t key_end = p0 + rows < in->Tk ? p0 + rows : in->Tk;
+    vfloat q_buf[QUERY_TILE * hsp / VECTOR_WIDTH], o_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
+    vfloat kt_buf[hs * KEY_VECTORS], v_buf[KEY_TILE * hsp / VECTOR_WIDTH];
+    vfloat p_buf[QUERY_TILE * KEY_VECTORS];
+    float *q = (float*)q_buf, *o = (float*)o_buf, *kt = (float*)kt_buf, *v = (float*)v_buf;
+    float* p = (float*)p_buf;
+    float running_max[QUERY_TILE], running_sum[QUERY_TILE];
+    uint8_t key_visible[KEY_TILE];
+
+    load_rows(q, hsp, in->q + i0 * in->q_stride, in->q_stride, rows, hs, in->scale);
+    memset(o, 0, rows * hsp * sizeof(float));
+    for (int64_t i = 0; i < rows; i++) {
+        running_max[i] = -INFINITY;
+        running_sum[i] = 0.0f;
+    }
+    for (int64_t j0 = 0; j0 < key_end; j0 += KEY_TILE) {
+        const int64_t n = key_end - j0 < KEY_TILE ? key_end - j0 : KEY_TILE;
+        const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
+        if (real_keys == 0) continue;
+        load_transposed(kt, in->k + j0 * in->kv_stride, in->kv_stride, n, hs);
+        load_rows(v, hsp, in->v + j0 * in->kv_stride, in->kv_stride, n, hs, 1.0f);
+        tile_scores(p, q, hsp, kt, hs, rows);
+        mask_scores(p, rows, p0, j0, key_visible, real_keys);
+        for (int64_t i = 0; i < rows; i++) {
+            online_softmax_row(p + i * KEY_TILE, &running_max[i], &running_sum[i], o + i * hsp, hsp);
+        }
+        tile_accumulate(o, p, KEY_TILE, v, n, hsp, rows);
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        float* out_row = res->out + (i0 + i) * res->out_stride;
+        const int sees_a_key = running_sum[i] > 0.0f;
+        const float inverse_sum = sees_a_key ? 1.0f / running_sum[i] : 0.0f;
+        for (int64_t d = 0; d < hs; d++) out_row[d] = o[i * hsp + d] * inverse_sum;
+        if (res->lse != NULL) {
+            res->lse[i0 + i] = sees_a_key ? running_max[i] + logf(running_sum[i]) : INFINITY;
+        }
+    }
+}
+
+/* Backward of one head (Tq == Tk), flash-attention 2: per query tile, per visible key tile,
+ * recompute P = exp(S - lse), then dS = P ∘ (dO·Vᵀ - D) with D_i = dO_i · O_i, and
+ * dQ += dS·K/sqrt(hs), dK += dSᵀ·Q/sqrt(hs), dV += Pᵀ·dO. */
+TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g) {
+    const int64_t hs = in->hs, hsp = round_up_to_vector(hs), T = in->Tq;
+    vfloat q_buf[QUERY_TILE * hsp / VECTOR_WIDTH], dout_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
+    vfloat dq_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
+    vfloat k_buf[KEY_TILE * hsp / VECTOR_WIDTH], kt_buf[hs * KEY_VECTORS], vt_buf[hs * KEY_VECTORS];
+    vfloat dkv_buf[KEY_TILE * hsp / VECTOR_WIDTH];
+    vfloat p_buf[QUERY_TILE * KEY_VECTORS], ds_buf[QUERY_TILE * KEY_VECTORS];
+    vfloat transposed_buf[KEY_TILE * QUERY_TILE / VECTOR_WIDTH];
+    float *q = (float*)q_buf, *dout = (float*)dout_buf, *dq = (float*)dq_buf;
+    float *k = (float*)k_buf, *kt = (float*)kt_buf, *vt = (float*)vt_buf, *dkv = (float*)dkv_buf;
+    float *p = (float*)p_buf, *ds = (float*)ds_buf, *transposed = (float*)transposed_buf;
+    float lse[QUERY_TILE], out_dot_dout[QUERY_TILE];
+    uint8_t key_visible[KEY_TILE];
+
+    for (int64_t i0 = 0; i0 < T; i0 += QUERY_TILE) {
+        const int64_t rows = T - i0 < QUERY_TILE ? T - i0 : QUERY_TILE;
+        const int64_t key_end = i0 + rows;
+        load_rows(q, hsp, in->q + i0 * in->q_stride, in->q_stride, rows, hs, in->scale);
+        load_rows(dout, hsp, g->dout + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
+        memset(dq, 0, rows * hsp * sizeof(float));
+        for (int64_t i = 0; i < rows; i++) {
+            const float* out_row = g->out + (i0 + i) * g->out_stride;
+            float dot = 0.0f;
+            for (int64_t d = 0; d < hs; d++) dot += out_row[d] * dout[i * hsp + d];
+            out_dot_dout[i] = dot;
+            lse[i] = g->lse[i0 + i];
+        }
+        for (int64_t j0 = 0; j0 < key_end; j0 += KEY_TILE) {
+            const int64_t n = key_end - j0 < KEY_TILE ? key_end - j0 : KEY_TILE;
+            const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
+            if (real_keys == 0) continue;
+            load_transposed(kt, in->k + j0 * in->kv_stride, in->kv_stride, n, hs);
+            load_rows(k, hsp, in->k + j0 * in->kv_stride, in->kv_stride, n, hs, 1.0f);
+            load_transposed(vt, in->v + j0 * in->kv_stride, in->kv_stride, n, hs);
+            tile_scores(p, q, hsp, kt, hs, rows);
+            mask_scores(p, rows, i0, j0, key_visible, real_keys);
+            tile_scores(ds, dout, hsp, vt, hs, rows);                  /* dP = dO·Vᵀ */
+            for (int64_t i = 0; i < rows; i++) {
+                vfloat* p_row = (vfloat*)(p + i * KEY_TILE);
+                vfloat* ds_row = (vfloat*)(ds + i * KEY_TILE);
+                for (int j = 0; j < KEY_VECTORS; j++) {
+                    p_row[j] = vexp(p_row[j] - lse[i]);                 /* 0 if masked or lse = inf */
+                    ds_row[j] = p_row[j] * (ds_row[j] - out_dot_dout[i]);
+                }
+            }
+            tile_accumulate(dq, ds, KEY_TILE, k, n, hsp, rows);
+            transpose_tile(transposed, p, rows, n);
+            memset(dkv, 0, n * hsp * sizeof(float));
+            tile_accumulate(dkv, transposed, QUERY_TILE, dout, rows, hsp, n);
+            add_rows(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, dkv, hsp, n, hs, 1.0f);
+            transpose_tile(transposed, ds, rows, n);
+            memset(dkv, 0, n * hsp * sizeof(float));
+            tile_accumulate(dkv, transposed, QUERY_TILE, q, rows, hsp, n);   /* q is scaled */
+            add_rows(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, dkv, hsp, n, hs, 1.0f);
+        }
+        add_rows(g->dq + i0 * g->dqkv_stride, g->dqkv_stride, dq, hsp, rows, hs, in->scale);
+    }
+}
+
+/* ---- one compiled copy per instruction set, chosen at run time ---------------------------- */
+
+#define COMPILE_PER_ISA(kernel, params, args)                                              \
+    __attribute__((target("avx512f"))) static void kernel##_avx512 params { kernel args; }  \
+    __attribute__((target("avx2,fma"))) static void kernel##_avx2 params { kernel args; }   \
+    static void kernel##_portable params { kernel args; }
+
+COMPILE_PER_ISA(forward_query_tile, (const head_inputs* in, const head_outputs* res, int64_t i0),
+                (in, res, i0))
+COMPILE_PER_ISA(backward_head, (const head_inputs* in, const head_gradients* g), (in, g))
+
+typedef void (*forward_query_tile_fn)(const head_inputs*, const head_outputs*, int64_t);
+typedef void (*backward_head_fn)(const head_inputs*, const head_gradients*);
+
+static forward_query_tile_fn select_forward_query_tile(void) {
+    switch (llm_simd_detect()) {
+        case LLM_SIMD_AVX512: return forward_query_tile_avx512;
+        case LLM_SIMD_AVX2: return forward_query_tile_avx2;
+        default: return forward_query_tile_portable;
+    }
+}
+
+static backward_head_fn select_backward_head(void) {
+    switch (llm_simd_detect()) {
+        case LLM_SIMD_AVX512: return backward_head_avx512;
+        case LLM_SIMD_AVX2: return backward_head_avx2;
+        default: return backward_head_portable;
+    }
+}
+
+/* ---- public functions ---------------------------------------------------------------------- */
+
+static int valid_sizes(int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH) {
+    return B >= 0 && Tq >= 0 && Tk >= Tq && NH >= 1 && C >= NH && C % NH == 0
+        && C / NH <= ATTENTION_MAX_HEAD_SIZE;
+}
+
+/* The one forward path: full self-attention (Tq == Tk, q/k/v inside qkv) and the cached forward. */
+static void forward_heads(float* out, float* stats,
+                          const float* q, int64_t q_batch_stride, int64_t q_row_stride,
+                          const float* k, const float* v,
+                          int64_t kv_batch_stride, int64_t kv_row_stride,
+                          const uint8_t* key_mask,
+                          int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH) {
+    const int64_t hs = C / NH;
+    const int64_t query_tiles = (Tq + QUERY_TILE - 1) / QUERY_TILE;
+    const int64_t tasks = B * NH * query_tiles;
+    const forward_query_tile_fn kernel = select_forward_query_tile();
+    const int parallel = B * NH * Tq * Tk * hs >= PARALLEL_MIN_WORK;
+    /* Causal tiles cost more the later they sit: hand out the last query tiles first. */
+    #pragma omp parallel for schedule(dynamic) if (parallel)
+    for (int64_t task = 0; task < tasks; task++) {
+        const int64_t tile = query_tiles - 1 - task % query_tiles;
+        const int64_t b = task / query_tiles / NH, h = task / query_tiles % NH;
+        const head_inputs in = {
+            .q = q + b * q_batch_stride + h * hs, .q_stride = q_row_stride,
+            .k = k + b * kv_batch_stride + h * hs, .v = v + b * kv_batch_stride + h * hs,
+            .kv_stride = kv_row_stride,
+            .key_mask = key_mask ? key_mask + b * Tk : NULL,
+            .Tq = Tq, .Tk = Tk, .hs = hs, .scale = 1.0f / sqrtf((float)hs),
+        };
+        const head_outputs res = {
+            .out = out + (b * Tq) * C + h * hs, .out_stride = C,
+            .lse = stats ? stats + (b * NH + h) * Tq : NULL,
+        };
+        kernel(&in, &res, tile * QUERY_TILE);
+    }
+}
+
+llm_status attention_forward(float* out, float* stats, const float* qkv, const uint8_t* key_mask,
+                             int64_t B, int64_t T, int64_t C, int64_t NH) {
+    if (!valid_sizes(B, T, T, C, NH)) return LLM_ERR_ARGUMENT;
+    forward_heads(out, stats, qkv, T * 3 * C, 3 * C, qkv + C, qkv + 2 * C, T * 3 * C, 3 * C,
+                  key_mask, B, T, T, C, NH);
+    return LLM_OK;
+}
+
+llm_status attention_forward_cached(float* out, const float* q, const float* k_cache,
+                                    const float* v_cache, const uint8_t* key_mask,
+                                    int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH,
+                                    int64_t q_batch_stride, int64_t q_row_stride,
+                                    int64_t kv_batch_stride, int64_t kv_row_stride) {
+    if (!valid_sizes(B, Tq, Tk, C, NH)) return LLM_ERR_ARGUMENT;
+    forward_heads(out, NULL, q, q_batch_stride, q_row_stride, k_cache, v_cache,
+                  kv_batch_stride, kv_row_stride, key_mask, B, Tq, Tk, C, NH);
+    return LLM_OK;
+}
+
+llm_status attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                              const float* stats, const uint8_t* key_mask,
+                              int64_t B, int64_t T, int64_t C, int64_t NH) {
+    if (!valid_sizes(B, T, T, C, NH)) return LLM_ERR_ARGUMENT;
+    const int64_t hs = C / NH, C3 = 3 * C;
+    const backward_head_fn kernel = select_backward_head();
+    const int parallel = B * NH * T * T * hs >= PARALLEL_MIN_WORK;
+    /* One task per (batch row, head): each thread owns the dq/dk/dv slices it accumulates into. */
+    #pragma omp parallel for schedule(dynamic) if (parallel)
+    for (int64_t task = 0; task < B * NH; task++) {
+        const int64_t b = task / NH, h = task % NH;
+        const float* qkv_bh = qkv + b * T * C3 + h * hs;
+        float* dqkv_bh = dqkv + b * T * C3 + h * hs;
+        const head_inputs in = {
+            .q = qkv_bh, .q_stride = C3, .k = qkv_bh + C, .v = qkv_bh + 2 * C, .kv_stride = C3,
+            .key_mask = key_mask ? key_mask + b * T : NULL,
+            .Tq = T, .Tk = T, .hs = hs, .scale = 1.0f / sqrtf((float)hs),
+        };
+        const head_gradients g = {
+            .dq = dqkv_bh, .dk = dqkv_bh + C, .dv = dqkv_bh + 2 * C, .dqkv_stride = C3,
+            .dout = dout + b * T * C + h * hs, .out = out + b * T * C + h * hs, .out_stride = C,
+            .lse = stats + (b * NH + h) * T,
+        };
+        kernel(&in, &g);
+    }
+    return LLM_OK;
+}
