@@ -1,0 +1,89 @@
+"""GPTConfig: the hyperparameters that fix a model's shape and its options.
+
+The defaults are GPT-2's layout (pre-LayerNorm, GELU, learned positions, tied lm head); the
+other values of each option are those of the original Transformer, which this project started from.
+"""
+from dataclasses import asdict, dataclass, fields
+
+ACTIVATIONS = ("gelu", "relu")
+NORMS = ("pre", "post")
+POSITIONALS = ("learned", "sinusoidal")
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Shape and options of a GPT.
+
+    vocab_size:      number of token ids.
+    block_size:      longest sequence the model takes (rows of the position table).
+    n_layer:         number of transformer blocks.
+    n_head:          attention heads per block (1 = single-head attention).
+    d_model:         width of the residual stream, C.
+    d_ff:            hidden width of the MLP; None means 4 * d_model.
+    activation:      "gelu" (tanh approximation, as GPT-2) or "relu".
+    norm:            "pre": x + sublayer(LN(x)) and a final LayerNorm (GPT-2);
+                     "post": LN(x + sublayer(x)) and no final LayerNorm (the original Transformer:
+                     the last block's output is already normalized).
+    positional:      "learned" (a trained table, wpe) or "sinusoidal" (fixed, not a parameter).
+    tie_embeddings:  the lm head reuses the token embedding (logits = x @ wteᵀ).
+    label_smoothing: weight given to the uniform distribution in the cross-entropy target, [0, 1).
+    seed:            seed of the parameter initialization.
+    """
+
+    vocab_size: int
+    block_size: int
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    d_ff: int | None = None
+    activation: str = "gelu"
+    norm: str = "pre"
+    positional: str = "learned"
+    tie_embeddings: bool = True
+    label_smoothing: float = 0.0
+    seed: int = 1337
+
+    def __post_init__(self):
+        if self.d_ff is None:
+            object.__setattr__(self, "d_ff", 4 * self.d_model)
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model", "d_ff"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        if self.d_model % self.n_head:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_head={self.n_head}; choose "
+                f"n_head among the divisors of d_model (e.g. "
+                f"{', '.join(str(h) for h in _divisors(self.d_model)[:6])}) or change d_model")
+        if self.positional == "sinusoidal" and self.d_model % 2:
+            raise ValueError(f"d_model={self.d_model} is odd; sinusoidal positions pair sin and "
+                             "cos channels, so use an even d_model or positional='learned'")
+        for name, allowed in (("activation", ACTIVATIONS), ("norm", NORMS),
+                              ("positional", POSITIONALS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: use one of {allowed}")
+        if not isinstance(self.tie_embeddings, bool):
+            raise ValueError(f"tie_embeddings={self.tie_embeddings!r}: use True or False")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing}: use a value in [0, 1)")
+
+    @property
+    def head_size(self) -> int:
+        return self.d_model // self.n_head
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the model directory's config.json)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GPTConfig":
+        """The inverse of to_dict; an unknown key is an error that names it."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown GPTConfig key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
