@@ -1,0 +1,42 @@
+"""Pre-tokenization speed: our C split against `regex.findall` with GPT-2's pattern (the splitter
+tiktoken's Python reference and HF's GPT-2 tokenizer use), on tinyshakespeare and the Gutenberg
+concatenation. Reported as MB/s of input in extra_info; run with LLM_NUM_THREADS=1:
+
+    LLM_NUM_THREADS=1 python -m pytest benchmarks/test_pretokenize_bench.py --benchmark-columns=median
+"""
+import pytest
+
+from llm.tokenizer.pretokenize import GPT2_PATTERN, split
+
+regex = pytest.importorskip("regex")
+
+
+@pytest.fixture(scope="module", params=["tinyshakespeare", "gutenberg"])
+def corpus(request, corpora) -> bytes:
+    """The corpus as bytes (the Gutenberg books concatenated, one Latin-1 book included)."""
+    if request.param == "tinyshakespeare":
+        return (corpora / "tinyshakespeare.txt").read_bytes()
+    books = sorted((corpora / "gutenberg").glob("*.txt"))
+    if not books:
+        pytest.skip(f"no Gutenberg books in {corpora / 'gutenberg'}")
+    return b"".join(book.read_bytes() for book in books)
+
+
+def record_speed(benchmark, size: int) -> None:
+    benchmark.extra_info["MB_per_s"] = round(size / benchmark.stats.stats.median / 1e6, 1)
+
+
+@pytest.mark.parametrize("mode", ["gpt2", "naive"])
+def test_ours(benchmark, corpus, mode):
+    bounds = benchmark(split, corpus, mode)
+    assert bounds[-1] == len(corpus)
+    record_speed(benchmark, len(corpus))
+
+
+def test_regex_gpt2(benchmark, corpus):
+    # Invalid bytes become lone surrogates: "other" characters, as in our split.
+    text = corpus.decode("utf-8", errors="surrogateescape")
+    pattern = regex.compile(GPT2_PATTERN)
+    pieces = benchmark(pattern.findall, text)
+    assert len(pieces) == len(split(corpus)) - 1
+    record_speed(benchmark, len(corpus))
