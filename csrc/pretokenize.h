@@ -6,6 +6,7 @@
  *   int64_t pretokenize_split(bounds, mode, text, n)    all boundaries; returns the piece count
  *
  * Both are pure functions of their arguments: no allocation, no global state, thread-safe.
+ * mode is PRETOKENIZE_GPT2 or PRETOKENIZE_NAIVE (the Python wrapper validates mode names).
  * Any bytes are accepted. Text is decoded as strict UTF-8; an invalid byte (a stray continuation
  * byte, a truncated sequence, an overlong form, an encoded surrogate, a value above U+10FFFF)
  * counts as one character of class "other". So every input splits losslessly: pieces are never

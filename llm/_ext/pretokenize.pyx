@@ -4,6 +4,7 @@ Modes: "gpt2" (GPT-2's regex, reproduced exactly) and "naive" (words of letters,
 marks; every other character alone). The rules are in csrc/pretokenize.h.
 """
 # The C declarations come from pretokenize.pxd, which Cython includes automatically.
+cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import numpy as np
@@ -28,6 +29,7 @@ cdef const uint8_t[::1] byte_view(object data):
                      f"{type(data).__name__}; encode text with .encode('utf-8') first")
 
 
+@cython.boundscheck(False)  # [0] indexes are guarded by n > 0
 cdef split_view(const uint8_t[::1] text, pretokenize_mode mode):
     cdef int64_t n = text.shape[0]
     bounds_array = np.zeros(n + 1, dtype=np.int64)
@@ -49,6 +51,8 @@ def split(data, mode="gpt2"):
     return split_view(byte_view(data), c_mode)
 
 
+@cython.boundscheck(False)  # the bounds lie within data by construction
+@cython.wraparound(False)
 def pieces(data, mode="gpt2"):
     """The pieces of data as a list of bytes objects; b"".join(pieces(data)) == data."""
     cdef pretokenize_mode c_mode = mode_from_name(mode)
