@@ -1,6 +1,6 @@
-"""Pre-tokenization speed: our C split against `regex.findall` with GPT-2's pattern (the splitter
-tiktoken's Python reference and HF's GPT-2 tokenizer use), on tinyshakespeare and the Gutenberg
-concatenation. Reported as MB/s of input in extra_info (from the median); both are single-threaded.
+"""Pre-tokenization speed: our C split against `regex.findall` with GPT-2's pattern (how GPT-2's
+own encoder.py, transformers' slow GPT2Tokenizer and tiktoken's educational BPE split text), on
+tinyshakespeare and the Gutenberg concatenation. Reported as MB/s of input in extra_info (from the median); both are single-threaded.
 On a shared machine, time CPU rather than wall clock:
 
     LLM_NUM_THREADS=1 python -m pytest benchmarks/test_pretokenize_bench.py \
