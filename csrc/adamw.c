@@ -1,0 +1,61 @@
+#include "adamw.h"
+
+#include <math.h>
+
+/* Below this many elements one thread is faster than waking the others. */
+#define PARALLEL_MIN 32768
+/* grad_norm sums squares over at most NORM_CHUNKS chunks of at least NORM_CHUNK_MIN elements;
+ * the chunk size depends on n only, which fixes the order of the additions. */
+#define NORM_CHUNKS 1024
+#define NORM_CHUNK_MIN 65536
+
+void adamw_step(float* params, float* m, float* v, const float* grads, const uint8_t* decay_mask,
+                int64_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                int64_t step) {
+    /* Scalars in double, then rounded to float once, as PyTorch does with Python floats. */
+    float step_size = (float)(lr / (1.0 - pow(beta1, (double)step)));
+    float bias_correction2_sqrt = (float)sqrt(1.0 - pow(beta2, (double)step));
+    float decay = (float)(1.0 - lr * weight_decay);
+    float m_weight = (float)(1.0 - beta1), v_weight = (float)(1.0 - beta2);
+    float v_keep = (float)beta2, eps_f = (float)eps;
+    #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float g = grads[i];
+        float p = params[i] * (decay_mask == NULL || decay_mask[i] ? decay : 1.0f);
+        float mi = m[i] + m_weight * (g - m[i]);
+        float vi = v_keep * v[i] + v_weight * g * g;
+        params[i] = p - step_size * (mi / (sqrtf(vi) / bias_correction2_sqrt + eps_f));
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+double grad_norm(const float* grads, int64_t n) {
+    int64_t chunk = (n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+    if (chunk < NORM_CHUNK_MIN) chunk = NORM_CHUNK_MIN;
+    int64_t n_chunks = (n + chunk - 1) / chunk;
+    double partial[NORM_CHUNKS];
+    #pragma omp parallel for schedule(static) if (n_chunks > 1)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t start = c * chunk;
+        int64_t end = start + chunk < n ? start + chunk : n;
+        double squares = 0.0;
+        #pragma omp simd reduction(+:squares)
+        for (int64_t i = start; i < end; i++) squares += (double)grads[i] * grads[i];
+        partial[c] = squares;
+    }
+    double total = 0.0;
+    for (int64_t c = 0; c < n_chunks; c++) total += partial[c];
+    return sqrt(total);
+}
+
+double clip_grad_norm(float* grads, int64_t n, double max_norm) {
+    double norm = grad_norm(grads, n);
+    double coefficient = max_norm / (norm + 1e-6);
+    if (isfinite(norm) && coefficient < 1.0) {
+        float scale = (float)coefficient;
+        #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++) grads[i] *= scale;
+    }
+    return norm;
+}
