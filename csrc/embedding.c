@@ -1,0 +1,56 @@
+#include "embedding.h"
+
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Below this many floats one thread is faster than waking the others. */
+#define PARALLEL_MIN 32768
+/* Channel ranges owned by threads in backward start on 64-byte (16-float) boundaries. */
+#define CHANNEL_ALIGN 16
+
+/* The first position whose id is outside [0, V), or -1. */
+static int64_t first_bad_id(const int32_t* ids, int64_t N, int64_t V) {
+    for (int64_t i = 0; i < N; i++) {
+        if (ids[i] < 0 || ids[i] >= V) return i;
+    }
+    return -1;
+}
+
+llm_status embedding_forward(float* out, int64_t* bad_position, const int32_t* ids,
+                             const float* table, int64_t N, int64_t V, int64_t C) {
+    *bad_position = first_bad_id(ids, N, V);
+    if (*bad_position >= 0) return LLM_ERR_RANGE;
+    #pragma omp parallel for schedule(static) if (N * C >= PARALLEL_MIN)
+    for (int64_t i = 0; i < N; i++) {
+        memcpy(out + i * C, table + (int64_t)ids[i] * C, (size_t)C * sizeof(float));
+    }
+    return LLM_OK;
+}
+
+llm_status embedding_backward(float* dtable, int64_t* bad_position, const float* dout,
+                              const int32_t* ids, int64_t N, int64_t V, int64_t C) {
+    *bad_position = first_bad_id(ids, N, V);
+    if (*bad_position >= 0) return LLM_ERR_RANGE;
+    #pragma omp parallel if (N * C >= PARALLEL_MIN)
+    {
+        int64_t thread = 0, n_threads = 1;
+#ifdef _OPENMP
+        thread = omp_get_thread_num();
+        n_threads = omp_get_num_threads();
+#endif
+        int64_t per_thread = (C + n_threads - 1) / n_threads;
+        per_thread = (per_thread + CHANNEL_ALIGN - 1) / CHANNEL_ALIGN * CHANNEL_ALIGN;
+        int64_t c0 = thread * per_thread < C ? thread * per_thread : C;
+        int64_t c1 = c0 + per_thread < C ? c0 + per_thread : C;
+        for (int64_t i = 0; i < N; i++) {
+            float* dst = dtable + (int64_t)ids[i] * C;
+            const float* src = dout + i * C;
+            #pragma omp simd
+            for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
+        }
+    }
+    return LLM_OK;
+}

@@ -1,0 +1,17 @@
+from libc.stdint cimport int32_t, int64_t
+
+
+cdef extern from "common.h":
+    ctypedef enum llm_status:
+        LLM_OK
+        LLM_ERR_RANGE
+
+
+# The C names are the Python names, so Cython sees them with a c_ prefix.
+cdef extern from "embedding.h":
+    llm_status c_embedding_forward "embedding_forward"(
+        float* out, int64_t* bad_position, const int32_t* ids, const float* table,
+        int64_t N, int64_t V, int64_t C) nogil
+    llm_status c_embedding_backward "embedding_backward"(
+        float* dtable, int64_t* bad_position, const float* dout, const int32_t* ids,
+        int64_t N, int64_t V, int64_t C) nogil

@@ -1,0 +1,62 @@
+"""Embedding lookup and its scatter-add backward (wraps csrc/embedding.c).
+
+ids: int32 of any shape (N ids in all); table: (V, C) float32; the per-id rows out / dout are
+ids.shape + (C,) or (N, C). An id outside [0, V) is a ValueError naming its position and value,
+raised before anything is written.
+"""
+cimport numpy as cnp
+import numpy as np
+
+from llm._ext.checks import check_array, check_disjoint
+
+cnp.import_array()
+
+
+def _check_rows(name, array, ids, C, writeable=False):
+    check_array(name, array, np.float32, writeable=writeable)
+    if array.shape not in ((ids.size, C), ids.shape + (C,)):
+        raise ValueError(f"{name} has shape {array.shape}; expected {ids.shape + (C,)} "
+                         f"(one row of C={C} per id) or ({ids.size}, {C})")
+
+
+def _raise_bad_id(ids, int64_t position, int64_t V):
+    where = ", ".join(str(int(i)) for i in np.unravel_index(position, ids.shape))
+    raise ValueError(f"ids[{where}] = {ids.reshape(-1)[position]} is out of range [0, {V}) "
+                     f"for a table of {V} rows")
+
+
+def embedding_forward(out, ids, table):
+    """out[i] = table[ids[i]] for every id (rows copied)."""
+    check_array("table", table, np.float32, (None, None))
+    check_array("ids", ids, np.int32)
+    cdef int64_t V = table.shape[0], C = table.shape[1], N = ids.size
+    _check_rows("out", out, ids, C, writeable=True)
+    check_disjoint((("out", out),), (("ids", ids), ("table", table)))
+    cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
+    cdef const int32_t* ids_ptr = <const int32_t*>cnp.PyArray_DATA(ids)
+    cdef const float* table_ptr = <const float*>cnp.PyArray_DATA(table)
+    cdef int64_t bad_position = -1
+    cdef llm_status status
+    with nogil:
+        status = c_embedding_forward(out_ptr, &bad_position, ids_ptr, table_ptr, N, V, C)
+    if status == LLM_ERR_RANGE:
+        _raise_bad_id(ids, bad_position, V)
+
+
+def embedding_backward(dtable, dout, ids):
+    """dtable[ids[i]] += dout[i] for every id in order (a repeated id accumulates); the result
+    is the same bit for bit with any number of threads."""
+    check_array("dtable", dtable, np.float32, (None, None), writeable=True)
+    check_array("ids", ids, np.int32)
+    cdef int64_t V = dtable.shape[0], C = dtable.shape[1], N = ids.size
+    _check_rows("dout", dout, ids, C)
+    check_disjoint((("dtable", dtable),), (("dout", dout), ("ids", ids)))
+    cdef float* dtable_ptr = <float*>cnp.PyArray_DATA(dtable)
+    cdef const float* dout_ptr = <const float*>cnp.PyArray_DATA(dout)
+    cdef const int32_t* ids_ptr = <const int32_t*>cnp.PyArray_DATA(ids)
+    cdef int64_t bad_position = -1
+    cdef llm_status status
+    with nogil:
+        status = c_embedding_backward(dtable_ptr, &bad_position, dout_ptr, ids_ptr, N, V, C)
+    if status == LLM_ERR_RANGE:
+        _raise_bad_id(ids, bad_position, V)
