@@ -1,0 +1,154 @@
+"""Training speed: milliseconds per iteration (forward + backward + gradient clipping + AdamW)
+of llm.GPT against its PyTorch twin (benchmarks/torch_gpt.py, eager mode, same thread count),
+at two sizes of a character-level model (vocab 65):
+
+    small: n_layer=4, n_head=4, d_model=128, block_size=64, batch_size=12
+    large: n_layer=6, n_head=6, d_model=384, block_size=256, batch_size=64
+
+    python -m pytest benchmarks/test_train_bench.py        # pytest-benchmark, one group per size
+    python benchmarks/test_train_bench.py [small|large]    # table: ms/iter, ratio, peak memory
+
+The table runs each (implementation, size) in a fresh subprocess, alternating, so the two
+OpenMP pools never share a process and the peak resident memory (ru_maxrss) is each one's own.
+"""
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llm
+from llm._ext import adamw
+from llm.model import GPT, GPTConfig
+
+SIZES = {
+    "small": dict(config=dict(n_layer=4, n_head=4, d_model=128, block_size=64), batch_size=12,
+                  rounds=20),
+    "large": dict(config=dict(n_layer=6, n_head=6, d_model=384, block_size=256), batch_size=64,
+                  rounds=3),
+}
+VOCAB_SIZE = 65
+LEARNING_RATE, BETAS, EPS, WEIGHT_DECAY, MAX_NORM = 3e-4, (0.9, 0.95), 1e-8, 0.1, 1.0
+
+
+def make_config(size: str) -> GPTConfig:
+    return GPTConfig(vocab_size=VOCAB_SIZE, **SIZES[size]["config"])
+
+
+def make_batch(size: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random character ids (B, T) and their next-character targets."""
+    config, batch_size = make_config(size), SIZES[size]["batch_size"]
+    ids = np.random.default_rng(seed).integers(0, VOCAB_SIZE, (batch_size, config.block_size + 1))
+    return ids[:, :-1].astype(np.int32), ids[:, 1:].astype(np.int32)
+
+
+def ours_train_step(size: str):
+    """A function running one training iteration of llm.GPT; returns the loss."""
+    model = GPT(make_config(size))
+    params, grads = model.params.flat, model.grads.flat
+    m, v = np.zeros_like(params), np.zeros_like(params)
+    decay = model.decay_mask()
+    idx, targets = make_batch(size)
+    step = 0
+
+    def train_step() -> float:
+        nonlocal step
+        step += 1
+        model.zero_grad()
+        loss = model.loss(idx, targets)
+        model.backward()
+        adamw.clip_grad_norm(grads, MAX_NORM)
+        adamw.adamw_step(params, grads, m, v, LEARNING_RATE, BETAS[0], BETAS[1], EPS,
+                         WEIGHT_DECAY, step, decay_mask=decay)
+        return loss
+
+    return train_step
+
+
+def torch_train_step(size: str):
+    """The same iteration for the PyTorch twin (same initial weights)."""
+    import torch
+
+    from benchmarks.torch_gpt import TorchGPT
+
+    torch.set_num_threads(llm.build_info()["omp_threads"])
+    twin = TorchGPT.from_ours(GPT(make_config(size)))
+    optimizer = torch.optim.AdamW(twin.decay_groups(WEIGHT_DECAY), lr=LEARNING_RATE,
+                                  betas=BETAS, eps=EPS, fused=True)
+    idx, targets = (torch.from_numpy(a.astype(np.int64)) for a in make_batch(size))
+
+    def train_step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = twin.loss(idx, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), MAX_NORM)
+        optimizer.step()
+        return loss.item()
+
+    return train_step
+
+
+STEP_BUILDERS = {"ours": ours_train_step, "torch": torch_train_step}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("implementation", list(STEP_BUILDERS))
+def test_train_iteration(benchmark, implementation, size):
+    if implementation == "torch":
+        pytest.importorskip("torch")
+    train_step = STEP_BUILDERS[implementation](size)
+    first = train_step()
+    benchmark.group = f"train iteration, {size}"
+    benchmark.extra_info["threads"] = llm.build_info()["omp_threads"]
+    losses = benchmark.pedantic(train_step, rounds=SIZES[size]["rounds"], warmup_rounds=1)
+    assert np.isfinite(first) and abs(first - np.log(VOCAB_SIZE)) < 0.5  # ~uniform at init
+    assert np.isfinite(losses)
+
+
+# ------------------------------------------------------------ the table (subprocess per run)
+
+def measure(implementation: str, size: str, iterations: int) -> dict:
+    """Run in a fresh process: ms of each iteration after one warm-up, and peak memory."""
+    train_step = STEP_BUILDERS[implementation](size)
+    train_step()
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        train_step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return {"ms": times, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_measure(implementation: str, size: str, iterations: int) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, "--measure", implementation, size, str(iterations)],
+        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def compare(size: str, repeats: int = 2) -> None:
+    iterations = max(1, SIZES[size]["rounds"] // repeats)
+    results = {name: {"ms": [], "maxrss_mb": 0.0} for name in STEP_BUILDERS}
+    for _ in range(repeats):
+        for name in STEP_BUILDERS:
+            run = run_measure(name, size, iterations)
+            results[name]["ms"] += run["ms"]
+            results[name]["maxrss_mb"] = max(results[name]["maxrss_mb"], run["maxrss_mb"])
+    medians = {name: statistics.median(result["ms"]) for name, result in results.items()}
+    print(f"{size}: threads={llm.build_info()['omp_threads']}  " + "  ".join(
+        f"{name} {medians[name]:.1f} ms/iter (peak {results[name]['maxrss_mb']:.0f} MB)"
+        for name in STEP_BUILDERS) + f"  speed-up {medians['torch'] / medians['ours']:.2f}x")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--measure"]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    else:
+        for size in sys.argv[1:] or list(SIZES):
+            compare(size)

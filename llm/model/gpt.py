@@ -1,0 +1,409 @@
+"""The GPT model: forward, loss and backward through our C kernels.
+
+Pre-norm block (GPT-2), with LN = LayerNorm:
+    x = x + c_proj(attention(c_attn(LN_1(x))));  x = x + mlp_c_proj(act(mlp_c_fc(LN_2(x))))
+and a final LN_f before the lm head. Post-norm block (the original Transformer):
+    x = LN_1(x + c_proj(attention(c_attn(x))));  x = LN_2(x + mlp_c_proj(act(mlp_c_fc(x))))
+with no final LayerNorm (the last block's output is already normalized).
+
+Every tensor the backward pass reads is kept by the forward pass in buffers allocated once per
+(B, T) and reused (`_Activations`). The backward pass walks the blocks in reverse with one
+gradient buffer for the residual stream, `dres`, into which the LayerNorm and linear kernels
+accumulate, so the residual connections cost no copies. Parameter gradients accumulate (+=) into
+`grads` until `zero_grad()`, as in PyTorch, so micro-batches can be summed.
+"""
+import json
+import logging
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from llm._ext import activation, attention, crossentropy, embedding, layernorm, matmul
+from llm.model import safetensors
+from llm.model.config import GPTConfig
+from llm.model.parameters import TensorBuffer, decay_mask, initialize, parameter_shapes
+from llm.model.positional import position_ids, sinusoidal_table
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+FORMAT_VERSION = 1
+IGNORE_INDEX = -1
+
+
+LAYER_TENSORS = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+                 "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+                 "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias")
+
+
+def _layer_views(buffer: TensorBuffer, layer: int) -> SimpleNamespace:
+    """Block `layer`'s tensors by short name: ln_1.weight -> .ln_1_weight, attn.c_attn.weight ->
+    .c_attn_weight, mlp.c_fc.bias -> .c_fc_bias, mlp.c_proj.weight -> .mlp_proj_weight."""
+    short = {"attn.c_attn": "c_attn", "attn.c_proj": "attn_proj", "mlp.c_fc": "c_fc",
+             "mlp.c_proj": "mlp_proj", "ln_1": "ln_1", "ln_2": "ln_2"}
+    views = {}
+    for name in LAYER_TENSORS:
+        module, kind = name.rsplit(".", 1)
+        views[f"{short[module]}_{kind}"] = buffer[f"h.{layer}.{name}"]
+    return SimpleNamespace(**views)
+
+
+class _Activations:
+    """Forward tensors kept for backward, and backward scratch, for one (B, T).
+
+    `layers[i]` holds block i's tensors; names follow the pre-norm reading of the block
+    (resid1 = x + attention branch, resid2 = resid1 + MLP branch); post-norm normalizes each sum,
+    ln1 = LN_1(resid1) and ln2 = LN_2(resid2) (the block output). Each kind of tensor is one array
+    with a leading n_layer axis, so the whole set is a few large allocations.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int):
+        L, B, T = config.n_layer, batch_size, seq_len
+        C, F, V, NH = config.d_model, config.d_ff, config.vocab_size, config.n_head
+        self.shape = (B, T)
+        self.idx = np.empty((B, T), dtype=np.int32)
+        self.positions = np.empty((B, T), dtype=np.int32)
+        self.key_mask = np.empty((B, T), dtype=np.uint8)
+        self.targets = np.empty(B * T, dtype=np.int32)
+        self.embedded = np.empty((B, T, C), np.float32)   # token + position: block 0's input
+        self.position_embedded = np.empty((B, T, C), np.float32)
+        per_layer = {"ln1": (B, T, C), "ln1_mean": (B, T), "ln1_rstd": (B, T),
+                     "qkv": (B, T, 3 * C),
+                     "attn": (B, T, C),                    # attention output, before c_proj
+                     "attn_stats": (B, NH, T), "resid1": (B, T, C),
+                     "ln2": (B, T, C), "ln2_mean": (B, T), "ln2_rstd": (B, T),
+                     "fc": (B, T, F),                      # c_fc output, before the activation
+                     "fc_act": (B, T, F), "resid2": (B, T, C)}
+        stacked = {name: np.empty((L,) + shape, np.float32) for name, shape in per_layer.items()}
+        self.layers = [SimpleNamespace(**{name: array[i] for name, array in stacked.items()})
+                       for i in range(L)]
+        self.lnf = np.empty((B, T, C), np.float32)
+        self.lnf_mean = np.empty((B, T), np.float32)
+        self.lnf_rstd = np.empty((B, T), np.float32)
+        self.logits = np.empty((B * T, V), np.float32)      # after loss(): d loss / d logits
+        # backward scratch, shared by all blocks
+        self.dres = np.empty((B, T, C), np.float32)         # d loss / d residual stream
+        self.dnorm = np.empty((B, T, C), np.float32)
+        self.dattn = np.empty((B, T, C), np.float32)
+        self.dqkv = np.empty((B, T, 3 * C), np.float32)
+        self.dfc_act = np.empty((B, T, F), np.float32)
+        self.dfc = np.empty((B, T, F), np.float32)
+        # block i's input: the embedding, then each block's output
+        outputs = [a.resid2 if config.norm == "pre" else a.ln2 for a in self.layers]
+        self.block_inputs = [self.embedded] + outputs[:-1]
+        self.top = outputs[-1]
+        # the lm head's input, as (B*T, C) rows like logits
+        self.head_input = (self.lnf if config.norm == "pre" else self.top).reshape(B * T, C)
+
+
+class GPT:
+    """A GPT language model whose parameters live in one flat float32 buffer.
+
+    params / grads: TensorBuffer with GPT-2 names, e.g. params["h.0.attn.c_attn.weight"] (C, 3C).
+    """
+
+    def __init__(self, config: GPTConfig):
+        self.config = config
+        self.params = TensorBuffer(parameter_shapes(config))
+        self.grads = self.params.like()
+        initialize(self.params, config)
+        self._weights = [_layer_views(self.params, i) for i in range(config.n_layer)]
+        self._weight_grads = [_layer_views(self.grads, i) for i in range(config.n_layer)]
+        self._positional_table = (self.params["wpe.weight"] if config.positional == "learned"
+                                  else sinusoidal_table(config.block_size, config.d_model))
+        head = "wte.weight" if config.tie_embeddings else "lm_head.weight"
+        self._head_weight, self._head_grad = self.params[head], self.grads[head]
+        self._acts: _Activations | None = None
+        self._key_mask = None          # the last forward's attention key mask, or None
+        self._loss_ready = False       # loss() ran since the last forward: backward() may run
+
+    # ---------------------------------------------------------------- public API
+
+    @property
+    def num_parameters(self) -> int:
+        return self.params.size
+
+    def decay_mask(self) -> np.ndarray:
+        """(num_parameters,) uint8 for adamw_step: 1 on the matrices (weight decay), 0 on biases,
+        LayerNorm parameters and embeddings."""
+        return decay_mask(self.params)
+
+    def zero_grad(self) -> None:
+        self.grads.flat.fill(0.0)
+
+    def forward(self, idx: np.ndarray, padding_mask: np.ndarray | None = None) -> np.ndarray:
+        """Logits (B, T, vocab_size) float32 (a new array) for token ids idx (B, T) int.
+
+        padding_mask: (B, T), nonzero = real token, 0 = padding (left padding): padded keys are
+        invisible to attention and positions count from each row's first real token.
+        """
+        self._forward(idx, padding_mask)
+        return self._acts.logits.reshape(*self._acts.shape, -1).copy()
+
+    def loss(self, idx: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
+             padding_mask: np.ndarray | None = None) -> float:
+        """Mean cross-entropy (with the config's label smoothing) of targets (B, T) int given
+        idx (B, T) and padding_mask (as forward); mask (B, T), nonzero = this target counts
+        (e.g. not padding, or an assistant turn in a chat; targets elsewhere are not read).
+        Keeps d loss / d logits for backward()."""
+        self._forward(idx, padding_mask)
+        acts = self._acts
+        targets = np.asarray(targets)
+        if targets.shape != acts.shape:
+            raise ValueError(f"targets has shape {targets.shape}; expected {acts.shape} like idx")
+        if mask is None:
+            self._check_ids("targets", targets)
+            acts.targets[:] = targets.reshape(-1)
+        else:
+            mask = np.asarray(mask)
+            if mask.shape != acts.shape:
+                raise ValueError(f"mask has shape {mask.shape}; expected {acts.shape} like idx")
+            counted = mask != 0
+            if not counted.any():
+                raise ValueError("mask selects no target: at least one entry must be nonzero")
+            self._check_ids("targets", targets[counted])
+            np.copyto(acts.targets, np.where(counted, targets, IGNORE_INDEX).reshape(-1),
+                      casting="unsafe")
+        loss = crossentropy.crossentropy_forward_backward(
+            acts.logits, acts.logits, acts.targets, ignore_index=IGNORE_INDEX,
+            label_smoothing=self.config.label_smoothing)
+        self._loss_ready = True
+        return loss
+
+    def backward(self) -> None:
+        """Accumulate d loss / d parameter into grads (call loss() first)."""
+        if not self._loss_ready:
+            raise RuntimeError("backward() needs loss() first (forward() alone keeps no loss)")
+        self._loss_ready = False
+        cfg, acts = self.config, self._acts
+        # acts.logits holds d loss / d logits (written in place by the cross-entropy)
+        if cfg.norm == "pre":
+            self._linear_backward(acts.dnorm, acts.logits, acts.head_input, self._head_weight,
+                                  self._head_grad, None, transpose_weight=True)
+            acts.dres.fill(0.0)
+            layernorm.layernorm_backward(acts.dres, self.grads["ln_f.weight"],
+                                         self.grads["ln_f.bias"], acts.dnorm, acts.top,
+                                         self.params["ln_f.weight"], acts.lnf_mean, acts.lnf_rstd)
+        else:
+            self._linear_backward(acts.dres, acts.logits, acts.head_input, self._head_weight,
+                                  self._head_grad, None, transpose_weight=True)
+        block_backward = self._block_backward_pre if cfg.norm == "pre" else \
+            self._block_backward_post
+        for layer in reversed(range(cfg.n_layer)):
+            block_backward(layer)
+        embedding.embedding_backward(self.grads["wte.weight"], acts.dres, acts.idx)
+        if cfg.positional == "learned":
+            embedding.embedding_backward(self.grads["wpe.weight"], acts.dres, acts.positions)
+
+    # ---------------------------------------------------------------- save / load
+
+    def save(self, directory: str | os.PathLike, tokenizer=None) -> None:
+        """Write config.json, model.safetensors (GPT-2 tensor names) and, when given, the
+        tokenizer's tokenizer.json into directory (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {"format_version": FORMAT_VERSION, **self.config.to_dict()}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        # "format": "pt" is what Hugging Face loaders require of a GPT-2 checkpoint's metadata
+        safetensors.save_file(directory / WEIGHTS_FILE, dict(self.params.items()),
+                              metadata={"format": "pt", "producer": "llm-from-scratch"})
+        if tokenizer is not None:
+            tokenizer.save(directory / TOKENIZER_FILE)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "GPT":
+        """The model saved in directory by save()."""
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{config_path} not found: not a model directory "
+                                    "(expected config.json and model.safetensors)")
+        values = json.loads(config_path.read_text())
+        version = values.pop("format_version", None)
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{config_path}: format_version {version!r} is not "
+                             f"{FORMAT_VERSION}; this file was written by another program")
+        model = cls(GPTConfig.from_dict(values))
+        tensors, _ = safetensors.load_file(directory / WEIGHTS_FILE)
+        missing = [name for name in model.params if name not in tensors]
+        unexpected = [name for name in tensors if name not in model.params.views]
+        if missing or unexpected:
+            raise ValueError(f"{directory / WEIGHTS_FILE} does not match config.json: "
+                             f"missing {missing}, unexpected {unexpected}")
+        for name, view in model.params.items():
+            if tensors[name].shape != view.shape:
+                raise ValueError(f"{directory / WEIGHTS_FILE}: {name} has shape "
+                                 f"{tensors[name].shape}, config.json implies {view.shape}")
+            view[...] = tensors[name]
+        return model
+
+    # ---------------------------------------------------------------- forward internals
+
+    def _check_ids(self, name: str, ids: np.ndarray) -> None:
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"{name} has dtype {ids.dtype}; expected integer token ids")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
+            raise ValueError(f"{name} holds ids in [{ids.min()}, {ids.max()}], outside the "
+                             f"vocabulary [0, {self.config.vocab_size})")
+
+    def _activations(self, batch_size: int, seq_len: int) -> _Activations:
+        if self._acts is None or self._acts.shape != (batch_size, seq_len):
+            self._acts = None  # free the old buffers before allocating new ones
+            self._acts = _Activations(self.config, batch_size, seq_len)
+        return self._acts
+
+    def _forward(self, idx: np.ndarray, padding_mask: np.ndarray | None) -> None:
+        cfg = self.config
+        idx = np.asarray(idx)
+        if idx.ndim != 2:
+            raise ValueError(f"idx has shape {idx.shape}; expected (B, T) token ids")
+        B, T = idx.shape
+        if not 1 <= T <= cfg.block_size:
+            raise ValueError(f"sequence length T={T} must be in [1, block_size={cfg.block_size}]")
+        self._check_ids("idx", idx)
+        acts = self._activations(B, T)
+        self._loss_ready = False
+        acts.idx[...] = idx
+        self._key_mask = None
+        if padding_mask is not None:
+            padding_mask = np.asarray(padding_mask)
+            if padding_mask.shape != (B, T):
+                raise ValueError(f"padding_mask has shape {padding_mask.shape}; expected {(B, T)}")
+            np.not_equal(padding_mask, 0, out=acts.key_mask)
+            self._key_mask = acts.key_mask
+        position_ids(B, T, padding_mask, out=acts.positions)
+
+        embedding.embedding_forward(acts.embedded, acts.idx, self.params["wte.weight"])
+        embedding.embedding_forward(acts.position_embedded, acts.positions,
+                                    self._positional_table)
+        np.add(acts.embedded, acts.position_embedded, out=acts.embedded)
+        block_forward = self._block_forward_pre if cfg.norm == "pre" else self._block_forward_post
+        for layer in range(cfg.n_layer):
+            block_forward(layer)
+        if cfg.norm == "pre":
+            layernorm.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, acts.top,
+                                        self.params["ln_f.weight"], self.params["ln_f.bias"])
+        matmul.matmul_forward(acts.logits, acts.head_input, self._head_weight,
+                              transpose_weight=True)
+
+    def _activation_forward(self, out, x):
+        if self.config.activation == "gelu":
+            activation.gelu_forward(out, x)
+        else:
+            activation.relu_forward(out, x)
+
+    def _activation_backward(self, dx, dout, x):
+        """dx = d act(x) (written: the kernels accumulate, so dx is zeroed first)."""
+        dx.fill(0.0)
+        if self.config.activation == "gelu":
+            activation.gelu_backward(dx, dout, x)
+        else:
+            activation.relu_backward(dx, dout, x)
+
+    def _block_forward_pre(self, layer: int) -> None:
+        a, w = self._acts.layers[layer], self._weights[layer]
+        x = self._acts.block_inputs[layer]
+        layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln_1_weight, w.ln_1_bias)
+        self._attention_forward(a, w, a.ln1, out=a.resid1)
+        np.add(a.resid1, x, out=a.resid1)
+        layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid1, w.ln_2_weight,
+                                    w.ln_2_bias)
+        self._mlp_forward(a, w, a.ln2, out=a.resid2)
+        np.add(a.resid2, a.resid1, out=a.resid2)
+
+    def _block_forward_post(self, layer: int) -> None:
+        a, w = self._acts.layers[layer], self._weights[layer]
+        x = self._acts.block_inputs[layer]
+        self._attention_forward(a, w, x, out=a.resid1)
+        np.add(a.resid1, x, out=a.resid1)
+        layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.resid1, w.ln_1_weight,
+                                    w.ln_1_bias)
+        self._mlp_forward(a, w, a.ln1, out=a.resid2)
+        np.add(a.resid2, a.ln1, out=a.resid2)
+        layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid2, w.ln_2_weight,
+                                    w.ln_2_bias)
+
+    def _attention_forward(self, a, w, x, out) -> None:
+        """out = c_proj(attention(c_attn(x))), keeping qkv, attn and attn_stats in a."""
+        matmul.matmul_forward(a.qkv, x, w.c_attn_weight, w.c_attn_bias)
+        attention.attention_forward(a.attn, a.attn_stats, a.qkv, self.config.n_head,
+                                    self._key_mask)
+        matmul.matmul_forward(out, a.attn, w.attn_proj_weight, w.attn_proj_bias)
+
+    def _mlp_forward(self, a, w, x, out) -> None:
+        """out = mlp_c_proj(act(c_fc(x))), keeping fc and fc_act in a."""
+        matmul.matmul_forward(a.fc, x, w.c_fc_weight, w.c_fc_bias)
+        self._activation_forward(a.fc_act, a.fc)
+        matmul.matmul_forward(out, a.fc_act, w.mlp_proj_weight, w.mlp_proj_bias)
+
+    # ---------------------------------------------------------------- backward internals
+
+    @staticmethod
+    def _linear_backward(dinp, dout, inp, weight, dweight, dbias, transpose_weight=False):
+        """dinp = dout @ op(weight)ᵀ (written, not accumulated: no zeroing pass needed);
+        dweight, dbias += as matmul_backward."""
+        matmul.gemm(dinp.reshape(-1, dinp.shape[-1]), dout.reshape(-1, dout.shape[-1]), weight,
+                    trans_b=not transpose_weight)
+        matmul.matmul_backward(None, dweight, dbias, dout, inp, weight, transpose_weight)
+
+    def _attention_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool) -> None:
+        """Gradients of out = c_proj(attention(c_attn(x))) given dout: into g's weights, and into
+        dx (written, or added to it when accumulate_dx)."""
+        acts = self._acts
+        self._linear_backward(acts.dattn, dout, a.attn, w.attn_proj_weight, g.attn_proj_weight,
+                              g.attn_proj_bias)
+        acts.dqkv.fill(0.0)
+        attention.attention_backward(acts.dqkv, acts.dattn, a.qkv, a.attn, a.attn_stats,
+                                     self.config.n_head, self._key_mask)
+        if accumulate_dx:
+            matmul.matmul_backward(dx, g.c_attn_weight, g.c_attn_bias, acts.dqkv, x,
+                                   w.c_attn_weight)
+        else:
+            self._linear_backward(dx, acts.dqkv, x, w.c_attn_weight, g.c_attn_weight,
+                                  g.c_attn_bias)
+
+    def _mlp_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool) -> None:
+        """Gradients of out = mlp_c_proj(act(c_fc(x))) given dout, as _attention_backward."""
+        acts = self._acts
+        self._linear_backward(acts.dfc_act, dout, a.fc_act, w.mlp_proj_weight,
+                              g.mlp_proj_weight, g.mlp_proj_bias)
+        self._activation_backward(acts.dfc, acts.dfc_act, a.fc)
+        if accumulate_dx:
+            matmul.matmul_backward(dx, g.c_fc_weight, g.c_fc_bias, acts.dfc, x, w.c_fc_weight)
+        else:
+            self._linear_backward(dx, acts.dfc, x, w.c_fc_weight, g.c_fc_weight, g.c_fc_bias)
+
+    def _block_backward_pre(self, layer: int) -> None:
+        """acts.dres: d loss / d resid2 on entry, d loss / d block input on exit. Each branch's
+        input gradient lands in dnorm; LayerNorm's backward adds it to dres (the residual)."""
+        acts = self._acts
+        a, w, g = acts.layers[layer], self._weights[layer], self._weight_grads[layer]
+        dres, dnorm = acts.dres, acts.dnorm
+        self._mlp_backward(a, w, g, dres, a.ln2, dnorm, accumulate_dx=False)
+        layernorm.layernorm_backward(dres, g.ln_2_weight, g.ln_2_bias, dnorm, a.resid1,
+                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd)
+        self._attention_backward(a, w, g, dres, a.ln1, dnorm, accumulate_dx=False)
+        layernorm.layernorm_backward(dres, g.ln_1_weight, g.ln_1_bias, dnorm,
+                                     acts.block_inputs[layer], w.ln_1_weight, a.ln1_mean,
+                                     a.ln1_rstd)
+
+    def _block_backward_post(self, layer: int) -> None:
+        """acts.dres: d loss / d ln2 (the block output) on entry, d loss / d block input on exit.
+        dnorm holds the gradient of each sum before its LayerNorm; each branch adds its input
+        gradient to the residual's."""
+        acts = self._acts
+        a, w, g = acts.layers[layer], self._weights[layer], self._weight_grads[layer]
+        dres, dsum = acts.dres, acts.dnorm
+        dsum.fill(0.0)
+        layernorm.layernorm_backward(dsum, g.ln_2_weight, g.ln_2_bias, dres, a.resid2,
+                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd)
+        self._mlp_backward(a, w, g, dsum, a.ln1, dsum, accumulate_dx=True)   # dsum: d ln1
+        dres.fill(0.0)
+        layernorm.layernorm_backward(dres, g.ln_1_weight, g.ln_1_bias, dsum, a.resid1,
+                                     w.ln_1_weight, a.ln1_mean, a.ln1_rstd)
+        self._attention_backward(a, w, g, dres, acts.block_inputs[layer], dres,
+                                 accumulate_dx=True)
