@@ -10,6 +10,20 @@
  * it, starting the threads costs more than the lookups. */
 #define LOOKUP_PARALLEL_MIN_KEYS 8192
 
+static inline uint64_t read64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint64_t read32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* a[0:n] == b[0:n]. Keys of up to 16 bytes (nearly all tokens) are compared
+ * with two overlapping loads each, inline; memcmp would be a library call. */
+static inline int bytes_equal(const uint8_t* a, const uint8_t* b, int64_t n) {
+    if (n > 16) return memcmp(a, b, (size_t)n) == 0;
+    if (n >= 8) return read64(a) == read64(b) && read64(a + n - 8) == read64(b + n - 8);
+    if (n >= 4) return read32(a) == read32(b) && read32(a + n - 4) == read32(b + n - 4);
+    for (int64_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* Bytewise order, a prefix before its extensions; <0, 0, >0 like memcmp. */
 static inline int compare_tokens(const uint8_t* a, int64_t a_len, const uint8_t* b, int64_t b_len) {
     int64_t common = a_len < b_len ? a_len : b_len;
@@ -31,8 +45,7 @@ static inline int64_t token_length(lookup_vocabulary vocabulary, int64_t i) {
 int32_t brute_force_get(lookup_vocabulary vocabulary, const uint8_t* key, int64_t key_len) {
     for (int64_t i = 0; i < vocabulary.size; i++) {
         /* The length check rejects most tokens without touching their bytes. */
-        if (token_length(vocabulary, i) == key_len
-                && (key_len == 0 || memcmp(token_bytes(vocabulary, i), key, (size_t)key_len) == 0))
+        if (token_length(vocabulary, i) == key_len && bytes_equal(token_bytes(vocabulary, i), key, key_len))
             return (int32_t)i;
     }
     return -1;
@@ -138,10 +151,7 @@ static inline uint64_t multiply_fold(uint64_t a, uint64_t b) {
     return (uint64_t)product ^ (uint64_t)(product >> 64);
 }
 
-static inline uint64_t read64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint64_t read32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
-
-uint64_t lookup_hash(const uint8_t* key, int64_t key_len) {
+static inline uint64_t hash_bytes(const uint8_t* key, int64_t key_len) {
     const uint8_t* p = key;
     uint64_t n = (uint64_t)key_len;
     uint64_t seed = multiply_fold(HASH_SECRET[0], HASH_SECRET[1]);
@@ -171,6 +181,10 @@ uint64_t lookup_hash(const uint8_t* key, int64_t key_len) {
     __uint128_t product = (__uint128_t)(a ^ HASH_SECRET[1]) * (b ^ seed);
     return multiply_fold((uint64_t)product ^ HASH_SECRET[0] ^ n, (uint64_t)(product >> 64) ^ HASH_SECRET[1]);
 }
+
+/* The exported name; inside this file the inline hash_bytes is called (a
+ * global function in a shared library is not inlined: it could be interposed). */
+uint64_t lookup_hash(const uint8_t* key, int64_t key_len) { return hash_bytes(key, key_len); }
 
 /* ---- hash table -------------------------------------------------------- */
 
@@ -207,8 +221,7 @@ static inline int key_matches(const hash_lookup* table, int64_t key_offset,
     const uint8_t* record = table->key_records + key_offset;
     int64_t stored_len;
     memcpy(&stored_len, record, sizeof stored_len);
-    return stored_len == key_len
-        && (key_len == 0 || memcmp(record + sizeof stored_len, key, (size_t)key_len) == 0);
+    return stored_len == key_len && bytes_equal(record + sizeof stored_len, key, key_len);
 }
 
 /* The slot holding the key, or the empty slot where it would go. */
@@ -262,7 +275,7 @@ static llm_status grow_slots(hash_lookup* table) {
         if (slot.value < 0) continue;
         int64_t key_len;
         memcpy(&key_len, table->key_records + slot.key_offset, sizeof key_len);
-        uint64_t hash = lookup_hash(table->key_records + slot.key_offset + sizeof key_len, key_len);
+        uint64_t hash = hash_bytes(table->key_records + slot.key_offset + sizeof key_len, key_len);
         uint64_t j = hash & mask;
         while (slots[j].value >= 0) j = (j + 1) & mask;
         slots[j] = slot;
@@ -289,7 +302,7 @@ static llm_status reserve_key_record(hash_lookup* table, int64_t record_size) {
 llm_status hash_lookup_insert(hash_lookup* table, const uint8_t* key, int64_t key_len, int32_t value) {
     if (value < 0 || key_len < 0 || key_len > INT64_MAX / 4 || (key_len > 0 && !key))
         return LLM_ERR_ARGUMENT;
-    uint64_t hash = lookup_hash(key, key_len);
+    uint64_t hash = hash_bytes(key, key_len);
     int64_t slot = find_slot(table, hash, key, key_len);
     if (table->slots[slot].value >= 0) return LLM_ERR_ARGUMENT;   /* already present */
 
@@ -314,14 +327,43 @@ llm_status hash_lookup_insert(hash_lookup* table, const uint8_t* key, int64_t ke
 }
 
 int32_t hash_lookup_get(const hash_lookup* table, const uint8_t* key, int64_t key_len) {
-    return table->slots[find_slot(table, lookup_hash(key, key_len), key, key_len)].value;
+    return table->slots[find_slot(table, hash_bytes(key, key_len), key, key_len)].value;
+}
+
+/* A batch is looked up in groups of HASH_GROUP keys, in three passes: hash
+ * each key and prefetch its slot; read the slots and prefetch the key records
+ * whose tags match; then probe. The cache misses of a group overlap instead
+ * of following one another, which is what makes a batch faster than a loop
+ * of hash_lookup_get once the table outgrows the L2 cache. */
+#define HASH_GROUP 16
+
+static void hash_lookup_get_group(int32_t* out_ids,              // (n,)
+                                  const hash_lookup* table,
+                                  const uint8_t* const* keys,    // (n,)
+                                  const int64_t* key_lengths,    // (n,)
+                                  int64_t n) {                   // at most HASH_GROUP
+    uint64_t hashes[HASH_GROUP];
+    uint64_t mask = (uint64_t)table->capacity - 1;
+    for (int64_t i = 0; i < n; i++) {
+        hashes[i] = hash_bytes(keys[i], key_lengths[i]);
+        __builtin_prefetch(&table->slots[hashes[i] & mask]);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const hash_slot* slot = &table->slots[hashes[i] & mask];
+        if (slot->value >= 0 && slot->tag == hash_tag(hashes[i]))
+            __builtin_prefetch(table->key_records + slot->key_offset);
+    }
+    for (int64_t i = 0; i < n; i++)
+        out_ids[i] = table->slots[find_slot(table, hashes[i], keys[i], key_lengths[i])].value;
 }
 
 void hash_lookup_get_many(int32_t* out_ids, const hash_lookup* table,
                           const uint8_t* const* keys, const int64_t* key_lengths, int64_t n_keys) {
     #pragma omp parallel for schedule(static) if (n_keys >= LOOKUP_PARALLEL_MIN_KEYS)
-    for (int64_t i = 0; i < n_keys; i++)
-        out_ids[i] = hash_lookup_get(table, keys[i], key_lengths[i]);
+    for (int64_t start = 0; start < n_keys; start += HASH_GROUP) {
+        int64_t n = n_keys - start < HASH_GROUP ? n_keys - start : HASH_GROUP;
+        hash_lookup_get_group(out_ids + start, table, keys + start, key_lengths + start, n);
+    }
 }
 
 int64_t hash_lookup_size(const hash_lookup* table) { return table->size; }
