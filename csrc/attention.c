@@ -17,7 +17,9 @@
 #define KEY_TILE 32                  /* keys per tile: a multiple of VECTOR_WIDTH */
 #define VECTOR_WIDTH 16              /* floats per vector */
 #define KEY_VECTORS (KEY_TILE / VECTOR_WIDTH)
-#define ROW_BLOCK 4                  /* tile rows a product keeps in registers at once */
+/* Tile rows a product keeps in registers at once: 8 with AVX-512's 32 registers, 4 with AVX2's 16
+ * (a 64-byte vector is two ymm there). Each per-ISA copy passes its own. */
+#define MAX_ROW_BLOCK 8
 /* Below this many multiply-adds a call runs on one thread (a decoding step of a small model). */
 #define PARALLEL_MIN_WORK (1 << 18)
 
@@ -94,16 +96,27 @@ TILE_INLINE void load_rows(float* restrict dst, int64_t hsp,
     }
 }
 
-/* dst (hs, KEY_TILE) = the first n rows of src transposed, zero in columns n..KEY_TILE-1. */
-TILE_INLINE void load_transposed(float* restrict dst,
-                                 const float* restrict src, int64_t src_stride,
+/* dst (hs, KEY_TILE) = keys 0..n-1 of src transposed, zero in columns n..KEY_TILE-1, where
+ * key c's channel d is src[c * key_stride + d * channel_stride]. A key cache stored transposed
+ * (key_stride 1) is copied row by row; keys stored as rows (channel_stride 1) are transposed. */
+TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
+                                 int64_t key_stride, int64_t channel_stride,
                                  int64_t n, int64_t hs) {
     if (n < KEY_TILE) {
-        for (int64_t d = 0; d < hs; d++) memset(dst + d * KEY_TILE + n, 0, (KEY_TILE - n) * sizeof(float));
+        for (int64_t d = 0; d < hs; d++) {
+            memset(dst + d * KEY_TILE + n, 0, (KEY_TILE - n) * sizeof(float));
+        }
     }
-    for (int64_t c = 0; c < n; c++) {
-        const float* in = src + c * src_stride;
-        for (int64_t d = 0; d < hs; d++) dst[d * KEY_TILE + c] = in[d];
+    if (key_stride == 1) {
+        for (int64_t d = 0; d < hs; d++) {
+            for (int64_t c = 0; c < n; c++) dst[d * KEY_TILE + c] = src[d * channel_stride + c];
+        }
+    } else {
+        for (int64_t c = 0; c < n; c++) {
+            for (int64_t d = 0; d < hs; d++) {
+                dst[d * KEY_TILE + c] = src[c * key_stride + d * channel_stride];
+            }
+        }
     }
 }
 
@@ -118,25 +131,18 @@ TILE_INLINE void add_rows(float* restrict dst, int64_t dst_stride,
     }
 }
 
-/* dst[c][r] = src[r][c] for r < rows, c < cols: (rows, KEY_TILE) -> (KEY_TILE, QUERY_TILE). */
-TILE_INLINE void transpose_tile(float* restrict dst, const float* restrict src,
-                                int64_t rows, int64_t cols) {
-    for (int64_t c = 0; c < cols; c++) {
-        for (int64_t r = 0; r < rows; r++) dst[c * QUERY_TILE + r] = src[r * KEY_TILE + c];
-    }
-}
-
 /* ---- tile products ------------------------------------------------------------------------- */
 
 /* out[i][0:KEY_TILE] = Σ_{d < depth} a[i][d] · bt[d][0:KEY_TILE] for the `rows` rows of a block. */
 TILE_INLINE void scores_block(float* restrict out, const float* restrict a, int64_t a_stride,
                               const float* restrict bt, int64_t depth, int rows) {
-    vfloat acc[ROW_BLOCK][KEY_VECTORS];
+    vfloat acc[MAX_ROW_BLOCK][KEY_VECTORS];
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < KEY_VECTORS; j++) acc[i][j] = vsplat(0.0f);
     }
     for (int64_t d = 0; d < depth; d++) {
-        const vfloat* b = (const vfloat*)(bt + d * KEY_TILE);
+        vfloat b[KEY_VECTORS];       /* in registers, reused by every row of the block */
+        for (int j = 0; j < KEY_VECTORS; j++) b[j] = ((const vfloat*)(bt + d * KEY_TILE))[j];
         for (int i = 0; i < rows; i++) {
             const float a_id = a[i * a_stride + d];
             for (int j = 0; j < KEY_VECTORS; j++) acc[i][j] += a_id * b[j];
@@ -149,36 +155,45 @@ TILE_INLINE void scores_block(float* restrict out, const float* restrict a, int6
 
 /* out (rows, KEY_TILE) = a (rows, depth) · bt (depth, KEY_TILE): scores Q·Kᵀ, or dO·Vᵀ. */
 TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64_t a_stride,
-                             const float* restrict bt, int64_t depth, int64_t rows) {
+                             const float* restrict bt, int64_t depth, int64_t rows, int row_block) {
     int64_t i = 0;
-    for (; i + ROW_BLOCK <= rows; i += ROW_BLOCK) {
-        scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, ROW_BLOCK);
+    for (; i + row_block <= rows; i += row_block) {
+        scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, row_block);
     }
-    for (; i < rows; i++) scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, 1);
+    for (; i < rows; i++) {
+        scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, 1);
+    }
 }
 
-/* acc[i][0:hsp] += Σ_{c < inner} w[i][c] · x[c][0:hsp] for the `rows` rows of a block. */
-TILE_INLINE void accumulate_block(float* restrict acc, const float* restrict w, int64_t w_stride,
+/* acc[i][0:hsp] += Σ_{c < inner} w[i][c] · x[c][0:hsp] for the `rows` rows of a block, where
+ * w[i][c] = w[i * w_row + c * w_inner] (so w may be read transposed). */
+TILE_INLINE void accumulate_block(float* restrict acc, const float* restrict w,
+                                  int64_t w_row, int64_t w_inner,
                                   const float* restrict x, int64_t inner, int64_t hsp, int rows) {
     for (int64_t v = 0; v < hsp; v += VECTOR_WIDTH) {
-        vfloat sum[ROW_BLOCK];
+        vfloat sum[MAX_ROW_BLOCK];
         for (int i = 0; i < rows; i++) sum[i] = *(const vfloat*)(acc + i * hsp + v);
         for (int64_t c = 0; c < inner; c++) {
             const vfloat x_c = *(const vfloat*)(x + c * hsp + v);
-            for (int i = 0; i < rows; i++) sum[i] += w[i * w_stride + c] * x_c;
+            for (int i = 0; i < rows; i++) sum[i] += w[i * w_row + c * w_inner] * x_c;
         }
         for (int i = 0; i < rows; i++) *(vfloat*)(acc + i * hsp + v) = sum[i];
     }
 }
 
-/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp): O += P·V, dQ += dS·K, dV = Pᵀ·dO, dK = dSᵀ·Q. */
-TILE_INLINE void tile_accumulate(float* restrict acc, const float* restrict w, int64_t w_stride,
-                                 const float* restrict x, int64_t inner, int64_t hsp, int64_t rows) {
+/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp), w strided as in accumulate_block:
+ * O += P·V and dQ += dS·K (w as stored), dV += Pᵀ·dO and dK += dSᵀ·Q (w read transposed). */
+TILE_INLINE void tile_accumulate(float* restrict acc, const float* restrict w,
+                                 int64_t w_row, int64_t w_inner,
+                                 const float* restrict x, int64_t inner, int64_t hsp, int64_t rows,
+                                 int row_block) {
     int64_t i = 0;
-    for (; i + ROW_BLOCK <= rows; i += ROW_BLOCK) {
-        accumulate_block(acc + i * hsp, w + i * w_stride, w_stride, x, inner, hsp, ROW_BLOCK);
+    for (; i + row_block <= rows; i += row_block) {
+        accumulate_block(acc + i * hsp, w + i * w_row, w_row, w_inner, x, inner, hsp, row_block);
     }
-    for (; i < rows; i++) accumulate_block(acc + i * hsp, w + i * w_stride, w_stride, x, inner, hsp, 1);
+    for (; i < rows; i++) {
+        accumulate_block(acc + i * hsp, w + i * w_row, w_row, w_inner, x, inner, hsp, 1);
+    }
 }
 
 /* ---- masking and softmax ------------------------------------------------------------------ */
@@ -237,13 +252,16 @@ TILE_INLINE void online_softmax_row(float* restrict score_row, float* restrict r
 
 /* ---- one head ------------------------------------------------------------------------------ */
 
-/* One head of one batch row. Query i sits at position Tk - Tq + i. Row strides in floats. */
+/* One head of one batch row. Query i sits at position Tk - Tq + i. Strides in floats: query row
+ * i is q + i * q_stride, value row j is v + j * v_stride, key j's channel d is
+ * k[j * k_stride + d * k_channel_stride]. */
 typedef struct {
     const float* q;
     int64_t q_stride;
     const float* k;
+    int64_t k_stride, k_channel_stride;
     const float* v;
-    int64_t kv_stride;
+    int64_t v_stride;
     const uint8_t* key_mask;   /* (Tk,) or NULL */
     int64_t Tq, Tk, hs;
     float scale;
@@ -271,7 +289,8 @@ TILE_INLINE int64_t round_up_to_vector(int64_t n) {
 }
 
 /* Forward for queries i0 .. i0 + QUERY_TILE - 1 (or fewer at the end) of one head. */
-TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* res, int64_t i0) {
+TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* res, int64_t i0,
+                                    int row_block) {
     const int64_t hs = in->hs, hsp = round_up_to_vector(hs);
     const int64_t rows = in->Tq - i0 < QUERY_TILE ? in->Tq - i0 : QUERY_TILE;
     const int64_t p0 = in->Tk - in->Tq + i0;                       /* position of query i0 */
@@ -294,14 +313,15 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
         const int64_t n = key_end - j0 < KEY_TILE ? key_end - j0 : KEY_TILE;
         const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
         if (real_keys == 0) continue;
-        load_transposed(kt, in->k + j0 * in->kv_stride, in->kv_stride, n, hs);
-        load_rows(v, hsp, in->v + j0 * in->kv_stride, in->kv_stride, n, hs, 1.0f);
-        tile_scores(p, q, hsp, kt, hs, rows);
+        load_transposed(kt, in->k + j0 * in->k_stride, in->k_stride, in->k_channel_stride, n, hs);
+        load_rows(v, hsp, in->v + j0 * in->v_stride, in->v_stride, n, hs, 1.0f);
+        tile_scores(p, q, hsp, kt, hs, rows, row_block);
         mask_scores(p, rows, p0, j0, key_visible, real_keys);
         for (int64_t i = 0; i < rows; i++) {
-            online_softmax_row(p + i * KEY_TILE, &running_max[i], &running_sum[i], o + i * hsp, hsp);
+            online_softmax_row(p + i * KEY_TILE, &running_max[i], &running_sum[i], o + i * hsp,
+                               hsp);
         }
-        tile_accumulate(o, p, KEY_TILE, v, n, hsp, rows);
+        tile_accumulate(o, p, KEY_TILE, 1, v, n, hsp, rows, row_block);
     }
     for (int64_t i = 0; i < rows; i++) {
         float* out_row = res->out + (i0 + i) * res->out_stride;
@@ -317,17 +337,16 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
 /* Backward of one head (Tq == Tk), flash-attention 2: per query tile, per visible key tile,
  * recompute P = exp(S - lse), then dS = P ∘ (dO·Vᵀ - D) with D_i = dO_i · O_i, and
  * dQ += dS·K/sqrt(hs), dK += dSᵀ·Q/sqrt(hs), dV += Pᵀ·dO. */
-TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g) {
+TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, int row_block) {
     const int64_t hs = in->hs, hsp = round_up_to_vector(hs), T = in->Tq;
     vfloat q_buf[QUERY_TILE * hsp / VECTOR_WIDTH], dout_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
     vfloat dq_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
     vfloat k_buf[KEY_TILE * hsp / VECTOR_WIDTH], kt_buf[hs * KEY_VECTORS], vt_buf[hs * KEY_VECTORS];
     vfloat dkv_buf[KEY_TILE * hsp / VECTOR_WIDTH];
     vfloat p_buf[QUERY_TILE * KEY_VECTORS], ds_buf[QUERY_TILE * KEY_VECTORS];
-    vfloat transposed_buf[KEY_TILE * QUERY_TILE / VECTOR_WIDTH];
     float *q = (float*)q_buf, *dout = (float*)dout_buf, *dq = (float*)dq_buf;
     float *k = (float*)k_buf, *kt = (float*)kt_buf, *vt = (float*)vt_buf, *dkv = (float*)dkv_buf;
-    float *p = (float*)p_buf, *ds = (float*)ds_buf, *transposed = (float*)transposed_buf;
+    float *p = (float*)p_buf, *ds = (float*)ds_buf;
     float lse[QUERY_TILE], out_dot_dout[QUERY_TILE];
     uint8_t key_visible[KEY_TILE];
 
@@ -348,28 +367,27 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g) {
             const int64_t n = key_end - j0 < KEY_TILE ? key_end - j0 : KEY_TILE;
             const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
             if (real_keys == 0) continue;
-            load_transposed(kt, in->k + j0 * in->kv_stride, in->kv_stride, n, hs);
-            load_rows(k, hsp, in->k + j0 * in->kv_stride, in->kv_stride, n, hs, 1.0f);
-            load_transposed(vt, in->v + j0 * in->kv_stride, in->kv_stride, n, hs);
-            tile_scores(p, q, hsp, kt, hs, rows);
+            /* qkv rows: k and v channels are contiguous (k_channel_stride = 1) */
+            load_transposed(kt, in->k + j0 * in->k_stride, in->k_stride, 1, n, hs);
+            load_rows(k, hsp, in->k + j0 * in->k_stride, in->k_stride, n, hs, 1.0f);
+            load_transposed(vt, in->v + j0 * in->v_stride, in->v_stride, 1, n, hs);
+            tile_scores(p, q, hsp, kt, hs, rows, row_block);
             mask_scores(p, rows, i0, j0, key_visible, real_keys);
-            tile_scores(ds, dout, hsp, vt, hs, rows);                  /* dP = dO·Vᵀ */
+            tile_scores(ds, dout, hsp, vt, hs, rows, row_block);                /* dP = dO·Vᵀ */
             for (int64_t i = 0; i < rows; i++) {
                 vfloat* p_row = (vfloat*)(p + i * KEY_TILE);
                 vfloat* ds_row = (vfloat*)(ds + i * KEY_TILE);
                 for (int j = 0; j < KEY_VECTORS; j++) {
-                    p_row[j] = vexp(p_row[j] - lse[i]);                 /* 0 if masked or lse = inf */
+                    p_row[j] = vexp(p_row[j] - lse[i]);        /* 0 if masked or lse = inf */
                     ds_row[j] = p_row[j] * (ds_row[j] - out_dot_dout[i]);
                 }
             }
-            tile_accumulate(dq, ds, KEY_TILE, k, n, hsp, rows);
-            transpose_tile(transposed, p, rows, n);
+            tile_accumulate(dq, ds, KEY_TILE, 1, k, n, hsp, rows, row_block);
             memset(dkv, 0, n * hsp * sizeof(float));
-            tile_accumulate(dkv, transposed, QUERY_TILE, dout, rows, hsp, n);
+            tile_accumulate(dkv, p, 1, KEY_TILE, dout, rows, hsp, n, row_block);     /* Pᵀ·dO */
             add_rows(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, dkv, hsp, n, hs, 1.0f);
-            transpose_tile(transposed, ds, rows, n);
             memset(dkv, 0, n * hsp * sizeof(float));
-            tile_accumulate(dkv, transposed, QUERY_TILE, q, rows, hsp, n);   /* q is scaled */
+            tile_accumulate(dkv, ds, 1, KEY_TILE, q, rows, hsp, n, row_block);   /* dSᵀ·Q, scaled */
             add_rows(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, dkv, hsp, n, hs, 1.0f);
         }
         add_rows(g->dq + i0 * g->dqkv_stride, g->dqkv_stride, dq, hsp, rows, hs, in->scale);
@@ -378,14 +396,18 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g) {
 
 /* ---- one compiled copy per instruction set, chosen at run time ---------------------------- */
 
-#define COMPILE_PER_ISA(kernel, params, args)                                              \
-    __attribute__((target("avx512f"))) static void kernel##_avx512 params { kernel args; }  \
-    __attribute__((target("avx2,fma"))) static void kernel##_avx2 params { kernel args; }   \
-    static void kernel##_portable params { kernel args; }
+#define COMPILE_PER_ISA(kernel, params, ...)                                                   \
+    __attribute__((target("avx512f"))) static void kernel##_avx512 params {                     \
+        kernel(__VA_ARGS__, 8);                                                                 \
+    }                                                                                           \
+    __attribute__((target("avx2,fma"))) static void kernel##_avx2 params {                      \
+        kernel(__VA_ARGS__, 4);                                                                 \
+    }                                                                                           \
+    static void kernel##_portable params { kernel(__VA_ARGS__, 4); }
 
 COMPILE_PER_ISA(forward_query_tile, (const head_inputs* in, const head_outputs* res, int64_t i0),
-                (in, res, i0))
-COMPILE_PER_ISA(backward_head, (const head_inputs* in, const head_gradients* g), (in, g))
+                in, res, i0)
+COMPILE_PER_ISA(backward_head, (const head_inputs* in, const head_gradients* g), in, g)
 
 typedef void (*forward_query_tile_fn)(const head_inputs*, const head_outputs*, int64_t);
 typedef void (*backward_head_fn)(const head_inputs*, const head_gradients*);
@@ -413,11 +435,12 @@ static int valid_sizes(int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH)
         && C / NH <= ATTENTION_MAX_HEAD_SIZE;
 }
 
-/* The one forward path: full self-attention (Tq == Tk, q/k/v inside qkv) and the cached forward. */
+/* The one forward path: full self-attention (Tq == Tk, q/k/v inside qkv) and the cached forward.
+ * Strides in floats: q (batch, row), k (batch, row, channel), v (batch, row). */
 static void forward_heads(float* out, float* stats,
-                          const float* q, int64_t q_batch_stride, int64_t q_row_stride,
-                          const float* k, const float* v,
-                          int64_t kv_batch_stride, int64_t kv_row_stride,
+                          const float* q, const int64_t q_strides[2],
+                          const float* k, const int64_t k_strides[3],
+                          const float* v, const int64_t v_strides[2],
                           const uint8_t* key_mask,
                           int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH) {
     const int64_t hs = C / NH;
@@ -431,9 +454,10 @@ static void forward_heads(float* out, float* stats,
         const int64_t tile = query_tiles - 1 - task % query_tiles;
         const int64_t b = task / query_tiles / NH, h = task / query_tiles % NH;
         const head_inputs in = {
-            .q = q + b * q_batch_stride + h * hs, .q_stride = q_row_stride,
-            .k = k + b * kv_batch_stride + h * hs, .v = v + b * kv_batch_stride + h * hs,
-            .kv_stride = kv_row_stride,
+            .q = q + b * q_strides[0] + h * hs, .q_stride = q_strides[1],
+            .k = k + b * k_strides[0] + h * hs * k_strides[2],
+            .k_stride = k_strides[1], .k_channel_stride = k_strides[2],
+            .v = v + b * v_strides[0] + h * hs, .v_stride = v_strides[1],
             .key_mask = key_mask ? key_mask + b * Tk : NULL,
             .Tq = Tq, .Tk = Tk, .hs = hs, .scale = 1.0f / sqrtf((float)hs),
         };
@@ -448,7 +472,8 @@ static void forward_heads(float* out, float* stats,
 llm_status attention_forward(float* out, float* stats, const float* qkv, const uint8_t* key_mask,
                              int64_t B, int64_t T, int64_t C, int64_t NH) {
     if (!valid_sizes(B, T, T, C, NH)) return LLM_ERR_ARGUMENT;
-    forward_heads(out, stats, qkv, T * 3 * C, 3 * C, qkv + C, qkv + 2 * C, T * 3 * C, 3 * C,
+    const int64_t rows[2] = {T * 3 * C, 3 * C}, key_rows[3] = {T * 3 * C, 3 * C, 1};
+    forward_heads(out, stats, qkv, rows, qkv + C, key_rows, qkv + 2 * C, rows,
                   key_mask, B, T, T, C, NH);
     return LLM_OK;
 }
@@ -456,11 +481,11 @@ llm_status attention_forward(float* out, float* stats, const float* qkv, const u
 llm_status attention_forward_cached(float* out, const float* q, const float* k_cache,
                                     const float* v_cache, const uint8_t* key_mask,
                                     int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH,
-                                    int64_t q_batch_stride, int64_t q_row_stride,
-                                    int64_t kv_batch_stride, int64_t kv_row_stride) {
+                                    const int64_t q_strides[2], const int64_t k_strides[3],
+                                    const int64_t v_strides[2]) {
     if (!valid_sizes(B, Tq, Tk, C, NH)) return LLM_ERR_ARGUMENT;
-    forward_heads(out, NULL, q, q_batch_stride, q_row_stride, k_cache, v_cache,
-                  kv_batch_stride, kv_row_stride, key_mask, B, Tq, Tk, C, NH);
+    forward_heads(out, NULL, q, q_strides, k_cache, k_strides, v_cache, v_strides,
+                  key_mask, B, Tq, Tk, C, NH);
     return LLM_OK;
 }
 
@@ -478,7 +503,8 @@ llm_status attention_backward(float* dqkv, const float* dout, const float* qkv, 
         const float* qkv_bh = qkv + b * T * C3 + h * hs;
         float* dqkv_bh = dqkv + b * T * C3 + h * hs;
         const head_inputs in = {
-            .q = qkv_bh, .q_stride = C3, .k = qkv_bh + C, .v = qkv_bh + 2 * C, .kv_stride = C3,
+            .q = qkv_bh, .q_stride = C3, .k = qkv_bh + C, .k_stride = C3, .k_channel_stride = 1,
+            .v = qkv_bh + 2 * C, .v_stride = C3,
             .key_mask = key_mask ? key_mask + b * T : NULL,
             .Tq = T, .Tk = T, .hs = hs, .scale = 1.0f / sqrtf((float)hs),
         };

@@ -8,9 +8,8 @@
  * (key_mask 1 = a real token, 0 = padding; NULL = every key is real). A query that sees no key
  * (a fully padded row of a left-padded batch) outputs zeros and gets zero gradients, never NaN.
  *
- * Method (flash-attention 2 on the CPU): queries in tiles of ATTENTION_QUERY_TILE rows, keys in
- * tiles of ATTENTION_KEY_TILE, an online softmax, tiles wholly above the diagonal or wholly padding
- * skipped. Nothing of size T x T is ever stored: forward keeps one log-sum-exp per query row
+ * Method (flash-attention 2 on the CPU): queries in tiles of 32 rows, keys in tiles of 32, an
+ * online softmax, tiles wholly above the diagonal or wholly padding skipped. Nothing of size T x T is ever stored: forward keeps one log-sum-exp per query row
  * (stats), and backward recomputes the probabilities from it. Scratch is a few tiles on each
  * thread's stack (at most ~256 KiB with hs = 256). Work is split with OpenMP over (batch, head,
  * query tile) in forward and (batch, head) in backward, so every thread owns the gradient slices
@@ -50,19 +49,23 @@ llm_status attention_backward(float* dqkv,              // (B, T, 3C) accumulate
                               int64_t B, int64_t T, int64_t C, int64_t NH);
 
 /* Forward for the last Tq of Tk positions, keys and values read from a cache (generation):
- * query i sits at position Tk - Tq + i. Strides are in floats; the channel stride is 1.
- *   q[b, i, c]       = q[b * q_batch_stride + i * q_row_stride + c]
- *   k_cache[b, j, c] = k_cache[b * kv_batch_stride + j * kv_row_stride + c]   (v_cache alike)
- * So q may be the q part of a (B, Tq, 3C) qkv (row stride 3C) and the caches may be the first Tk
- * rows of (B, capacity, C) buffers (batch stride capacity * C, row stride C). No stats are
- * produced. The result equals the last Tq rows of attention_forward over all Tk positions. */
+ * query i sits at position Tk - Tq + i. No stats are produced. The result equals the last Tq rows
+ * of attention_forward over all Tk positions. Strides are in floats:
+ *   q[b, i, c]       = q[b * q_strides[0] + i * q_strides[1] + c]
+ *   k_cache[b, j, c] = k_cache[b * k_strides[0] + j * k_strides[1] + c * k_strides[2]]
+ *   v_cache[b, j, c] = v_cache[b * v_strides[0] + j * v_strides[1] + c]
+ * So q may be the q part of a (B, Tq, 3C) qkv (row stride 3C), v_cache the first Tk rows of a
+ * (B, capacity, C) buffer, and k_cache either the same or, faster, the first Tk columns of a
+ * transposed (B, C, capacity) buffer (k_strides = {C * capacity, 1, capacity}): its key tiles are
+ * then plain row copies instead of transposes. */
 llm_status attention_forward_cached(float* out,               // (B, Tq, C)
                                     const float* q,           // (B, Tq, C) strided, see above
                                     const float* k_cache,     // (B, Tk, C) strided
-                                    const float* v_cache,     // (B, Tk, C) strided like k_cache
+                                    const float* v_cache,     // (B, Tk, C) strided
                                     const uint8_t* key_mask,  // (B, Tk) or NULL
                                     int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH,
-                                    int64_t q_batch_stride, int64_t q_row_stride,
-                                    int64_t kv_batch_stride, int64_t kv_row_stride);
+                                    const int64_t q_strides[2],    // batch, row
+                                    const int64_t k_strides[3],    // batch, row, channel
+                                    const int64_t v_strides[2]);   // batch, row
 
 #endif

@@ -17,5 +17,4 @@ cdef extern from "attention.h":
     llm_status c_attention_forward_cached "attention_forward_cached"(
         float* out, const float* q, const float* k_cache, const float* v_cache,
         const uint8_t* key_mask, int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH,
-        int64_t q_batch_stride, int64_t q_row_stride,
-        int64_t kv_batch_stride, int64_t kv_row_stride) nogil
+        const int64_t* q_strides, const int64_t* k_strides, const int64_t* v_strides) nogil

@@ -30,6 +30,12 @@ cdef const uint8_t* key_mask_pointer(key_mask, int64_t B, int64_t T) except? NUL
     """The (B, T) mask as uint8 bytes (bool is viewed as uint8), or NULL for None."""
     if key_mask is None:
         return NULL
+    if (cnp.PyArray_Check(key_mask) and cnp.PyArray_NDIM(<cnp.ndarray>key_mask) == 2
+            and cnp.PyArray_TYPE(<cnp.ndarray>key_mask) in (cnp.NPY_UINT8, cnp.NPY_BOOL)
+            and cnp.PyArray_DIM(<cnp.ndarray>key_mask, 0) == B
+            and cnp.PyArray_DIM(<cnp.ndarray>key_mask, 1) == T
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>key_mask)):
+        return <const uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>key_mask)   # the common case, fast
     if isinstance(key_mask, np.ndarray) and key_mask.dtype == np.bool_:
         key_mask = key_mask.view(np.uint8)
     check_array("key_mask", key_mask, np.uint8, (B, T))
@@ -98,58 +104,108 @@ def attention_backward(dqkv, dout, qkv, out, stats, n_head, key_mask=None):
     raise_on_error(status, "attention_backward")
 
 
-cdef check_rows(str name, array, shape):
-    """A (B, T, C) float32 array whose channels are contiguous; its rows and batches may be
-    strided (a slice of a larger buffer). Returns its (batch, row) strides in floats."""
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype != np.float32:
-        raise ValueError(f"{name} must be float32, got {array.dtype}; "
-                         f"convert with {name}.astype(numpy.float32)")
-    if array.ndim != 3 or any(want is not None and have != want
-                              for have, want in zip(array.shape, shape)):
-        expected = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-        raise ValueError(f"{name} has shape {array.shape}; expected {expected}")
-    itemsize = array.itemsize
-    if array.shape[2] > 1 and array.strides[2] != itemsize or any(
-            stride % itemsize for stride in array.strides[:2]):
+cdef int64_t float_strides(str name, object array, int64_t B, int64_t T, int64_t C,
+                           bint contiguous_channels, int64_t* strides) except -1:
+    """Checks a (B, T, C) float32 array (B, T or C < 0: any size) that may be a strided view of a
+    larger buffer (such as buffer[:, :n]); with contiguous_channels its last stride must be one
+    element. Writes its strides, in floats, to strides[0:3]. Typed C-level checks: this guards
+    every decoding step, where Python-level checks would cost more than the attention."""
+    if not (cnp.PyArray_Check(array) and cnp.PyArray_TYPE(<cnp.ndarray>array) == cnp.NPY_FLOAT32
+            and cnp.PyArray_NDIM(<cnp.ndarray>array) == 3):
+        check_array(name, array, np.float32, (B if B >= 0 else None, T if T >= 0 else None,
+                                              C if C >= 0 else None))
+        raise ValueError(f"{name} must be a (B, T, C) float32 numpy.ndarray")
+    cdef cnp.ndarray a = <cnp.ndarray>array
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp* byte_strides = cnp.PyArray_STRIDES(a)
+    if (B >= 0 and shape[0] != B) or (T >= 0 and shape[1] != T) or (C >= 0 and shape[2] != C):
+        expected = tuple("*" if size < 0 else size for size in (B, T, C))
+        raise ValueError(f"{name} has shape {array.shape}; expected "
+                         f"({', '.join(map(str, expected))})")
+    for axis in range(3):
+        if byte_strides[axis] % 4:
+            raise ValueError(f"{name} has strides {array.strides} that are not whole float32 "
+                             f"elements; pass numpy.ascontiguousarray({name})")
+        strides[axis] = byte_strides[axis] // 4
+    if contiguous_channels and shape[2] > 1 and strides[2] != 1:
         raise ValueError(f"{name} must have contiguous channels (a view like buffer[:, :n] is "
                          f"fine, a transposed one is not); pass numpy.ascontiguousarray({name})")
-    return array.strides[0] // itemsize, array.strides[1] // itemsize
+    return 0
+
+
+cdef bint extents_overlap(cnp.ndarray a, object other):
+    """Whether the memory spans of two arrays intersect (a cheap screen; may say yes for
+    interleaved arrays that share no element, like np.may_share_memory's default)."""
+    if other is None:
+        return False
+    cdef cnp.ndarray b = <cnp.ndarray>other
+    cdef char* a_low
+    cdef char* a_high
+    cdef char* b_low
+    cdef char* b_high
+    a_low, a_high = byte_span(a)
+    b_low, b_high = byte_span(b)
+    return a_low < b_high and b_low < a_high
+
+
+cdef (char*, char*) byte_span(cnp.ndarray a):
+    cdef char* low = <char*>cnp.PyArray_DATA(a)
+    cdef char* high = low + cnp.PyArray_ITEMSIZE(a)
+    cdef int axis
+    for axis in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIM(a, axis) == 0:
+            return low, low
+        extent = (cnp.PyArray_DIM(a, axis) - 1) * cnp.PyArray_STRIDE(a, axis)
+        if extent < 0:
+            low += extent
+        else:
+            high += extent
+    return low, high
 
 
 def attention_forward_cached(out, q, k_cache, v_cache, n_head, key_mask=None):
     """Attention of the last Tq of Tk positions over a KV cache (generation), forward only.
 
-    q: (B, Tq, C) float32 queries of positions Tk-Tq .. Tk-1; may be a strided view such as
-    qkv[..., :C] of the c_attn output. k_cache, v_cache: (B, Tk, C) float32 keys and values of
-    positions 0 .. Tk-1, with identical strides; the rows in use of a preallocated
-    (B, capacity, C) buffer (buffer[:, :Tk]) are fine as they are. out: (B, Tq, C) float32,
-    C-contiguous, written. key_mask: (B, Tk) uint8 or bool, or None.
+    q: (B, Tq, C) float32 queries of positions Tk-Tq .. Tk-1, channels contiguous; may be a
+    strided view such as qkv[..., :C] of the c_attn output.
+    v_cache: (B, Tk, C) float32 values of positions 0 .. Tk-1, channels contiguous: the rows in
+    use of a preallocated (B, capacity, C) buffer (buffer[:, :Tk]) are fine as they are.
+    k_cache: (B, Tk, C) float32 keys, any strides. Fastest is a transposed (B, C, capacity) buffer
+    passed as kt_buffer[:, :, :Tk].transpose(0, 2, 1), filled with
+    kt_buffer[:, :, t0:t1] = k.transpose(0, 2, 1): the kernel then copies key tiles instead of
+    transposing them. out: (B, Tq, C) float32, C-contiguous, written.
+    key_mask: (B, Tk) uint8 or bool, or None.
     Equals the last Tq rows of attention_forward over the whole sequence.
     """
-    q_batch_stride, q_row_stride = check_rows("q", q, (None, None, None))
+    cdef int64_t q_s[3]
+    cdef int64_t k_s[3]
+    cdef int64_t v_s[3]
+    cdef int64_t out_s[3]
+    float_strides("q", q, -1, -1, -1, True, q_s)
     cdef int64_t B = q.shape[0], Tq = q.shape[1], C = q.shape[2]
-    kv_strides = check_rows("k_cache", k_cache, (B, None, C))
+    float_strides("k_cache", k_cache, B, -1, C, False, k_s)
     cdef int64_t Tk = k_cache.shape[1]
     if Tk < Tq:
         raise ValueError(f"k_cache has {Tk} positions but q has {Tq}; the cache must hold the "
                          f"queries' own positions too")
-    if check_rows("v_cache", v_cache, (B, Tk, C)) != kv_strides:
-        raise ValueError(f"v_cache must have the strides of k_cache ({v_cache.strides} vs "
-                         f"{k_cache.strides}); allocate both caches alike")
+    float_strides("v_cache", v_cache, B, Tk, C, True, v_s)
     cdef int64_t NH = head_count(C, n_head)
-    check_array("out", out, np.float32, (B, Tq, C), writeable=True)
-    check_disjoint((("out", out),), (("q", q), ("k_cache", k_cache), ("v_cache", v_cache),
-                                     ("key_mask", key_mask)))
+    float_strides("out", out, B, Tq, C, True, out_s)
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out)
+            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
+        check_array("out", out, np.float32, (B, Tq, C), writeable=True)
+    if (extents_overlap(<cnp.ndarray>out, q) or extents_overlap(<cnp.ndarray>out, k_cache)
+            or extents_overlap(<cnp.ndarray>out, v_cache)
+            or extents_overlap(<cnp.ndarray>out, key_mask)):
+        check_disjoint((("out", out),), (("q", q), ("k_cache", k_cache), ("v_cache", v_cache),
+                                         ("key_mask", key_mask)))
     cdef const uint8_t* mask_ptr = key_mask_pointer(key_mask, B, Tk)
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef const float* q_ptr = <const float*>cnp.PyArray_DATA(q)
     cdef const float* k_ptr = <const float*>cnp.PyArray_DATA(k_cache)
     cdef const float* v_ptr = <const float*>cnp.PyArray_DATA(v_cache)
-    cdef int64_t qb = q_batch_stride, qr = q_row_stride, kb = kv_strides[0], kr = kv_strides[1]
     cdef llm_status status
     with nogil:
         status = c_attention_forward_cached(out_ptr, q_ptr, k_ptr, v_ptr, mask_ptr,
-                                            B, Tq, Tk, C, NH, qb, qr, kb, kr)
+                                            B, Tq, Tk, C, NH, q_s, k_s, v_s)
     raise_on_error(status, "attention_forward_cached")

@@ -161,20 +161,27 @@ def test_backward_matches_finite_differences(numeric_gradient):
 
 @pytest.mark.parametrize("Tq", [1, 3, 40])
 @pytest.mark.parametrize("masked", [False, True])
-def test_cached_forward_equals_last_rows_of_full_forward(Tq, masked):
+@pytest.mark.parametrize("transposed_keys", [False, True])
+def test_cached_forward_equals_last_rows_of_full_forward(Tq, masked, transposed_keys):
     B, Tk, C, n_head, capacity = 3, 40, 24, 3, 64
     rng, qkv, _ = random_case(B, Tk, C, seed=6)
     key_mask = left_padding_mask(B, Tk, rng) if masked else None
     full, _ = run_forward(qkv, n_head, key_mask)
-    # The model's layout: preallocated (B, capacity, C) caches filled up to Tk, queries read
-    # straight out of the qkv rows of the newest Tq positions.
-    k_buffer = np.zeros((B, capacity, C), np.float32)
+    # The model's layout: preallocated caches filled up to Tk, queries read straight out of the
+    # qkv rows of the newest Tq positions; keys stored as rows or transposed (B, C, capacity).
     v_buffer = np.zeros((B, capacity, C), np.float32)
-    k_buffer[:, :Tk] = qkv[..., C:2 * C]
     v_buffer[:, :Tk] = qkv[..., 2 * C:]
+    if transposed_keys:
+        kt_buffer = np.zeros((B, C, capacity), np.float32)
+        kt_buffer[:, :, :Tk] = qkv[..., C:2 * C].transpose(0, 2, 1)
+        k_cache = kt_buffer[:, :, :Tk].transpose(0, 2, 1)
+    else:
+        k_buffer = np.zeros((B, capacity, C), np.float32)
+        k_buffer[:, :Tk] = qkv[..., C:2 * C]
+        k_cache = k_buffer[:, :Tk]
     q = qkv[:, Tk - Tq:, :C]
     out = np.full((B, Tq, C), np.nan, np.float32)
-    attention_forward_cached(out, q, k_buffer[:, :Tk], v_buffer[:, :Tk], n_head, key_mask)
+    attention_forward_cached(out, q, k_cache, v_buffer[:, :Tk], n_head, key_mask)
     np.testing.assert_allclose(out, full[:, Tk - Tq:], rtol=1e-5, atol=1e-6)
 
 
@@ -262,8 +269,9 @@ def test_cached_rejects_bad_arguments_naming_them():
     with pytest.raises(ValueError, match="k_cache has 6 positions but q has 7"):
         attention_forward_cached(np.zeros((2, 7, 12), np.float32), np.zeros((2, 7, 12), np.float32),
                                  cache, cache, 2)
-    with pytest.raises(ValueError, match="v_cache must have the strides of k_cache"):
-        attention_forward_cached(out, q, cache, np.zeros((2, 9, 12), np.float32)[:, :6], 2)
+    with pytest.raises(ValueError, match="v_cache must have contiguous channels"):
+        transposed = np.zeros((2, 12, 6), np.float32).transpose(0, 2, 1)
+        attention_forward_cached(out, q, cache, transposed, 2)
     with pytest.raises(ValueError, match="k_cache has shape"):
         attention_forward_cached(out, q, np.zeros((2, 6, 8), np.float32), cache, 2)
     with pytest.raises(ValueError, match="key_mask"):
