@@ -3,6 +3,7 @@
  * Loop nest of one call (every thread runs it; the B panel is shared):
  *   jc: NC columns of C
  *     pc: KC slice of k       all threads pack the KC x NC panel of op(B), barrier
+ *                             (two panel buffers alternate, so no barrier is needed after use)
  *       ic: MC rows of C      each thread packs an MC x KC block of op(A) from its own rows
  *         jr: NR columns      micro-panel of B
  *           ir: MR rows       micro-kernel: C tile (MR x NR) = alpha * A panel @ B panel + ...
@@ -73,7 +74,7 @@ static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const f
 
 /* AVX-512: MR rows x NV vectors of 16 columns. The k loop broadcasts one element of A per row and
  * does NV FMAs with the B vectors loaded once per k. */
-#define AVX512_MR 14
+#define AVX512_MR 12
 #define AVX512_NV 2
 #define AVX512_NR (16 * AVX512_NV)
 
@@ -181,7 +182,7 @@ static void kernel_avx2(float* c, int64_t ldc, const float* a_panel, const float
 
 static const gemm_config* gemm_config_for_cpu(void) {
 #ifdef MATMUL_X86
-    static const gemm_config avx512 = {kernel_avx512, AVX512_MR, AVX512_NR, 14 * 12, 256, 2048};
+    static const gemm_config avx512 = {kernel_avx512, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
     static const gemm_config avx2 = {kernel_avx2, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
     switch (llm_simd_detect()) {
     case LLM_SIMD_AVX512: return &avx512;
@@ -284,9 +285,11 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
     int64_t mc_max = min64(cfg->mc, round_up(m, cfg->mr));
     size_t b_floats = (size_t)round_up(kc_max * nc_max, 16);
     size_t a_floats = (size_t)round_up(mc_max * kc_max, 16);
-    float* workspace = workspace_get(b_floats + (size_t)nt * a_floats);
+    /* Two B panels when threads share them: a thread packs the next panel into the other buffer
+     * while the rest still read this one, so one barrier per panel suffices. */
+    int b_buffers = nt > 1 ? 2 : 1;
+    float* workspace = workspace_get((size_t)b_buffers * b_floats + (size_t)nt * a_floats);
     if (!workspace) return LLM_ERR_NOMEM;
-    float* b_pack = workspace;
 
 #pragma omp parallel num_threads(nt)
     {
@@ -295,7 +298,8 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
         t = omp_get_thread_num();
         team = omp_get_num_threads();
 #endif
-        float* a_pack = workspace + b_floats + (size_t)t * a_floats;
+        float* a_pack = workspace + (size_t)b_buffers * b_floats + (size_t)t * a_floats;
+        int64_t panel_count = 0;
         int64_t m_panels = (m + cfg->mr - 1) / cfg->mr;
         for (int64_t jc = 0; jc < n; jc += cfg->nc) {
             int64_t nc = min64(cfg->nc, n - jc);
@@ -307,6 +311,7 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
             int64_t jp_begin = n_panels * col_group / tn, jp_end = n_panels * (col_group + 1) / tn;
             for (int64_t pc = 0; pc < k; pc += cfg->kc) {
                 int64_t kc = min64(cfg->kc, k - pc);
+                float* b_pack = workspace + (size_t)(panel_count++ % b_buffers) * b_floats;
                 pack_panels(b_pack, b.data + pc * b.row_stride + jc * b.col_stride, b.col_stride,
                             b.row_stride, nc, kc, cfg->nr, n_panels * t / team,
                             n_panels * (t + 1) / team);
@@ -329,7 +334,6 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
                         }
                     }
                 }
-#pragma omp barrier
             }
         }
     }
