@@ -132,6 +132,26 @@ class GPT:
         LayerNorm parameters and embeddings."""
         return decay_mask(self.params)
 
+    def init_token_embedding(self, tokens, vectors, *, rescale: bool = True) -> int:
+        """Set the token embedding (and so a tied lm head) from trained word2vec vectors.
+
+        tokens: the vocabulary as strings in id order (len = vocab_size), the strings word2vec
+        trained on; vectors: an llm.embeddings.Word2Vec of dimension d_model. Rows of tokens
+        without a vector are drawn from N(0, 0.02^2) (seeded by config.seed); rescale scales the
+        trained vectors to the same standard deviation. Returns the number of such tokens (also
+        logged).
+        """
+        # imported here: the model needs word2vec only when this is used
+        from llm.embeddings.init import init_embedding_table
+
+        if len(tokens) != self.config.vocab_size:
+            raise ValueError(f"{len(tokens)} tokens given for a vocabulary of "
+                             f"{self.config.vocab_size}; pass every token string in id order")
+        _, missing = init_embedding_table(tokens, vectors, self.config.d_model,
+                                          np.random.default_rng(self.config.seed),
+                                          rescale=rescale, out=self.params["wte.weight"])
+        return missing
+
     def zero_grad(self) -> None:
         self.grads.flat.fill(0.0)
 

@@ -97,8 +97,13 @@ def test_decay_mask_covers_the_buffer():
 
 
 def test_save_and_load_round_trip(tmp_path):
+    class Tokenizer:
+        def save(self, path):
+            path.write_text("{}")
+
     model = make_model(norm="post", positional="sinusoidal", tie_embeddings=False, seed=3)
-    model.save(tmp_path / "model")
+    model.save(tmp_path / "model", tokenizer=Tokenizer())
+    assert (tmp_path / "model" / "tokenizer.json").read_text() == "{}"
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["n_layer"] == 2 and config["norm"] == "post"
     tensors, metadata = load_file(tmp_path / "model" / "model.safetensors")
@@ -119,3 +124,42 @@ def test_load_refuses_a_directory_that_does_not_match(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config | {"n_layer": 3}))
     with pytest.raises(ValueError, match="missing \\['h.2"):
         GPT.load(tmp_path)
+
+
+def test_token_embedding_from_word2vec_vectors(caplog):
+    Word2Vec = pytest.importorskip("llm.embeddings").Word2Vec
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    vectors = Word2Vec(words, rng.standard_normal((30, 16)).astype(np.float32))
+    model = make_model(d_model=16)
+    tokens = [f"w{i}" for i in range(20)] + [f"unknown{i}" for i in range(3)]
+    with caplog.at_level("INFO"):
+        missing = model.init_token_embedding(tokens, vectors)
+    assert missing == 3 and "3" in caplog.text
+    table = model.params["wte.weight"]
+    scale = table[0, 0] / vectors.vectors[0, 0]
+    np.testing.assert_allclose(table[:20], vectors.vectors[:20] * scale, rtol=1e-5)
+    assert abs(table[:20].std() - 0.02) < 1e-3
+    with pytest.raises(ValueError, match="22 tokens given"):
+        model.init_token_embedding(tokens[:-1], vectors)
+
+
+def test_gradients_are_identical_for_one_and_two_threads():
+    import llm
+
+    idx, targets = ids((4, 64), seed=7), ids((4, 64), seed=8)   # large enough to split
+    results = []
+    before = llm.build_info()["omp_threads"]
+    try:
+        for threads in (1, 2):
+            llm.set_num_threads(threads)
+            model = make_model(block_size=64, d_model=64, n_head=4)
+            model.zero_grad()
+            loss = model.loss(idx, targets)
+            model.backward()
+            results.append((loss, model.grads.flat.copy()))
+    finally:
+        llm.set_num_threads(before)
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
