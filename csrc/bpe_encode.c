@@ -1,0 +1,326 @@
+/* BPE encoding (merge rank and greedy longest match) and decoding; see bpe_encode.h. */
+#include "bpe_encode.h"
+
+#include <string.h>
+
+#include "bpe.h"
+
+struct bpe_encoder {
+    pretokenize_mode mode;
+    hash_lookup* alphabet;    // naive mode: character -> id; NULL in byte mode
+    int32_t unknown_id;
+    pair_table ranks;         // (left, right) -> the merged token's id, which is also its rank
+    hash_lookup* tokens;      // token bytes -> id, for the greedy method
+    int64_t longest_token;    // bytes
+};
+
+/* A candidate merge inside one piece: symbols pos and next[pos], which held left and right
+ * when it was pushed. */
+typedef struct {
+    int32_t rank;
+    int32_t pos;
+    int32_t left, right;
+} merge_candidate;
+
+struct bpe_workspace {
+    /* the piece cache: piece bytes -> offset in cached_ids of (count, id, id, ...) */
+    hash_lookup* cache;
+    int32_t* cached_ids;         // (cached_ids_capacity,)
+    int64_t cached_ids_used;
+    int64_t cached_ids_capacity;
+    /* scratch for one piece of up to scratch_capacity bytes */
+    int32_t* symbols;            // (scratch_capacity,) -2 marks a symbol merged into its left
+    int32_t* prev;               // (scratch_capacity,)
+    int32_t* next;               // (scratch_capacity,)
+    merge_candidate* heap;       // (3 * scratch_capacity,) a min-heap on (rank, pos)
+    int64_t scratch_capacity;
+};
+
+#define MERGED_AWAY (-2)
+
+/* ---- encoder ----------------------------------------------------------------------------- */
+
+bpe_encoder* bpe_encoder_new(llm_status* status,
+                             pretokenize_mode mode,
+                             const lookup_vocabulary* alphabet,   // or NULL for bytes
+                             const int32_t* merges,               // (n_merges, 2)
+                             int64_t n_merges,
+                             lookup_vocabulary tokens,            // (n_base + n_merges) tokens
+                             int32_t unknown_id) {
+    const int64_t n_base = alphabet ? alphabet->size : 256;
+    *status = LLM_ERR_ARGUMENT;
+    if (n_base < 1 || n_merges < 0 || n_base + n_merges > INT32_MAX || tokens.size != n_base + n_merges)
+        return NULL;
+    for (int64_t k = 0; k < n_merges; k++)
+        for (int side = 0; side < 2; side++)
+            if (merges[2 * k + side] < 0 || merges[2 * k + side] >= n_base + k) return NULL;
+
+    bpe_encoder* encoder = calloc(1, sizeof *encoder);
+    *status = LLM_ERR_NOMEM;
+    if (!encoder) return NULL;
+    encoder->mode = mode;
+    encoder->unknown_id = unknown_id;
+    *status = pair_table_init(&encoder->ranks, n_merges);
+    for (int64_t k = 0; k < n_merges && *status == LLM_OK; k++) {
+        if (pair_table_get(&encoder->ranks, merges[2 * k], merges[2 * k + 1]) >= 0)
+            *status = LLM_ERR_ARGUMENT;   /* the same pair merged twice */
+        else
+            *status = pair_table_put(&encoder->ranks, merges[2 * k], merges[2 * k + 1], (int32_t)(n_base + k));
+    }
+    if (*status == LLM_OK) {
+        encoder->tokens = bpe_token_table(tokens);
+        encoder->alphabet = alphabet ? bpe_token_table(*alphabet) : NULL;
+        if (!encoder->tokens || (alphabet && !encoder->alphabet)) *status = LLM_ERR_NOMEM;
+    }
+    if (*status != LLM_OK) {
+        bpe_encoder_free(encoder);
+        return NULL;
+    }
+    for (int64_t i = 0; i < tokens.size; i++)
+        if (tokens.offsets[i + 1] - tokens.offsets[i] > encoder->longest_token)
+            encoder->longest_token = tokens.offsets[i + 1] - tokens.offsets[i];
+    return encoder;
+}
+
+void bpe_encoder_free(bpe_encoder* encoder) {
+    if (!encoder) return;
+    hash_lookup_free(encoder->alphabet);
+    pair_table_free(&encoder->ranks);
+    hash_lookup_free(encoder->tokens);
+    free(encoder);
+}
+
+/* ---- workspace ----------------------------------------------------------------------------- */
+
+bpe_workspace* bpe_workspace_new(void) {
+    bpe_workspace* workspace = calloc(1, sizeof *workspace);
+    if (!workspace) return NULL;
+    workspace->cache = hash_lookup_new(4096);
+    if (!workspace->cache) {
+        free(workspace);
+        return NULL;
+    }
+    return workspace;
+}
+
+void bpe_workspace_free(bpe_workspace* workspace) {
+    if (!workspace) return;
+    hash_lookup_free(workspace->cache);
+    free(workspace->cached_ids);
+    free(workspace->symbols);
+    free(workspace->prev);
+    free(workspace->next);
+    free(workspace->heap);
+    free(workspace);
+}
+
+static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
+    if (n <= workspace->scratch_capacity) return LLM_OK;
+    int64_t capacity = workspace->scratch_capacity > 0 ? workspace->scratch_capacity : 256;
+    while (capacity < n) capacity *= 2;
+    int32_t* symbols = realloc(workspace->symbols, (size_t)capacity * sizeof *symbols);
+    if (symbols) workspace->symbols = symbols;
+    int32_t* prev = realloc(workspace->prev, (size_t)capacity * sizeof *prev);
+    if (prev) workspace->prev = prev;
+    int32_t* next = realloc(workspace->next, (size_t)capacity * sizeof *next);
+    if (next) workspace->next = next;
+    merge_candidate* heap = realloc(workspace->heap, (size_t)(3 * capacity) * sizeof *heap);
+    if (heap) workspace->heap = heap;
+    if (!symbols || !prev || !next || !heap) return LLM_ERR_NOMEM;
+    workspace->scratch_capacity = capacity;
+    return LLM_OK;
+}
+
+/* The cached ids of piece[0:n], copied to ids; -1 if the piece is not cached. */
+static int64_t cache_get(int32_t* ids, const bpe_workspace* workspace, const uint8_t* piece, int64_t n) {
+    const int32_t offset = hash_lookup_get(workspace->cache, piece, n);
+    if (offset < 0) return -1;
+    const int32_t count = workspace->cached_ids[offset];
+    memcpy(ids, workspace->cached_ids + offset + 1, (size_t)count * sizeof *ids);
+    return count;
+}
+
+static llm_status cache_put(bpe_workspace* workspace, const uint8_t* piece, int64_t n,
+                            const int32_t* ids, int64_t count) {
+    if (hash_lookup_size(workspace->cache) >= BPE_CACHE_MAX_ENTRIES) {   /* start over */
+        hash_lookup* empty = hash_lookup_new(4096);
+        if (!empty) return LLM_ERR_NOMEM;
+        hash_lookup_free(workspace->cache);
+        workspace->cache = empty;
+        workspace->cached_ids_used = 0;
+    }
+    const int64_t needed = workspace->cached_ids_used + 1 + count;
+    if (needed > workspace->cached_ids_capacity) {
+        int64_t capacity = workspace->cached_ids_capacity > 0 ? workspace->cached_ids_capacity : 1 << 14;
+        while (capacity < needed) capacity *= 2;
+        int32_t* grown = realloc(workspace->cached_ids, (size_t)capacity * sizeof *grown);
+        if (!grown) return LLM_ERR_NOMEM;
+        workspace->cached_ids = grown;
+        workspace->cached_ids_capacity = capacity;
+    }
+    const int64_t offset = workspace->cached_ids_used;
+    llm_status status = hash_lookup_insert(workspace->cache, piece, n, (int32_t)offset);
+    if (status != LLM_OK) return status;
+    workspace->cached_ids[offset] = (int32_t)count;
+    memcpy(workspace->cached_ids + offset + 1, ids, (size_t)count * sizeof *ids);
+    workspace->cached_ids_used = needed;
+    return LLM_OK;
+}
+
+/* ---- merge rank -------------------------------------------------------------------------- */
+
+static inline int candidate_before(merge_candidate a, merge_candidate b) {
+    return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
+}
+
+/* Push the merge of symbols[a] and symbols[b] (adjacent) if that pair is a merge. */
+static inline void push_candidate(merge_candidate* heap, int64_t* size, const pair_table* ranks,
+                                  const int32_t* symbols, int32_t a, int32_t b) {
+    if (symbols[a] < 0 || symbols[b] < 0) return;   /* an unknown character never merges */
+    const int32_t rank = pair_table_get(ranks, symbols[a], symbols[b]);
+    if (rank < 0) return;
+    const merge_candidate entry = {rank, a, symbols[a], symbols[b]};
+    int64_t i = (*size)++;
+    while (i > 0 && candidate_before(entry, heap[(i - 1) / 2])) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = entry;
+}
+
+static inline merge_candidate pop_candidate(merge_candidate* heap, int64_t* size) {
+    const merge_candidate top = heap[0];
+    const merge_candidate moving = heap[--*size];
+    int64_t i = 0;
+    for (;;) {
+        int64_t child = 2 * i + 1;
+        if (child >= *size) break;
+        if (child + 1 < *size && candidate_before(heap[child + 1], heap[child])) child += 1;
+        if (!candidate_before(heap[child], moving)) break;
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = moving;
+    return top;
+}
+
+/* Standard BPE on one piece. The symbols form a linked list (prev/next); a candidate popped from
+ * the heap is still valid when its two symbols are unchanged (a symbol only ever changes by
+ * merging into a new, larger id, and only a merge changes its next). Each merge pushes at most
+ * two candidates, so the heap never holds more than 3n. */
+static int64_t merge_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
+                           const uint8_t* piece, int64_t n) {
+    if (n > INT32_MAX / 4) return LLM_ERR_ARGUMENT;   /* positions are int32 */
+    if (reserve_scratch(workspace, n) != LLM_OK) return LLM_ERR_NOMEM;
+    int32_t* symbols = workspace->symbols;
+    int32_t* prev = workspace->prev;
+    int32_t* next = workspace->next;
+    merge_candidate* heap = workspace->heap;
+    const int32_t m = (int32_t)bpe_base_symbols(symbols, encoder->alphabet, piece, n);
+    int64_t heap_size = 0;
+    for (int32_t i = 0; i < m; i++) {
+        prev[i] = i - 1;
+        next[i] = i + 1;
+    }
+    for (int32_t i = 0; i + 1 < m; i++) push_candidate(heap, &heap_size, &encoder->ranks, symbols, i, i + 1);
+    while (heap_size > 0) {
+        const merge_candidate top = pop_candidate(heap, &heap_size);
+        const int32_t i = top.pos, j = next[i];
+        if (j >= m || symbols[i] != top.left || symbols[j] != top.right) continue;   /* stale */
+        symbols[i] = top.rank;
+        symbols[j] = MERGED_AWAY;
+        next[i] = next[j];
+        if (next[j] < m) prev[next[j]] = i;
+        if (prev[i] >= 0) push_candidate(heap, &heap_size, &encoder->ranks, symbols, prev[i], i);
+        if (next[i] < m) push_candidate(heap, &heap_size, &encoder->ranks, symbols, i, next[i]);
+    }
+    int64_t count = 0;
+    for (int32_t i = 0; i < m; i = next[i]) ids[count++] = symbols[i] >= 0 ? symbols[i] : encoder->unknown_id;
+    return count;
+}
+
+/* ---- greedy longest match ---------------------------------------------------------------- */
+
+static int64_t greedy_piece(int32_t* ids, const bpe_encoder* encoder, const uint8_t* piece, int64_t n) {
+    int64_t count = 0;
+    for (int64_t pos = 0; pos < n;) {
+        int64_t length = encoder->longest_token < n - pos ? encoder->longest_token : n - pos;
+        int32_t id = -1;
+        for (; length > 0; length--)
+            if ((id = hash_lookup_get(encoder->tokens, piece + pos, length)) >= 0) break;
+        if (id < 0) {   /* a character outside the alphabet */
+            id = encoder->unknown_id;
+            length = utf8_char_length(piece[pos], n - pos);
+        }
+        ids[count++] = id;
+        pos += length;
+    }
+    return count;
+}
+
+/* ---- text -------------------------------------------------------------------------------- */
+
+static int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
+                            bpe_method method, const uint8_t* piece, int64_t n) {
+    if (n == 1 && !encoder->alphabet) {
+        ids[0] = piece[0];
+        return 1;
+    }
+    const int cacheable = n <= BPE_CACHE_MAX_PIECE;
+    if (cacheable) {
+        const int64_t cached = cache_get(ids, workspace, piece, n);
+        if (cached >= 0) return cached;
+    }
+    const int64_t count = method == BPE_GREEDY ? greedy_piece(ids, encoder, piece, n)
+                                               : merge_piece(ids, encoder, workspace, piece, n);
+    if (count >= 0 && cacheable && cache_put(workspace, piece, n, ids, count) != LLM_OK) return LLM_ERR_NOMEM;
+    return count;
+}
+
+int64_t bpe_encode(int32_t* ids,                  // (n,)
+                   const bpe_encoder* encoder,
+                   bpe_workspace* workspace,
+                   bpe_method method,
+                   const uint8_t* text,           // (n,)
+                   int64_t n) {
+    int64_t count = 0;
+    for (int64_t pos = 0; pos < n;) {
+        const int64_t end = pretokenize_piece_end(encoder->mode, text, n, pos);
+        const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos, end - pos);
+        if (written < 0) return written;
+        count += written;
+        pos = end;
+    }
+    return count;
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+llm_status bpe_decoded_length(int64_t* length,
+                              int64_t* bad_index,
+                              lookup_vocabulary tokens,
+                              const int64_t* ids,   // (n_ids,)
+                              int64_t n_ids) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < n_ids; i++) {
+        const int64_t id = ids[i];
+        if (id < 0 || id >= tokens.size) {
+            *bad_index = i;
+            return LLM_ERR_RANGE;
+        }
+        total += tokens.offsets[id + 1] - tokens.offsets[id];
+    }
+    *length = total;
+    return LLM_OK;
+}
+
+void bpe_decode(uint8_t* out,                      // (length,)
+                lookup_vocabulary tokens,
+                const int64_t* ids,                // (n_ids,)
+                int64_t n_ids) {
+    for (int64_t i = 0; i < n_ids; i++) {
+        const int64_t start = tokens.offsets[ids[i]], length = tokens.offsets[ids[i] + 1] - start;
+        memcpy(out, tokens.bytes + start, (size_t)length);
+        out += length;
+    }
+}

@@ -1,0 +1,122 @@
+"""BPE encoding and decoding with trained merges (wraps csrc/bpe_encode.c).
+
+Encoder holds the merges and the token bytes (an llm._ext.lookup.Vocabulary) and is read-only:
+one Encoder serves any number of threads. A Workspace holds one thread's piece cache and scratch. Methods: "bpe" (standard
+merge-rank BPE) and "greedy" (longest match); the rules are in csrc/bpe_encode.h.
+"""
+# The C declarations come from bpe_encode.pxd, which Cython includes automatically.
+import numpy as np
+
+METHODS = {"bpe": BPE_MERGE_RANK, "greedy": BPE_GREEDY}
+PRETOKENIZER_MODES = {"gpt2": PRETOKENIZE_GPT2, "naive": PRETOKENIZE_NAIVE}
+
+
+cdef class Workspace:
+    """One thread's piece cache and scratch, for one Encoder and one method."""
+    cdef bpe_workspace* workspace
+
+    def __cinit__(self):
+        self.workspace = bpe_workspace_new()
+        if self.workspace is NULL:
+            raise MemoryError("Workspace: out of memory")
+
+    def __dealloc__(self):
+        bpe_workspace_free(self.workspace)
+
+
+cdef class Encoder:
+    """mode: pre-tokenizer, "gpt2" or "naive". merges: (n_merges, 2) int32 (left, right) ids,
+    merge k creating id n_base + k. tokens: Vocabulary of every token, special tokens included
+    after the n_base + n_merges merged ones (decode reads them all). alphabet: None (the 256
+    bytes are the base) or the Vocabulary of the base characters (naive mode). unknown_id: id
+    for a character outside the alphabet."""
+    cdef bpe_encoder* encoder
+    cdef readonly Vocabulary tokens
+    cdef readonly Vocabulary alphabet
+    cdef readonly object merges
+
+    def __cinit__(self, str mode, merges, Vocabulary tokens, Vocabulary alphabet=None,
+                  int unknown_id=-1):
+        if mode not in PRETOKENIZER_MODES:
+            raise ValueError(f"mode={mode!r}: must be one of {tuple(PRETOKENIZER_MODES)}")
+        merges = np.ascontiguousarray(merges, dtype=np.int32).reshape(-1, 2)
+        n_base = 256 if alphabet is None else len(alphabet)
+        n_mergeable = n_base + merges.shape[0]
+        if len(tokens) < n_mergeable:
+            raise ValueError(f"tokens: {len(tokens)} tokens, fewer than the {n_base} base "
+                             f"symbols and {merges.shape[0]} merges")
+        self.tokens, self.alphabet, self.merges = tokens, alphabet, merges
+        cdef const int32_t[:, ::1] merges_view = merges
+        cdef int32_t no_merge = 0
+        cdef lookup_vocabulary mergeable = tokens.view
+        mergeable.size = n_mergeable
+        cdef llm_status status = LLM_OK
+        self.encoder = bpe_encoder_new(
+            &status, PRETOKENIZER_MODES[mode], NULL if alphabet is None else &alphabet.view,
+            &merges_view[0, 0] if merges.shape[0] else &no_merge, merges.shape[0], mergeable,
+            unknown_id)
+        if self.encoder is NULL:
+            if status == LLM_ERR_NOMEM:
+                raise MemoryError("Encoder: out of memory")
+            raise ValueError("merges: a merge refers to a token that does not exist before it, "
+                             "or merges the same pair twice")
+
+    def __dealloc__(self):
+        bpe_encoder_free(self.encoder)
+
+    def encode(self, data, Workspace workspace, str method="bpe"):
+        """Token ids of data (bytes-like): (count,) int32."""
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: must be one of {tuple(METHODS)}")
+        cdef bpe_method c_method = METHODS[method]
+        cdef const uint8_t[::1] text = data
+        cdef int64_t n = text.shape[0], count = 0
+        if n == 0:
+            return np.empty(0, dtype=np.int32)
+        ids = np.empty(n, dtype=np.int32)
+        cdef int32_t[::1] ids_view = ids
+        with nogil:
+            count = bpe_encode(&ids_view[0], self.encoder, workspace.workspace, c_method, &text[0], n)
+        if count == LLM_ERR_NOMEM:
+            raise MemoryError("encode: out of memory")
+        if count < 0:
+            raise ValueError(f"encode: a single piece of {n} bytes is too long to encode")
+        return ids[:count].copy()
+
+    def decode(self, ids) -> bytes:
+        """The bytes of token ids, back to back. ids: a sequence or array of integers; an id
+        outside [0, number of tokens) is a ValueError naming it and its position."""
+        array = as_id_array(ids)
+        cdef const int64_t[::1] ids_view = array
+        cdef int64_t n = array.shape[0], length = 0, bad = -1
+        cdef llm_status status
+        if n == 0:
+            return b""
+        with nogil:
+            status = bpe_decoded_length(&length, &bad, self.tokens.view, &ids_view[0], n)
+        if status != LLM_OK:
+            raise ValueError(f"ids[{bad}] = {array[bad]} is not a token id; ids must be in "
+                             f"[0, {len(self.tokens)}) for this vocabulary of {len(self.tokens)} tokens")
+        out = np.empty(length, dtype=np.uint8)
+        cdef uint8_t[::1] out_view = out
+        if length > 0:
+            with nogil:
+                bpe_decode(&out_view[0], self.tokens.view, &ids_view[0], n)
+        return out.tobytes()
+
+
+cdef object as_id_array(ids):
+    """ids as a C-contiguous int64 array, or a ValueError saying why not."""
+    try:
+        array = np.asarray(ids)
+    except (OverflowError, ValueError):
+        array = None
+    if array is None or array.dtype == object:
+        raise ValueError("ids: expected a sequence of integer token ids within int64 range")
+    if array.ndim != 1:
+        raise ValueError(f"ids: expected a flat sequence of token ids, got shape {array.shape}")
+    if array.size and array.dtype.kind not in "iu":
+        raise ValueError(f"ids: expected integer token ids, got dtype {array.dtype}")
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"ids: {array.max()} is not a token id")
+    return np.ascontiguousarray(array, dtype=np.int64)
