@@ -1,0 +1,85 @@
+"""Where a training iteration of llm.GPT spends its time: per kernel and per block.
+
+    python benchmarks/profile_train.py [small|large] [--iterations N]
+
+Wraps each kernel function the model calls (and the model's per-block methods) with a timer,
+runs N iterations (forward + backward + clip + AdamW, as test_train_bench.py) and prints the
+milliseconds per iteration of each, and what is left outside the kernels (Python and argument
+checks). The timers add about a microsecond per call.
+"""
+import argparse
+import collections
+import functools
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import llm  # noqa: E402
+import llm.model.gpt as gpt_module  # noqa: E402
+from benchmarks.test_train_bench import SIZES, ours_train_step  # noqa: E402
+from llm._ext import adamw  # noqa: E402
+
+KERNEL_MODULES = ("matmul", "attention", "layernorm", "activation", "crossentropy", "embedding")
+BLOCK_METHODS = ("_block_forward_pre", "_block_forward_post", "_block_backward_pre",
+                 "_block_backward_post")
+
+
+def timed(function, totals, counts, key):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            totals[key] += time.perf_counter() - start
+            counts[key] += 1
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("size", nargs="?", default="small", choices=list(SIZES))
+    parser.add_argument("--iterations", type=int, default=None)
+    args = parser.parse_args()
+    iterations = args.iterations or SIZES[args.size]["rounds"]
+
+    kernels, kernel_calls = collections.defaultdict(float), collections.Counter()
+    blocks, block_calls = collections.defaultdict(float), collections.Counter()
+    for module_name in KERNEL_MODULES:
+        module = getattr(gpt_module, module_name)
+        for name in dir(module):
+            if name.endswith(("_forward", "_backward", "gemm")):
+                setattr(module, name, timed(getattr(module, name), kernels, kernel_calls,
+                                            f"{module_name}.{name}"))
+    for name in ("adamw_step", "clip_grad_norm"):
+        setattr(adamw, name, timed(getattr(adamw, name), kernels, kernel_calls, f"adamw.{name}"))
+    for name in BLOCK_METHODS:
+        setattr(gpt_module.GPT, name, timed(getattr(gpt_module.GPT, name), blocks, block_calls,
+                                            name.strip("_")))
+
+    train_step = ours_train_step(args.size)
+    train_step()
+    for table in (kernels, kernel_calls, blocks, block_calls):
+        table.clear()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        train_step()
+    total = (time.perf_counter() - start) / iterations * 1e3
+
+    print(f"{args.size}: {total:.2f} ms/iter over {iterations} iterations, "
+          f"{llm.build_info()['omp_threads']} threads")
+    print(f"{'kernel':42} {'ms/iter':>8} {'share':>6} {'calls':>6}")
+    for key, seconds in sorted(kernels.items(), key=lambda item: -item[1]):
+        ms = seconds / iterations * 1e3
+        print(f"{key:42} {ms:8.2f} {ms / total:6.1%} {kernel_calls[key] // iterations:6d}")
+    outside = total - sum(kernels.values()) / iterations * 1e3
+    print(f"{'outside the kernels (Python, checks, fills)':42} {outside:8.2f} {outside / total:6.1%}")
+    print(f"{'block':42} {'ms/call':>8}")
+    for key, seconds in blocks.items():
+        print(f"{key:42} {seconds / block_calls[key] * 1e3:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
