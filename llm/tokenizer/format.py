@@ -1,0 +1,249 @@
+"""tokenizer.json: our versioned save format, its validation, and atomic writing.
+
+Version 1 (the current one), one JSON object:
+
+    {
+      "format": "llm-from-scratch/tokenizer",
+      "version": 1,
+      "mode": "byte",                       # or "naive"
+      "pre_tokenizer": "gpt2",              # "gpt2" with byte mode, "naive" with naive mode
+      "normalizer": null,                   # or {"ascii_fold": true, "lowercase": true} (naive)
+      "base": {"kind": "bytes", "size": 256},            # byte mode: ids 0..255 are the bytes
+              {"kind": "characters", "alphabet": ["\\t", "\\n", " ", "!", ...]}   # naive mode
+      "vocab_size": 4096,
+      "merges": [[116, 104], [32, 256], ...],   # merge k joins two earlier ids into id n_base + k
+      "special_tokens": {"<|endoftext|>": 4095}   # ids follow the merges, in this order
+    }
+
+Every token's bytes follow from base + merges, so the vocabulary itself is not stored. Merges are
+id pairs, never space-joined strings (a token may contain a space). Reading checks every field
+and names the one that is wrong; a file from a newer version is refused with a request to upgrade.
+A file is written to a temporary name beside its destination and renamed into place, so a crash
+never leaves a half-written tokenizer.json.
+"""
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llm.tokenizer.normalize import Normalizer
+
+FORMAT = "llm-from-scratch/tokenizer"
+VERSION = 1
+MODES = ("byte", "naive")
+PRE_TOKENIZERS = {"byte": "gpt2", "naive": "naive"}
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """Everything a tokenizer is made of.
+
+    mode: "byte" or "naive".
+    normalizer: the naive mode's Normalizer, None in byte mode (which never normalizes).
+    alphabet: naive mode's base characters in id order; None in byte mode (the 256 bytes).
+    merges: (n_merges, 2) int32; merge k joins ids merges[k] into id n_base + k.
+    special_tokens: in id order; the first has id n_base + n_merges.
+    """
+
+    mode: str
+    normalizer: Normalizer | None
+    alphabet: tuple[str, ...] | None
+    merges: np.ndarray
+    special_tokens: tuple[str, ...]
+
+    @property
+    def n_base(self) -> int:
+        return 256 if self.alphabet is None else len(self.alphabet)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_base + len(self.merges) + len(self.special_tokens)
+
+
+def spec_error(field: str, problem: str, source: str) -> ValueError:
+    return ValueError(f"{source}: field '{field}' {problem}")
+
+
+def check_spec(spec: TokenizerSpec, source: str = "tokenizer") -> None:
+    """Raise ValueError naming the field if spec is inconsistent."""
+    if spec.mode not in MODES:
+        raise spec_error("mode", f"is {spec.mode!r}; expected one of {MODES}", source)
+    if spec.mode == "byte" and spec.alphabet is not None:
+        raise spec_error("base", "must be the 256 bytes in byte mode", source)
+    if spec.mode == "byte" and spec.normalizer is not None and not spec.normalizer.is_identity:
+        raise spec_error("normalizer", "must be null in byte mode, which round-trips any text "
+                         "exactly and so never normalizes", source)
+    if spec.mode == "naive":
+        if spec.alphabet is None or len(spec.alphabet) == 0:
+            raise spec_error("base.alphabet", "must list at least one character in naive mode", source)
+        for i, character in enumerate(spec.alphabet):
+            if not isinstance(character, str) or len(character) != 1:
+                raise spec_error(f"base.alphabet[{i}]", f"is {character!r}; expected one character",
+                                 source)
+        if len(set(spec.alphabet)) != len(spec.alphabet):
+            raise spec_error("base.alphabet", "lists a character twice", source)
+    merges = spec.merges
+    if merges.dtype != np.int32 or merges.ndim != 2 or merges.shape[1] != 2:
+        raise spec_error("merges", "must be a list of [left_id, right_id] pairs", source)
+    limits = spec.n_base + np.arange(len(merges))
+    bad = np.flatnonzero((merges < 0).any(axis=1) | (merges >= limits[:, None]).any(axis=1))
+    if bad.size:
+        k = int(bad[0])
+        raise spec_error(f"merges[{k}]", f"is {merges[k].tolist()}; merge {k} may only join ids "
+                         f"in [0, {int(limits[k])}) (the base symbols and earlier merges)", source)
+    keys = merges[:, 0].astype(np.int64) << 32 | merges[:, 1].astype(np.int64)
+    _, first = np.unique(keys, return_index=True)
+    if len(first) != len(merges):
+        k = int(np.setdiff1d(np.arange(len(merges)), first)[0])
+        raise spec_error(f"merges[{k}]", f"repeats the pair {merges[k].tolist()} of an earlier merge",
+                         source)
+    for i, token in enumerate(spec.special_tokens):
+        if not isinstance(token, str) or not token:
+            raise spec_error(f"special_tokens[{i}]", f"is {token!r}; expected a non-empty string",
+                             source)
+    if len(set(spec.special_tokens)) != len(spec.special_tokens):
+        raise spec_error("special_tokens", "lists a token twice", source)
+    if spec.vocab_size > np.iinfo(np.int32).max:
+        raise spec_error("merges", "makes more than 2**31 - 1 tokens", source)
+
+
+def to_json(spec: TokenizerSpec) -> str:
+    """The tokenizer.json text of spec (merges one pair per line)."""
+    if spec.alphabet is None:
+        base = {"kind": "bytes", "size": 256}
+    else:
+        base = {"kind": "characters", "alphabet": list(spec.alphabet)}
+    first_special = spec.n_base + len(spec.merges)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "mode": spec.mode,
+        "pre_tokenizer": PRE_TOKENIZERS[spec.mode],
+        "normalizer": spec.normalizer.to_dict() if spec.normalizer is not None else None,
+        "base": base,
+        "vocab_size": spec.vocab_size,
+    }
+    specials = {token: first_special + i for i, token in enumerate(spec.special_tokens)}
+    lines = ["{"]
+    lines += [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}," for key, value in header.items()]
+    pairs = ",\n".join(f"    [{left}, {right}]" for left, right in spec.merges.tolist())
+    lines.append('  "merges": [\n' + pairs + "\n  ]," if pairs else '  "merges": [],')
+    lines.append(f'  "special_tokens": {json.dumps(specials, ensure_ascii=False)}')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def field(document: dict, name: str, kind: type | tuple, source: str):
+    if name not in document:
+        raise spec_error(name, "is missing (truncated or hand-edited file?)", source)
+    value = document[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise spec_error(name, f"is {value!r}; expected {expected}", source)
+    return value
+
+
+def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
+    """The TokenizerSpec of a parsed tokenizer.json; ValueError naming the field otherwise."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{source}: not a tokenizer file (the JSON is a {type(document).__name__}, "
+                         "not an object)")
+    if document.get("format") != FORMAT:
+        hint = (" (it looks like a Hugging Face tokenizer.json; load that with the `tokenizers` "
+                "library)" if "model" in document else "")
+        raise spec_error("format", f"is {document.get('format')!r}, expected {FORMAT!r}: "
+                         f"this is not an llm-from-scratch tokenizer file{hint}", source)
+    version = field(document, "version", int, source)
+    if version > VERSION:
+        raise spec_error("version", f"is {version}, newer than the versions this llm-from-scratch "
+                         f"reads (up to {VERSION}); upgrade llm-from-scratch to load it", source)
+    if version < 1:
+        raise spec_error("version", f"is {version}; versions start at 1", source)
+    mode = field(document, "mode", str, source)
+    if mode not in MODES:
+        raise spec_error("mode", f"is {mode!r}; expected one of {MODES}", source)
+    pre_tokenizer = field(document, "pre_tokenizer", str, source)
+    if pre_tokenizer != PRE_TOKENIZERS[mode]:
+        raise spec_error("pre_tokenizer", f"is {pre_tokenizer!r}; mode {mode!r} uses "
+                         f"{PRE_TOKENIZERS[mode]!r}", source)
+    settings = field(document, "normalizer", (dict, type(None)), source)
+    try:
+        normalizer = Normalizer.from_dict(settings) if settings is not None else None
+    except ValueError as error:
+        raise spec_error("normalizer", f"is invalid: {error}", source) from None
+    base = field(document, "base", dict, source)
+    if mode == "byte":
+        if base != {"kind": "bytes", "size": 256}:
+            raise spec_error("base", f"is {base!r}; byte mode expects "
+                             '{"kind": "bytes", "size": 256}', source)
+        alphabet = None
+    else:
+        if base.get("kind") != "characters" or not isinstance(base.get("alphabet"), list):
+            raise spec_error("base", 'must be {"kind": "characters", "alphabet": [...]} in naive mode',
+                             source)
+        alphabet = tuple(base["alphabet"])
+    merges_list = field(document, "merges", list, source)
+    try:
+        merges = np.array(merges_list, dtype=np.int64).reshape(-1, 2)
+        if merges.size != 2 * len(merges_list):
+            raise ValueError
+    except (ValueError, TypeError, OverflowError):
+        bad = next((k for k, pair in enumerate(merges_list)
+                    if not (isinstance(pair, list) and len(pair) == 2
+                            and all(type(i) is int for i in pair))), 0)
+        raise spec_error(f"merges[{bad}]", f"is {merges_list[bad]!r}; expected a [left_id, right_id] "
+                         "pair of integers", source) from None
+    if merges.size and (merges.min() < 0 or merges.max() > np.iinfo(np.int32).max):
+        k = int(np.flatnonzero((merges < 0).any(axis=1) | (merges > np.iinfo(np.int32).max).any(axis=1))[0])
+        raise spec_error(f"merges[{k}]", f"is {merges[k].tolist()}; ids are non-negative int32", source)
+    specials = field(document, "special_tokens", dict, source)
+    spec = TokenizerSpec(mode, normalizer, alphabet, merges.astype(np.int32), tuple(specials))
+    check_spec(spec, source)
+    first_special = spec.n_base + len(spec.merges)
+    for i, (token, token_id) in enumerate(specials.items()):
+        if token_id != first_special + i or isinstance(token_id, bool):
+            raise spec_error(f"special_tokens[{token!r}]", f"is {token_id!r}; special tokens take the "
+                             f"ids after the merges, in order, so expected {first_special + i}", source)
+    vocab_size = field(document, "vocab_size", int, source)
+    if vocab_size != spec.vocab_size:
+        raise spec_error("vocab_size", f"is {vocab_size}, but base, merges and special tokens make "
+                         f"{spec.vocab_size} (truncated file?)", source)
+    return spec
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write text (UTF-8) to path through a temporary file in the same directory and a rename,
+    so path holds either its old contents or all of text, never a part."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write(path: str | os.PathLike, spec: TokenizerSpec) -> None:
+    """Write spec to path as tokenizer.json, atomically."""
+    check_spec(spec, str(path))
+    write_text_atomic(path, to_json(spec))
+
+
+def read(path: str | os.PathLike) -> TokenizerSpec:
+    """The TokenizerSpec stored at path. OSError if unreadable; ValueError naming the field if
+    the file is truncated, foreign, from a newer version or inconsistent."""
+    source = str(path)
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{source}: not a tokenizer file (not UTF-8 text: {error})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{source}: not a valid tokenizer.json (truncated or not JSON: {error})") from None
+    return from_json(document, source)

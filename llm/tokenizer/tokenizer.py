@@ -1,0 +1,336 @@
+"""The BPE tokenizer: normalize -> pre-tokenize -> BPE, in two modes.
+
+byte   GPT-2's byte-level BPE: GPT-2's pre-tokenizer split (csrc/pretokenize.c, real Unicode
+       classes, no regex engine), the 256 bytes as base tokens, no normalization. Any str
+       round-trips exactly. Ids follow GPT-2: bytes 0..255, then merges in merge order, then
+       special tokens, so `mergeable_ranks()` values are our ids and tiktoken built from them
+       gives our ids.
+naive  the project's original method: text normalized (ASCII folding and lowercasing by
+       default), words (runs of letters, numbers, marks) are BPE'd over an alphabet of
+       characters; every other character — space, newline, tab, punctuation — is a token of its
+       own that never merges (shown as <space>, <newline>, <tab>). Characters outside the
+       alphabet encode to <unknown>.
+
+Special tokens take the ids after the merges. In text passed to `encode` they are recognised
+only when listed in `allowed_special` (or "all"); otherwise they are encoded as the plain text
+they are made of, like tiktoken with `disallowed_special=()` — never an error, never a special id
+smuggled in by user text.
+
+Threads: encode/decode may run from many threads at once (the C encoder is shared read-only;
+each thread has its own piece cache). `encode_batch` uses a thread pool of LLM_NUM_THREADS.
+`register_special_tokens` must not run while other threads encode.
+"""
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from llm._ext import runtime
+from llm._ext.bpe_encode import Encoder, Workspace
+from llm._ext.lookup import Vocabulary
+from llm.tokenizer import bpe, format
+from llm.tokenizer.normalize import Normalizer
+from llm.tokenizer.pretokenize import encode_utf8
+
+log = logging.getLogger(__name__)
+
+MODES = ("byte", "naive")
+METHODS = ("bpe", "greedy")
+DEFAULT_SPECIAL_TOKENS = {"byte": ("<|endoftext|>",), "naive": ("<endoftext>", "<unknown>", "<pad>")}
+UNKNOWN = "<unknown>"
+# How naive mode shows its whitespace tokens (decode writes the characters themselves).
+NAIVE_TOKEN_NAMES = {" ": "<space>", "\n": "<newline>", "\t": "<tab>"}
+
+
+class Tokenizer:
+    """A trained BPE tokenizer. Make one with `Tokenizer.train` or `Tokenizer.load`."""
+
+    def __init__(self, spec: format.TokenizerSpec):
+        format.check_spec(spec)
+        if spec.mode == "naive" and UNKNOWN not in spec.special_tokens:
+            raise ValueError(f"special_tokens: naive mode needs {UNKNOWN!r} for characters "
+                             "outside its alphabet")
+        self._spec = spec
+        self._build()
+
+    def _build(self) -> None:
+        """Derive the vocabulary from base + merges + special tokens, and the C encoder."""
+        spec = self._spec
+        if spec.alphabet is None:
+            vocab = [bytes([i]) for i in range(256)]
+        else:
+            vocab = [c.encode("utf-8") for c in spec.alphabet]
+        for left, right in spec.merges.tolist():
+            vocab.append(vocab[left] + vocab[right])
+        vocab += [encode_utf8(token) for token in spec.special_tokens]
+        self._vocab = tuple(vocab)
+        self._special_ids = {token: spec.n_base + len(spec.merges) + i
+                             for i, token in enumerate(spec.special_tokens)}
+        alphabet = None if spec.alphabet is None else Vocabulary.of(vocab[:spec.n_base])
+        self._encoder = Encoder(format.PRE_TOKENIZERS[spec.mode], spec.merges, Vocabulary.of(vocab),
+                                alphabet, self._special_ids.get(UNKNOWN, -1))
+        self._special_pattern_cache = {}
+        self._local = threading.local()   # per-thread Workspace (piece cache) for each method
+
+    # ---- training, saving, loading -------------------------------------------------------
+
+    @classmethod
+    def train(cls, data: bpe.Corpus, vocab_size: int, mode: str = "byte", min_frequency: int = 2,
+              normalize: Normalizer | bool | None = None,
+              special_tokens: Iterable[str] | None = None) -> "Tokenizer":
+        """Learn a tokenizer of vocab_size tokens (base symbols + merges + special tokens).
+
+        data: a str (text), a path (file, or directory of .txt files), or an iterable of them;
+            a str is always text — wrap paths in pathlib.Path. Files are streamed.
+        mode: "byte" (GPT-2 byte-level) or "naive" (see the module docstring).
+        min_frequency: a pair occurring fewer times is never merged (training then stops early,
+            with a warning, and the vocabulary is smaller than vocab_size). In naive mode it also
+            bounds the alphabet: a character seen fewer times stays out of it and encodes to
+            <unknown>.
+        normalize: naive mode only. None or True: Normalizer(ascii_fold=True, lowercase=True);
+            False: none; or a Normalizer. Byte mode never normalizes.
+        special_tokens: None for the mode's defaults (byte: <|endoftext|>; naive: <endoftext>,
+            <unknown>, <pad>). Naive mode always has <unknown> (added first if missing).
+
+        Merge order (deterministic): the pair with the highest count; among equal counts the
+        smallest (left id, right id). See csrc/bpe_train.h.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r}: must be one of {MODES}")
+        if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+            raise ValueError(f"min_frequency={min_frequency!r}: must be an integer >= 1")
+        normalizer = resolve_normalizer(mode, normalize)
+        specials = resolve_special_tokens(mode, special_tokens)
+        if mode == "byte":
+            check_vocab_size(vocab_size, 256, "byte tokens", len(specials))
+        counter = bpe.count_corpus(data, mode, normalizer)
+        alphabet = bpe.naive_alphabet(counter, min_frequency) if mode == "naive" else None
+        n_base = 256 if alphabet is None else len(alphabet)
+        if mode == "naive":
+            check_vocab_size(vocab_size, n_base, "characters of the trained alphabet", len(specials))
+        trained = bpe.learn_merges(counter, vocab_size - n_base - len(specials), min_frequency,
+                                   alphabet)
+        return cls(format.TokenizerSpec(mode, normalizer, alphabet, trained.merges, specials))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write tokenizer.json (our versioned schema, see llm.tokenizer.format) atomically."""
+        format.write(path, self._spec)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Tokenizer":
+        """Read a tokenizer.json written by save (any version up to the current one)."""
+        return cls(format.read(path))
+
+    def register_special_tokens(self, tokens: Iterable[str]) -> None:
+        """Add special tokens; they take the next ids, in order. A token already registered is
+        a ValueError. (Unlike minbpe, ids are not chosen: they follow the vocabulary.)"""
+        tokens = [tokens] if isinstance(tokens, str) else list(tokens)
+        for token in tokens:
+            if not isinstance(token, str) or not token:
+                raise ValueError(f"special token {token!r}: must be a non-empty string")
+            encode_utf8(token)
+        repeated = sorted(set(tokens) & set(self._spec.special_tokens)) or \
+            sorted({t for t in tokens if tokens.count(t) > 1})
+        if repeated:
+            raise ValueError(f"special token(s) {repeated} already registered")
+        self._spec = format.TokenizerSpec(self._spec.mode, self._spec.normalizer, self._spec.alphabet,
+                                          self._spec.merges, self._spec.special_tokens + tuple(tokens))
+        self._build()
+
+    # ---- what the tokenizer is ---------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return self._spec.mode
+
+    @property
+    def normalizer(self) -> Normalizer | None:
+        return self._spec.normalizer
+
+    @property
+    def alphabet(self) -> tuple[str, ...] | None:
+        """Naive mode's base characters in id order; None in byte mode."""
+        return self._spec.alphabet
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._vocab)
+
+    @property
+    def n_base(self) -> int:
+        """Base symbols: 256 bytes, or the naive alphabet's characters."""
+        return self._spec.n_base
+
+    @property
+    def merges(self) -> np.ndarray:
+        """(n_merges, 2) int32 (left, right) id pairs; merge k made token n_base + k."""
+        return self._spec.merges.copy()
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self._special_ids)
+
+    @property
+    def vocab(self) -> tuple[bytes, ...]:
+        """Every token's bytes, indexed by id (special tokens as their UTF-8 text)."""
+        return self._vocab
+
+    def mergeable_ranks(self) -> dict[bytes, int]:
+        """Byte mode: token bytes -> rank (= our id) for every non-special token, the form
+        tiktoken.Encoding(mergeable_ranks=...) takes."""
+        if self.mode != "byte":
+            raise ValueError("mergeable_ranks() exists for byte mode only; naive tokens are "
+                             "built over a character alphabet, not bytes")
+        n_mergeable = self.n_base + len(self._spec.merges)
+        return {token: i for i, token in enumerate(self._vocab[:n_mergeable])}
+
+    def __repr__(self) -> str:
+        return (f"Tokenizer(mode={self.mode!r}, vocab_size={self.vocab_size}, "
+                f"merges={len(self._spec.merges)}, special_tokens={list(self._special_ids)})")
+
+    # ---- encoding ------------------------------------------------------------------------------
+
+    def _workspace(self, method: str) -> Workspace:
+        workspace = getattr(self._local, method, None)
+        if workspace is None:
+            workspace = Workspace()
+            setattr(self._local, method, workspace)
+        return workspace
+
+    def _ordinary_array(self, text: str, method: str) -> np.ndarray:
+        if not isinstance(text, str):
+            raise ValueError(f"text: expected str, got {type(text).__name__}")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: must be one of {METHODS}")
+        if self.normalizer is not None:
+            if not text.isascii():
+                encode_utf8(text)   # refuse lone surrogates before normalization drops them
+            text = self.normalizer(text)
+        return self._encoder.encode(encode_utf8(text), self._workspace(method), method)
+
+    def _special_pattern(self, allowed_special) -> re.Pattern | None:
+        if allowed_special == "all":
+            allowed = tuple(self._special_ids)
+        else:
+            if isinstance(allowed_special, str):
+                raise ValueError(f"allowed_special={allowed_special!r}: pass \"all\" or a set of "
+                                 "special tokens, e.g. {'<|endoftext|>'}")
+            allowed = tuple(sorted(set(allowed_special)))
+            unknown = [token for token in allowed if token not in self._special_ids]
+            if unknown:
+                raise ValueError(f"allowed_special: {unknown} are not special tokens of this "
+                                 f"tokenizer (it has {list(self._special_ids)})")
+        if not allowed:
+            return None
+        if allowed not in self._special_pattern_cache:
+            longest_first = sorted(allowed, key=len, reverse=True)
+            self._special_pattern_cache[allowed] = re.compile(
+                "(" + "|".join(map(re.escape, longest_first)) + ")")
+        return self._special_pattern_cache[allowed]
+
+    def encode_to_numpy(self, text: str, allowed_special: Iterable[str] | str = (),
+                        method: str = "bpe") -> np.ndarray:
+        """Like encode, as a (count,) int32 array."""
+        pattern = self._special_pattern(allowed_special)
+        if pattern is None:
+            return self._ordinary_array(text, method)
+        if isinstance(text, str) and not text.isascii():
+            encode_utf8(text)   # a lone surrogate's index in the whole text, not in a part
+        parts = pattern.split(text)
+        arrays = [np.array([self._special_ids[part]], dtype=np.int32) if i % 2
+                  else self._ordinary_array(part, method) for i, part in enumerate(parts)]
+        return np.concatenate(arrays)
+
+    def encode(self, text: str, allowed_special: Iterable[str] | str = (),
+               method: str = "bpe") -> list[int]:
+        """Token ids of text.
+
+        allowed_special: the special tokens to recognise in text ("all" for every one); any
+            other special token's text is encoded as ordinary text.
+        method: "bpe" (standard merge-rank BPE, GPT-2's) or "greedy" (longest match first, the
+            project's original encoder).
+        A lone surrogate in text (U+D800..U+DFFF) is a ValueError naming its index.
+        """
+        return self.encode_to_numpy(text, allowed_special, method).tolist()
+
+    def encode_ordinary(self, text: str, method: str = "bpe") -> list[int]:
+        """Token ids of text with no special-token handling at all."""
+        return self._ordinary_array(text, method).tolist()
+
+    def encode_bytes(self, data: bytes, method: str = "bpe") -> list[int]:
+        """Byte mode: token ids of raw bytes, valid UTF-8 or not (decode_bytes inverts it)."""
+        if self.mode != "byte":
+            raise ValueError("encode_bytes exists for byte mode only; naive mode encodes text")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}: must be one of {METHODS}")
+        return self._encoder.encode(data, self._workspace(method), method).tolist()
+
+    def encode_batch(self, texts: Sequence[str], allowed_special: Iterable[str] | str = (),
+                     method: str = "bpe", num_threads: int | None = None) -> list[list[int]]:
+        """encode for each text, on num_threads threads (default: LLM_NUM_THREADS, else all
+        cores); the C encoder runs without the GIL."""
+        texts = list(texts)
+        threads = num_threads or runtime.max_threads()
+        if threads < 1:
+            raise ValueError(f"num_threads={num_threads}: must be at least 1")
+        if threads == 1 or len(texts) < 2:
+            return [self.encode(text, allowed_special, method) for text in texts]
+        with ThreadPoolExecutor(min(threads, len(texts))) as pool:
+            return list(pool.map(lambda text: self.encode(text, allowed_special, method), texts))
+
+    # ---- decoding ------------------------------------------------------------------------------
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes of ids, back to back (special tokens as their text). An id outside
+        [0, vocab_size) is a ValueError naming it and its position."""
+        return self._encoder.decode(ids if isinstance(ids, (list, tuple, np.ndarray)) else list(ids))
+
+    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
+        """The text of ids. Byte mode: token sequences that cut a UTF-8 character decode with
+        errors ("replace": U+FFFD; "strict" raises). Naive mode gives the normalized text."""
+        return self.decode_bytes(ids).decode("utf-8", errors=errors)
+
+
+def resolve_normalizer(mode: str, normalize) -> Normalizer | None:
+    if mode == "byte":
+        if normalize not in (None, False) and not (isinstance(normalize, Normalizer)
+                                                   and normalize.is_identity):
+            raise ValueError("normalize: byte mode never normalizes (it round-trips any text "
+                             "exactly); use mode=\"naive\" for ASCII folding or lowercasing")
+        return None
+    if normalize is None or normalize is True:
+        return Normalizer(ascii_fold=True, lowercase=True)
+    if normalize is False:
+        return None
+    if isinstance(normalize, Normalizer):
+        return None if normalize.is_identity else normalize
+    raise ValueError(f"normalize={normalize!r}: expected None, a bool or a Normalizer")
+
+
+def resolve_special_tokens(mode: str, special_tokens) -> tuple[str, ...]:
+    if special_tokens is None:
+        return DEFAULT_SPECIAL_TOKENS[mode]
+    if isinstance(special_tokens, str):
+        raise ValueError(f"special_tokens={special_tokens!r}: pass a list of tokens, e.g. "
+                         f"[{special_tokens!r}]")
+    tokens = list(dict.fromkeys(special_tokens))
+    for token in tokens:
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"special token {token!r}: must be a non-empty string")
+        encode_utf8(token)
+    if mode == "naive" and UNKNOWN not in tokens:
+        tokens.insert(0, UNKNOWN)
+    return tuple(tokens)
+
+
+def check_vocab_size(vocab_size, n_base: int, what: str, n_special: int) -> None:
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise ValueError(f"vocab_size={vocab_size!r}: must be an integer")
+    least = n_base + n_special
+    if vocab_size < least:
+        raise ValueError(f"vocab_size={vocab_size} is smaller than the {n_base} {what} plus "
+                         f"{n_special} special token(s); use at least {least}")
