@@ -28,6 +28,11 @@
  * more than it saves. */
 #define SERIAL_FLOPS (1 << 20)
 
+/* Products with at most FEW_ROWS rows skip packing (gemm_few_rows); their columns go in blocks of
+ * FEW_ROWS_BLOCK. */
+#define FEW_ROWS 4
+#define FEW_ROWS_BLOCK 256
+
 /* An operand seen as a matrix: element (i, j) at data[i * row_stride + j * col_stride]. A
  * transposed operand just swaps the strides. */
 typedef struct {
@@ -49,6 +54,12 @@ typedef struct {
 
 /* ---------------------------------------------------------------- micro-kernels */
 
+/* *c = alpha * product + bias [+ beta * *c]; beta = 0 never reads *c (it may hold NaN). */
+static inline void store_result(float* c, float product, float alpha, float bias, float beta) {
+    float value = alpha * product + bias;
+    *c = beta == 0.0f ? value : value + beta * *c;
+}
+
 enum { PORTABLE_MR = 4, PORTABLE_NR = 16 };
 
 static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
@@ -61,13 +72,9 @@ static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const f
         for (int i = 0; i < PORTABLE_MR; i++)
             for (int j = 0; j < PORTABLE_NR; j++) acc[i][j] += a[i] * b[j];
     }
-    for (int64_t i = 0; i < rows; i++) {
-        float* row = c + i * ldc;
-        for (int64_t j = 0; j < cols; j++) {
-            float value = alpha * acc[i][j] + (bias ? bias[j] : 0.0f);
-            row[j] = beta == 0.0f ? value : value + beta * row[j];
-        }
-    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            store_result(c + i * ldc + j, acc[i][j], alpha, bias ? bias[j] : 0.0f, beta);
 }
 
 #ifdef MATMUL_X86
@@ -212,12 +219,26 @@ static void pack_panels(float* dst, const float* x, int64_t stride_w, int64_t st
                 for (int64_t i = valid; i < width; i++) out[p * width + i] = 0.0f;
             }
         } else {                      /* gather: the panel is transposed on the way in */
-            for (int64_t i = 0; i < valid; i++) {
-                const float* line = src + i * stride_w;
-                for (int64_t p = 0; p < kc; p++) out[p * width + i] = line[p * stride_k];
-            }
-            for (int64_t p = 0; p < kc; p++)
+            int64_t p = 0;
+#ifdef MATMUL_X86
+            if (stride_k == 1 && valid == width && width % 4 == 0)  /* 4 x 4 blocks in SSE */
+                for (; p + 4 <= kc; p += 4)
+                    for (int64_t i = 0; i < width; i += 4) {
+                        const float* block = src + i * stride_w + p;
+                        __m128 r0 = _mm_loadu_ps(block), r1 = _mm_loadu_ps(block + stride_w);
+                        __m128 r2 = _mm_loadu_ps(block + 2 * stride_w);
+                        __m128 r3 = _mm_loadu_ps(block + 3 * stride_w);
+                        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                        _mm_storeu_ps(out + p * width + i, r0);
+                        _mm_storeu_ps(out + (p + 1) * width + i, r1);
+                        _mm_storeu_ps(out + (p + 2) * width + i, r2);
+                        _mm_storeu_ps(out + (p + 3) * width + i, r3);
+                    }
+#endif
+            for (; p < kc; p++) {
+                for (int64_t i = 0; i < valid; i++) out[p * width + i] = src[i * stride_w + p * stride_k];
                 for (int64_t i = valid; i < width; i++) out[p * width + i] = 0.0f;
+            }
         }
     }
 }
@@ -263,22 +284,72 @@ static int row_groups(int nt, int64_t m_panels, int64_t n_panels) {
     return best;
 }
 
+static int parallel_worthwhile(int64_t m, int64_t n, int64_t k) {
+    return 2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS;
+}
+
+/* C (at most FEW_ROWS rows) without packing: every element of B is read once, straight from
+ * memory, so a token-at-a-time product (generation) costs B's size over memory bandwidth rather
+ * than a packing pass plus a mostly padded micro-tile. a_rows: (m, k) scratch for op(A)'s rows
+ * made contiguous. Threads split the columns. */
+static void gemm_few_rows(float* c, int64_t ldc, strided a, strided b, const float* bias,
+                          int64_t m, int64_t n, int64_t k, float alpha, float beta,
+                          float* a_rows) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a.data[i * a.row_stride + p * a.col_stride];
+    int parallel = parallel_worthwhile(m, n, k);
+    if (b.col_stride == 1) {  /* rows of op(B) contiguous: C row i += A(i, p) * B row p */
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t j0 = 0; j0 < n; j0 += FEW_ROWS_BLOCK) {
+            int64_t width = min64(FEW_ROWS_BLOCK, n - j0);
+            float acc[FEW_ROWS][FEW_ROWS_BLOCK] = {{0}};
+            for (int64_t p = 0; p < k; p++) {
+                const float* row = b.data + p * b.row_stride + j0;
+                for (int64_t i = 0; i < m; i++) {
+                    float a_ip = a_rows[i * k + p];
+                    for (int64_t j = 0; j < width; j++) acc[i][j] += a_ip * row[j];
+                }
+            }
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < width; j++)
+                    store_result(c + i * ldc + j0 + j, acc[i][j], alpha, bias ? bias[j0 + j] : 0.0f,
+                                 beta);
+        }
+    } else {                  /* columns of op(B) contiguous (B transposed): dot products */
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t j = 0; j < n; j++) {
+            const float* column = b.data + j * b.col_stride;
+            for (int64_t i = 0; i < m; i++) {
+                const float* row = a_rows + i * k;
+                float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                for (int64_t p = 0; p < k; p++) sum += row[p] * column[p];
+                store_result(c + i * ldc + j, sum, alpha, bias ? bias[j] : 0.0f, beta);
+            }
+        }
+    }
+}
+
 /* C = alpha * A @ B + beta * C [+ bias on every row], A (m, k), B (k, n) strided views. */
 static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, const float* bias,
                                int64_t m, int64_t n, int64_t k, float alpha, float beta) {
     if (m == 0 || n == 0) return LLM_OK;
     if (k == 0) {
         for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) {
-                float value = bias ? bias[j] : 0.0f;
-                c[i * ldc + j] = beta == 0.0f ? value : value + beta * c[i * ldc + j];
-            }
+            for (int64_t j = 0; j < n; j++)
+                store_result(c + i * ldc + j, 0.0f, alpha, bias ? bias[j] : 0.0f, beta);
+        return LLM_OK;
+    }
+    if (m <= FEW_ROWS) {
+        float* a_rows = workspace_get((size_t)(m * k));
+        if (!a_rows) return LLM_ERR_NOMEM;
+        gemm_few_rows(c, ldc, a, b, bias, m, n, k, alpha, beta, a_rows);
         return LLM_OK;
     }
     const gemm_config* cfg = gemm_config_for_cpu();
     int nt = 1;
 #ifdef _OPENMP
-    if (2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS) nt = omp_get_max_threads();
+    if (parallel_worthwhile(m, n, k)) nt = omp_get_max_threads();
 #endif
     int64_t kc_max = min64(cfg->kc, k);
     int64_t nc_max = round_up(min64(cfg->nc, n), cfg->nr);
