@@ -1,6 +1,6 @@
 /* Causal multi-head self-attention, flash-attention style; the contract is in attention.h.
  *
- * Reading order: vector helpers (64-byte vectors, a vectorised exp) -> tile loads -> the two tile
+ * Reading order: vector helpers (32-byte vectors, a vectorised exp) -> tile loads -> the two tile
  * products (scores = rows · columnsᵀ, and accumulate += weights · rows) -> masking and the online
  * softmax -> one query tile of forward, one head of backward -> per-ISA copies and dispatch -> the
  * public functions, which only validate, slice heads and spread tasks over threads.
@@ -15,22 +15,24 @@
 
 #define QUERY_TILE 32                /* query rows per tile */
 #define KEY_TILE 32                  /* keys per tile: a multiple of VECTOR_WIDTH */
-#define VECTOR_WIDTH 16              /* floats per vector */
+#define VECTOR_WIDTH 8               /* floats per vector */
 #define KEY_VECTORS (KEY_TILE / VECTOR_WIDTH)
-/* Tile rows a product keeps in registers at once: 8 with AVX-512's 32 registers, 4 with AVX2's 16
- * (a 64-byte vector is two ymm there). Each per-ISA copy passes its own. */
+/* Tile rows a product keeps in registers at once: 8 with AVX-512VL's 32 ymm registers, 4 with
+ * AVX2's 16. Each per-ISA copy passes its own. */
 #define MAX_ROW_BLOCK 8
 /* Below this many multiply-adds a call runs on one thread (a decoding step of a small model). */
 #define PARALLEL_MIN_WORK (1 << 18)
 
-/* GCC/Clang vector extensions: one source, compiled for AVX-512 (one zmm register), AVX2 (two
- * ymm) or baseline SSE (four xmm) by the per-ISA copies at the end of the file. */
-typedef float vfloat __attribute__((vector_size(64)));
-typedef int32_t vint __attribute__((vector_size(64)));
+/* GCC/Clang vector extensions: one source, compiled for AVX-512VL, AVX2 (one ymm register each)
+ * or baseline SSE (two xmm) by the per-ISA copies at the end of the file. 32-byte vectors, not 64:
+ * a 64-byte vector has no register outside AVX-512, so the AVX2 copy kept its accumulators on the
+ * stack (18x slower); and on Zen 4, 512-bit FMAs are double-pumped, so ymm measured within 7%. */
+typedef float vfloat __attribute__((vector_size(32)));
+typedef int32_t vint __attribute__((vector_size(32)));
 
 /* Everything below up to the per-ISA copies is inlined into them, so it is compiled per ISA; no
- * vector crosses a real call, so GCC's note that 64-byte vector arguments change the ABI without
- * AVX-512 does not apply. */
+ * vector crosses a real call, so GCC's note that vector arguments change the ABI without AVX
+ * does not apply. */
 #define TILE_INLINE static inline __attribute__((always_inline))
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -396,13 +398,13 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
 
 /* ---- one compiled copy per instruction set, chosen at run time ---------------------------- */
 
-#define COMPILE_PER_ISA(kernel, params, ...)                                                   \
-    __attribute__((target("avx512f"))) static void kernel##_avx512 params {                     \
-        kernel(__VA_ARGS__, 8);                                                                 \
-    }                                                                                           \
-    __attribute__((target("avx2,fma"))) static void kernel##_avx2 params {                      \
-        kernel(__VA_ARGS__, 4);                                                                 \
-    }                                                                                           \
+#define COMPILE_PER_ISA(kernel, params, ...)                                                  \
+    __attribute__((target("avx512f,avx512vl"))) static void kernel##_avx512 params {           \
+        kernel(__VA_ARGS__, 8);                                                                \
+    }                                                                                          \
+    __attribute__((target("avx2,fma"))) static void kernel##_avx2 params {                     \
+        kernel(__VA_ARGS__, 4);                                                                \
+    }                                                                                          \
     static void kernel##_portable params { kernel(__VA_ARGS__, 4); }
 
 COMPILE_PER_ISA(forward_query_tile, (const head_inputs* in, const head_outputs* res, int64_t i0),
@@ -412,8 +414,18 @@ COMPILE_PER_ISA(backward_head, (const head_inputs* in, const head_gradients* g),
 typedef void (*forward_query_tile_fn)(const head_inputs*, const head_outputs*, int64_t);
 typedef void (*backward_head_fn)(const head_inputs*, const head_gradients*);
 
+/* The AVX-512 copy uses AVX-512VL's 32 ymm registers; the first AVX-512 chips (Xeon Phi) lack VL
+ * and get the AVX2 copy. */
+static llm_simd attention_simd(void) {
+    llm_simd simd = llm_simd_detect();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (simd == LLM_SIMD_AVX512 && !__builtin_cpu_supports("avx512vl")) simd = LLM_SIMD_AVX2;
+#endif
+    return simd;
+}
+
 static forward_query_tile_fn select_forward_query_tile(void) {
-    switch (llm_simd_detect()) {
+    switch (attention_simd()) {
         case LLM_SIMD_AVX512: return forward_query_tile_avx512;
         case LLM_SIMD_AVX2: return forward_query_tile_avx2;
         default: return forward_query_tile_portable;
@@ -421,7 +433,7 @@ static forward_query_tile_fn select_forward_query_tile(void) {
 }
 
 static backward_head_fn select_backward_head(void) {
-    switch (llm_simd_detect()) {
+    switch (attention_simd()) {
         case LLM_SIMD_AVX512: return backward_head_avx512;
         case LLM_SIMD_AVX2: return backward_head_avx2;
         default: return backward_head_portable;
