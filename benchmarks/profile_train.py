@@ -75,7 +75,8 @@ def main() -> None:
         ms = seconds / iterations * 1e3
         print(f"{key:42} {ms:8.2f} {ms / total:6.1%} {kernel_calls[key] // iterations:6d}")
     outside = total - sum(kernels.values()) / iterations * 1e3
-    print(f"{'outside the kernels (Python, checks, fills)':42} {outside:8.2f} {outside / total:6.1%}")
+    label = "outside the kernels (Python, checks, fills)"
+    print(f"{label:42} {outside:8.2f} {outside / total:6.1%}")
     print(f"{'block':42} {'ms/call':>8}")
     for key, seconds in blocks.items():
         print(f"{key:42} {seconds / block_calls[key] * 1e3:8.2f}")

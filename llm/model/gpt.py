@@ -14,6 +14,7 @@ accumulate, so the residual connections cost no copies. Parameter gradients accu
 """
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -52,46 +53,63 @@ def _layer_views(buffer: TensorBuffer, layer: int) -> SimpleNamespace:
     return SimpleNamespace(**views)
 
 
+class _BufferPool:
+    """Named flat arrays that grow on demand and are viewed at the shape of the moment, so a
+    smaller batch (an evaluation's last one, a shorter prompt) reuses the training batch's memory
+    instead of allocating anew; a prefix of a C-contiguous array is C-contiguous."""
+
+    def __init__(self):
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        size = math.prod(shape)
+        array = self._arrays.get(name)
+        if array is None or array.size < size or array.dtype != dtype:
+            self._arrays[name] = None  # release the old array before allocating its successor
+            array = self._arrays[name] = np.empty(size, dtype)
+        return array[:size].reshape(shape)
+
+
 class _Activations:
     """Forward tensors kept for backward, and backward scratch, for one (B, T).
 
     `layers[i]` holds block i's tensors; names follow the pre-norm reading of the block
     (resid1 = x + attention branch, resid2 = resid1 + MLP branch); post-norm normalizes each sum,
-    ln1 = LN_1(resid1) and ln2 = LN_2(resid2) (the block output). Each kind of tensor is one array
-    with a leading n_layer axis, so the whole set is a few large allocations.
+    ln1 = LN_1(resid1) and ln2 = LN_2(resid2) (the block output). Each kind of per-layer tensor is
+    one array with a leading n_layer axis.
     """
 
-    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int):
+    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int, pool: _BufferPool):
         L, B, T = config.n_layer, batch_size, seq_len
         C, F, V, NH = config.d_model, config.d_ff, config.vocab_size, config.n_head
+        f32 = np.float32
         self.shape = (B, T)
-        self.idx = np.empty((B, T), dtype=np.int32)
-        self.positions = np.empty((B, T), dtype=np.int32)
-        self.key_mask = np.empty((B, T), dtype=np.uint8)
-        self.targets = np.empty(B * T, dtype=np.int32)
-        self.embedded = np.empty((B, T, C), np.float32)   # token + position: block 0's input
-        self.position_embedded = np.empty((B, T, C), np.float32)
+        model_wide = {
+            "idx": ((B, T), np.int32), "positions": ((B, T), np.int32),
+            "key_mask": ((B, T), np.uint8), "targets": ((B * T,), np.int32),
+            "embedded": ((B, T, C), f32),              # token + position: block 0's input
+            "position_embedded": ((B, T, C), f32),
+            "logits": ((B * T, V), f32),               # after loss(): d loss / d logits
+            # backward scratch, shared by all blocks
+            "dres": ((B, T, C), f32),                  # d loss / d residual stream
+            "dnorm": ((B, T, C), f32), "dattn": ((B, T, C), f32), "dqkv": ((B, T, 3 * C), f32),
+            "dfc_act": ((B, T, F), f32), "dfc": ((B, T, F), f32),
+        }
+        if config.norm == "pre":                       # the final LayerNorm
+            model_wide |= {"lnf": ((B, T, C), f32), "lnf_mean": ((B, T), f32),
+                           "lnf_rstd": ((B, T), f32)}
+        for name, (shape, dtype) in model_wide.items():
+            setattr(self, name, pool.take(name, shape, dtype))
         per_layer = {"ln1": (B, T, C), "ln1_mean": (B, T), "ln1_rstd": (B, T),
                      "qkv": (B, T, 3 * C),
-                     "attn": (B, T, C),                    # attention output, before c_proj
+                     "attn": (B, T, C),                # attention output, before c_proj
                      "attn_stats": (B, NH, T), "resid1": (B, T, C),
                      "ln2": (B, T, C), "ln2_mean": (B, T), "ln2_rstd": (B, T),
-                     "fc": (B, T, F),                      # c_fc output, before the activation
+                     "fc": (B, T, F),                  # c_fc output, before the activation
                      "fc_act": (B, T, F), "resid2": (B, T, C)}
-        stacked = {name: np.empty((L,) + shape, np.float32) for name, shape in per_layer.items()}
+        stacked = {name: pool.take(name, (L,) + shape, f32) for name, shape in per_layer.items()}
         self.layers = [SimpleNamespace(**{name: array[i] for name, array in stacked.items()})
                        for i in range(L)]
-        self.lnf = np.empty((B, T, C), np.float32)
-        self.lnf_mean = np.empty((B, T), np.float32)
-        self.lnf_rstd = np.empty((B, T), np.float32)
-        self.logits = np.empty((B * T, V), np.float32)      # after loss(): d loss / d logits
-        # backward scratch, shared by all blocks
-        self.dres = np.empty((B, T, C), np.float32)         # d loss / d residual stream
-        self.dnorm = np.empty((B, T, C), np.float32)
-        self.dattn = np.empty((B, T, C), np.float32)
-        self.dqkv = np.empty((B, T, 3 * C), np.float32)
-        self.dfc_act = np.empty((B, T, F), np.float32)
-        self.dfc = np.empty((B, T, F), np.float32)
         # block i's input: the embedding, then each block's output
         outputs = [a.resid2 if config.norm == "pre" else a.ln2 for a in self.layers]
         self.block_inputs = [self.embedded] + outputs[:-1]
@@ -117,6 +135,7 @@ class GPT:
                                   else sinusoidal_table(config.block_size, config.d_model))
         head = "wte.weight" if config.tie_embeddings else "lm_head.weight"
         self._head_weight, self._head_grad = self.params[head], self.grads[head]
+        self._buffers = _BufferPool()
         self._acts: _Activations | None = None
         self._key_mask = None          # the last forward's attention key mask, or None
         self._loss_ready = False       # loss() ran since the last forward: backward() may run
@@ -272,8 +291,7 @@ class GPT:
 
     def _activations(self, batch_size: int, seq_len: int) -> _Activations:
         if self._acts is None or self._acts.shape != (batch_size, seq_len):
-            self._acts = None  # free the old buffers before allocating new ones
-            self._acts = _Activations(self.config, batch_size, seq_len)
+            self._acts = _Activations(self.config, batch_size, seq_len, self._buffers)
         return self._acts
 
     def _forward(self, idx: np.ndarray, padding_mask: np.ndarray | None) -> None:
