@@ -28,10 +28,10 @@
  * more than it saves. */
 #define SERIAL_FLOPS (1 << 20)
 
-/* Products with at most FEW_ROWS rows skip packing (gemm_few_rows); their columns go in blocks of
- * FEW_ROWS_BLOCK. */
+/* Products with at most FEW_ROWS rows skip packing (gemm_few_rows), accumulating a block of C's
+ * rows in at most FEW_ROWS_ACCUMULATOR floats (16 KB, half of L1). */
 #define FEW_ROWS 4
-#define FEW_ROWS_BLOCK 256
+#define FEW_ROWS_ACCUMULATOR 4096
 
 /* An operand seen as a matrix: element (i, j) at data[i * row_stride + j * col_stride]. A
  * transposed operand just swaps the strides. */
@@ -299,11 +299,36 @@ static void gemm_few_rows(float* c, int64_t ldc, strided a, strided b, const flo
         for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a.data[i * a.row_stride + p * a.col_stride];
     int parallel = parallel_worthwhile(m, n, k);
     if (b.col_stride == 1) {  /* rows of op(B) contiguous: C row i += A(i, p) * B row p */
+        /* Long stretches of each row of B (the prefetcher's friend): one block per thread if
+         * the accumulators fit. */
+        int threads = 1;
+#ifdef _OPENMP
+        if (parallel) threads = omp_get_max_threads();
+#endif
+        int64_t block = min64(FEW_ROWS_ACCUMULATOR / m, round_up((n + threads - 1) / threads, 16));
 #pragma omp parallel for schedule(static) if (parallel)
-        for (int64_t j0 = 0; j0 < n; j0 += FEW_ROWS_BLOCK) {
-            int64_t width = min64(FEW_ROWS_BLOCK, n - j0);
-            float acc[FEW_ROWS][FEW_ROWS_BLOCK] = {{0}};
-            for (int64_t p = 0; p < k; p++) {
+        for (int64_t j0 = 0; j0 < n; j0 += block) {
+            int64_t width = min64(block, n - j0);
+            float acc_rows[FEW_ROWS_ACCUMULATOR];
+            float* acc[FEW_ROWS];
+            for (int64_t i = 0; i < m; i++) {
+                acc[i] = acc_rows + i * width;
+                for (int64_t j = 0; j < width; j++) acc[i][j] = 0.0f;
+            }
+            int64_t p = 0;
+            for (; p + 4 <= k; p += 4) {  /* four rows of B per pass over the accumulators */
+                const float* row = b.data + p * b.row_stride + j0;
+                int64_t ld = b.row_stride;
+                for (int64_t i = 0; i < m; i++) {
+                    const float* a_i = a_rows + i * k + p;
+                    float* acc_i = acc[i];
+#pragma omp simd
+                    for (int64_t j = 0; j < width; j++)
+                        acc_i[j] += a_i[0] * row[j] + a_i[1] * row[ld + j] + a_i[2] * row[2 * ld + j]
+                                    + a_i[3] * row[3 * ld + j];
+                }
+            }
+            for (; p < k; p++) {
                 const float* row = b.data + p * b.row_stride + j0;
                 for (int64_t i = 0; i < m; i++) {
                     float a_ip = a_rows[i * k + p];
