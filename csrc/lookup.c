@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Batches of at least this many keys are split across OpenMP threads; below
- * it, starting the threads costs more than the lookups. */
-#define LOOKUP_PARALLEL_MIN_KEYS 8192
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static inline uint64_t read64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline uint64_t read32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -24,11 +24,18 @@ static inline int bytes_equal(const uint8_t* a, const uint8_t* b, int64_t n) {
     return 1;
 }
 
-/* Bytewise order, a prefix before its extensions; <0, 0, >0 like memcmp. */
+/* Bytewise order, a prefix before its extensions; <0, 0, >0 like memcmp.
+ * Compared 8 bytes at a time as big-endian words (whose integer order is the
+ * bytes' order), inline: memcmp would be a library call per comparison. */
 static inline int compare_tokens(const uint8_t* a, int64_t a_len, const uint8_t* b, int64_t b_len) {
     int64_t common = a_len < b_len ? a_len : b_len;
-    int order = common > 0 ? memcmp(a, b, (size_t)common) : 0;
-    if (order != 0) return order;
+    int64_t i = 0;
+    for (; i + 8 <= common; i += 8) {
+        uint64_t x = __builtin_bswap64(read64(a + i)), y = __builtin_bswap64(read64(b + i));
+        if (x != y) return x < y ? -1 : 1;
+    }
+    for (; i < common; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
     return (a_len > b_len) - (a_len < b_len);
 }
 
@@ -38,6 +45,36 @@ static inline const uint8_t* token_bytes(lookup_vocabulary vocabulary, int64_t i
 
 static inline int64_t token_length(lookup_vocabulary vocabulary, int64_t i) {
     return vocabulary.offsets[i + 1] - vocabulary.offsets[i];
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+/* Looks up keys (n,) in an index (what it is depends on the function),
+ * writing out_ids (n,). */
+typedef void (*lookup_range_fn)(const void* index, int32_t* out_ids, const uint8_t* const* keys,
+                                const int64_t* key_lengths, int64_t n);
+
+/* Batches of at least this many keys are shared among the OpenMP threads. */
+#define LOOKUP_PARALLEL_MIN_KEYS 8192
+
+/* A large batch gives each OpenMP thread one contiguous range of keys; a
+ * smaller one runs on the calling thread without entering an OpenMP region
+ * at all: even a region whose if clause is false costs ~300 ns, the time of
+ * fifty hash lookups. */
+static void lookup_batch(lookup_range_fn lookup_range, const void* index, int32_t* out_ids,
+                         const uint8_t* const* keys, const int64_t* key_lengths, int64_t n_keys) {
+#ifdef _OPENMP
+    if (n_keys >= LOOKUP_PARALLEL_MIN_KEYS) {
+        #pragma omp parallel
+        {
+            int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+            int64_t start = n_keys * thread / threads, end = n_keys * (thread + 1) / threads;
+            lookup_range(index, out_ids + start, keys + start, key_lengths + start, end - start);
+        }
+        return;
+    }
+#endif
+    lookup_range(index, out_ids, keys, key_lengths, n_keys);
 }
 
 /* ---- brute force ------------------------------------------------------- */
@@ -51,11 +88,15 @@ int32_t brute_force_get(lookup_vocabulary vocabulary, const uint8_t* key, int64_
     return -1;
 }
 
+static void brute_force_range(const void* index, int32_t* out_ids, const uint8_t* const* keys,
+                              const int64_t* key_lengths, int64_t n) {
+    const lookup_vocabulary* vocabulary = index;
+    for (int64_t i = 0; i < n; i++) out_ids[i] = brute_force_get(*vocabulary, keys[i], key_lengths[i]);
+}
+
 void brute_force_get_many(int32_t* out_ids, lookup_vocabulary vocabulary,
                           const uint8_t* const* keys, const int64_t* key_lengths, int64_t n_keys) {
-    #pragma omp parallel for schedule(static) if (n_keys >= LOOKUP_PARALLEL_MIN_KEYS)
-    for (int64_t i = 0; i < n_keys; i++)
-        out_ids[i] = brute_force_get(vocabulary, keys[i], key_lengths[i]);
+    lookup_batch(brute_force_range, &vocabulary, out_ids, keys, key_lengths, n_keys);
 }
 
 /* ---- binary search ----------------------------------------------------- */
@@ -122,11 +163,22 @@ int32_t binary_search_get(lookup_vocabulary sorted, const int32_t* sorted_ids,
     return -1;
 }
 
+typedef struct {
+    lookup_vocabulary sorted;
+    const int32_t* sorted_ids;   // (sorted.size,)
+} sorted_index;
+
+static void binary_search_range(const void* index, int32_t* out_ids, const uint8_t* const* keys,
+                                const int64_t* key_lengths, int64_t n) {
+    const sorted_index* sorted = index;
+    for (int64_t i = 0; i < n; i++)
+        out_ids[i] = binary_search_get(sorted->sorted, sorted->sorted_ids, keys[i], key_lengths[i]);
+}
+
 void binary_search_get_many(int32_t* out_ids, lookup_vocabulary sorted, const int32_t* sorted_ids,
                             const uint8_t* const* keys, const int64_t* key_lengths, int64_t n_keys) {
-    #pragma omp parallel for schedule(static) if (n_keys >= LOOKUP_PARALLEL_MIN_KEYS)
-    for (int64_t i = 0; i < n_keys; i++)
-        out_ids[i] = binary_search_get(sorted, sorted_ids, keys[i], key_lengths[i]);
+    sorted_index index = {sorted, sorted_ids};
+    lookup_batch(binary_search_range, &index, out_ids, keys, key_lengths, n_keys);
 }
 
 /* ---- the hash ---------------------------------------------------------- */
@@ -357,13 +409,17 @@ static void hash_lookup_get_group(int32_t* out_ids,              // (n,)
         out_ids[i] = table->slots[find_slot(table, hashes[i], keys[i], key_lengths[i])].value;
 }
 
+static void hash_lookup_range(const void* index, int32_t* out_ids, const uint8_t* const* keys,
+                              const int64_t* key_lengths, int64_t n) {
+    for (int64_t start = 0; start < n; start += HASH_GROUP) {
+        int64_t group = n - start < HASH_GROUP ? n - start : HASH_GROUP;
+        hash_lookup_get_group(out_ids + start, index, keys + start, key_lengths + start, group);
+    }
+}
+
 void hash_lookup_get_many(int32_t* out_ids, const hash_lookup* table,
                           const uint8_t* const* keys, const int64_t* key_lengths, int64_t n_keys) {
-    #pragma omp parallel for schedule(static) if (n_keys >= LOOKUP_PARALLEL_MIN_KEYS)
-    for (int64_t start = 0; start < n_keys; start += HASH_GROUP) {
-        int64_t n = n_keys - start < HASH_GROUP ? n_keys - start : HASH_GROUP;
-        hash_lookup_get_group(out_ids + start, table, keys + start, key_lengths + start, n);
-    }
+    lookup_batch(hash_lookup_range, table, out_ids, keys, key_lengths, n_keys);
 }
 
 int64_t hash_lookup_size(const hash_lookup* table) { return table->size; }

@@ -148,8 +148,9 @@ cdef class TokenIndex:
         """
         cdef KeyBatch batch = (batch_of_vocabulary(tokens) if isinstance(tokens, Vocabulary)
                                else batch_of_tokens(tokens))
+        cdef cnp.npy_intp n = batch.n
         if out is None:
-            out = np.empty(batch.n, dtype=np.int32)
+            out = cnp.PyArray_EMPTY(1, &n, cnp.NPY_INT32, 0)   # np.empty's call costs ~150 ns
         else:
             check_array("out", out, np.int32, (batch.n,), writeable=True)
         cdef int32_t* out_ids = <int32_t*>cnp.PyArray_DATA(out)
