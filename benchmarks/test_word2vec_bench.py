@@ -1,0 +1,113 @@
+"""word2vec against gensim 4 on the Gutenberg books: training speed and vector quality.
+
+Both train on the very same sentences (llm.embeddings.WordSentences: lower-cased words, one
+paragraph a sentence) with the same settings — skip-gram, dim 100, window 5, negative 5,
+sample 1e-3, min_count 5, 5 epochs — and the same thread count, for seeds 1, 2, 3, our run and
+gensim's alternating so both see the same machine noise.
+
+words/s: effective words (centre words left after subsampling, all epochs — what gensim's
+train() returns and logs) per second of training, vocabulary building excluded on both sides.
+Quality: analogy accuracy on gensim's questions-words.txt and Spearman's rho on WordSim-353,
+both scored by llm.embeddings.evaluate (which gives gensim's own numbers; tests/embeddings).
+The table printed at the end has each seed and the mean; the targets: our median words/s at
+least gensim's, our mean accuracy within 1 point of gensim's.
+
+    python -m pytest benchmarks/test_word2vec_bench.py            # 1 and 2 threads, ~3 min
+"""
+import time
+
+import numpy as np
+import pytest
+
+from llm.embeddings import Word2Vec, WordSentences
+
+gensim_models = pytest.importorskip("gensim.models")
+datapath = pytest.importorskip("gensim.test.utils").datapath
+pytest.importorskip("pytest_benchmark")
+
+SETTINGS = dict(dim=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5)
+SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def sentences(corpora):
+    return list(WordSentences(corpora / "gutenberg"))
+
+
+def train_ours(sentences, threads, seed):
+    model = Word2Vec.train(sentences, skip_gram=True, seed=seed, threads=threads, **SETTINGS)
+    return model, model.stats.words_trained / model.stats.seconds
+
+
+def train_gensim(sentences, threads, seed):
+    model = gensim_models.Word2Vec(vector_size=SETTINGS["dim"], window=SETTINGS["window"],
+                                   negative=SETTINGS["negative"], sample=SETTINGS["sample"],
+                                   min_count=SETTINGS["min_count"], sg=1,
+                                   epochs=SETTINGS["epochs"], workers=threads, seed=seed)
+    model.build_vocab(sentences)
+    start = time.perf_counter()
+    effective_words, _ = model.train(sentences, total_examples=model.corpus_count,
+                                     epochs=SETTINGS["epochs"])
+    seconds = time.perf_counter() - start
+    return Word2Vec(model.wv.index_to_key, model.wv.vectors), effective_words / seconds
+
+
+def quality(model):
+    analogies = model.evaluate_analogies(datapath("questions-words.txt"))
+    pairs = model.evaluate_word_pairs(datapath("wordsim353.tsv"))
+    return {"accuracy": analogies.accuracy, "questions": analogies.questions,
+            "spearman": pairs.spearman}
+
+
+@pytest.fixture(scope="module")
+def summary(request):
+    """threads -> {"ours": [row per seed], "gensim": [...]}; printed at the end of the module."""
+    table = {}
+    yield table
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if not table or reporter is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line("word2vec skip-gram on Gutenberg (dim 100, window 5, negative 5, "
+                            "sample 1e-3, min_count 5, 5 epochs); effective words/s")
+        for threads, runs in table.items():
+            for name, rows in runs.items():
+                cells = "  ".join(f"seed {row['seed']}: {row['words_per_second'] / 1e3:6.0f}k "
+                                  f"{row['accuracy']:6.2%} rho {row['spearman']:.3f}"
+                                  for row in rows)
+                reporter.write_line(f"  {threads} thread(s) {name:7} {cells}")
+            ours, theirs = runs["ours"], runs["gensim"]
+            speed = np.median([r["words_per_second"] for r in ours]) / np.median(
+                [r["words_per_second"] for r in theirs])
+            accuracy = np.mean([r["accuracy"] for r in ours]) - np.mean(
+                [r["accuracy"] for r in theirs])
+            reporter.write_line(f"  {threads} thread(s) ours/gensim median words/s "
+                                f"{speed:.2f}x, mean accuracy difference {accuracy:+.2%} points")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_word2vec_vs_gensim(benchmark, summary, sentences, threads):
+    runs = {"ours": [], "gensim": []}
+    for seed in SEEDS:
+        if seed == SEEDS[0]:   # pytest-benchmark records our first run
+            model, speed = benchmark.pedantic(train_ours, args=(sentences, threads, seed),
+                                              rounds=1, iterations=1)
+        else:
+            model, speed = train_ours(sentences, threads, seed)
+        runs["ours"].append({"seed": seed, "words_per_second": speed, **quality(model)})
+        model, speed = train_gensim(sentences, threads, seed)
+        runs["gensim"].append({"seed": seed, "words_per_second": speed, **quality(model)})
+    summary[threads] = runs
+
+    for name, rows in runs.items():
+        for key in ("words_per_second", "accuracy", "spearman"):
+            benchmark.extra_info[f"{name}_{key}"] = [round(row[key], 4) for row in rows]
+    ours_speed = np.median([row["words_per_second"] for row in runs["ours"]])
+    gensim_speed = np.median([row["words_per_second"] for row in runs["gensim"]])
+    assert ours_speed >= gensim_speed
+    ours_accuracy = np.mean([row["accuracy"] for row in runs["ours"]])
+    gensim_accuracy = np.mean([row["accuracy"] for row in runs["gensim"]])
+    assert abs(ours_accuracy - gensim_accuracy) <= 0.01
+    assert runs["ours"][0]["questions"] == runs["gensim"][0]["questions"]
