@@ -1,0 +1,203 @@
+"""`llm train`, `llm eval` and `llm demo`.
+
+    llm train --data input.txt --char --out runs/shakespeare         # nanoGPT's baby GPT recipe
+    llm train --out runs/shakespeare --resume                        # continue after Ctrl-C
+    llm eval --model runs/shakespeare/model --data input.txt         # val loss and perplexity
+    llm demo                                                         # a few minutes, end to end
+"""
+import argparse
+import logging
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from llm import generate
+from llm.train import demo, evaluate, run
+from llm.train.trainer import MODEL_DIR, TrainConfig
+
+log = logging.getLogger(__name__)
+
+MODEL_FLAGS = ("n_layer", "n_head", "d_model", "d_ff", "block_size", "activation", "norm",
+               "positional", "label_smoothing")
+DEFAULT_BLOCK_SIZE = 64
+TRAIN_FLAG_HELP = {
+    "batch_size": "sequences per micro-batch", "max_iters": "updates in the whole run",
+    "lr": "peak learning rate", "min_lr": "final learning rate of the cosine (default: lr / 10)",
+    "warmup_iters": "updates of linear warm-up",
+    "lr_decay_iters": "update at which the cosine reaches min_lr (default: max-iters)",
+    "beta1": "AdamW beta1", "beta2": "AdamW beta2", "eps": "AdamW epsilon",
+    "weight_decay": "weight decay of the matrices", "grad_clip": "global gradient-norm clip "
+    "(0: off)", "grad_accum": "micro-batches per update", "eval_interval": "updates between "
+    "evaluations", "eval_batches": "validation batches per evaluation", "log_interval":
+    "updates between metrics lines", "checkpoint_interval": "updates between checkpoints "
+    "(default: eval-interval)", "seed": "seed of the parameters and batches",
+    "val_fraction": "share of the data held out for validation (its end)",
+}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train", help="train a GPT on text files",
+        description="Train a GPT on text files into a run directory (checkpoint/, model/, "
+                    "metrics.jsonl, loss.svg, train.log). Ctrl-C saves a checkpoint; --resume "
+                    "continues exactly where it stopped.")
+    train.add_argument("--data", nargs="+", metavar="PATH",
+                       help="text files or directories of .txt files (each file a document)")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--tokenizer", type=Path, metavar="FILE",
+                        help="a tokenizer.json (from `llm tokenizer train`)")
+    source.add_argument("--char", action="store_true",
+                        help="character-level: one token per distinct character of the data")
+    train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint (same data; "
+                            "--max-iters and optimizer settings may change)")
+    train.add_argument("--documents", action="store_true",
+                       help="keep files apart: windows never cross files, short files are "
+                            "left-padded, the last files validate")
+    model = train.add_argument_group("model (GPT-2 layout by default)")
+    model.add_argument("--n-layer", type=int, help="transformer blocks (default 4)")
+    model.add_argument("--n-head", type=int, help="attention heads (default 4)")
+    model.add_argument("--d-model", type=int, help="width of the residual stream (default 128)")
+    model.add_argument("--d-ff", type=int, help="MLP hidden width (default 4 * d-model)")
+    model.add_argument("--block-size", type=int,
+                       help=f"context length in tokens (default {DEFAULT_BLOCK_SIZE})")
+    model.add_argument("--activation", choices=["gelu", "relu"], help="default gelu")
+    model.add_argument("--norm", choices=["pre", "post"], help="LayerNorm placement (default pre)")
+    model.add_argument("--positional", choices=["learned", "sinusoidal"], help="default learned")
+    model.add_argument("--label-smoothing", type=float, help="default 0")
+    training = train.add_argument_group("training (defaults: nanoGPT's Shakespeare-char recipe)")
+    defaults = TrainConfig()
+    for field in fields(TrainConfig):
+        kind = float if field.name in ("lr", "min_lr", "beta1", "beta2", "eps", "weight_decay",
+                                       "grad_clip", "val_fraction") else int
+        default = getattr(defaults, field.name)
+        shown = "" if default is None else f" (default {default})"
+        training.add_argument(flag(field.name), type=kind, metavar=field.name.upper(),
+                              help=TRAIN_FLAG_HELP[field.name] + shown)
+    train.set_defaults(func=cmd_train)
+
+    evaluate_parser = subparsers.add_parser(
+        "eval", help="loss and perplexity of a trained model on text",
+        description="Mean cross-entropy (nats per token) and perplexity of a model on text "
+                    "files, every token predicted once.")
+    evaluate_parser.add_argument("--model", type=Path, required=True, metavar="DIR",
+                                 help="a model directory (a run's model/ or checkpoint/)")
+    evaluate_parser.add_argument("--data", nargs="+", required=True, metavar="PATH")
+    evaluate_parser.add_argument("--split", choices=evaluate.SPLITS, default="val",
+                                 help="val: the last --val-fraction of the tokens, the run's "
+                                      "validation split given its data (default); all: every "
+                                      "token")
+    evaluate_parser.add_argument("--val-fraction", type=float, default=0.1, help="default 0.1")
+    evaluate_parser.add_argument("--batch-size", type=int, default=12, help="default 12")
+    evaluate_parser.set_defaults(func=cmd_eval)
+
+    demo_parser = subparsers.add_parser(
+        "demo", help="train a tokenizer and a small model in a few minutes, then generate",
+        description="Train a byte-level BPE tokenizer and a small GPT on a corpus every Python "
+                    "installation has (CPython's documentation topics, pydoc_data.topics) or "
+                    "on --data, then print generated samples.")
+    demo_parser.add_argument("--data", nargs="+", metavar="PATH",
+                             help="text files to use instead of the built-in corpus")
+    demo_parser.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",
+                             help="run directory (default runs/demo; replaced if it holds a "
+                                  "previous demo)")
+    demo_parser.add_argument("--char", action="store_true",
+                             help="a character-level tokenizer instead of BPE")
+    demo_parser.add_argument("--vocab-size", type=int, default=demo.VOCAB_SIZE,
+                             help=f"BPE vocabulary size (default {demo.VOCAB_SIZE})")
+    demo_parser.add_argument("--max-iters", type=int, default=demo.TRAIN_CONFIG.max_iters,
+                             help=f"training updates (default {demo.TRAIN_CONFIG.max_iters})")
+    demo_parser.add_argument("--seed", type=int, default=demo.TRAIN_CONFIG.seed)
+    demo_parser.add_argument("--samples", type=int, default=2, help="samples to print")
+    demo_parser.set_defaults(func=cmd_demo)
+
+
+def use_run_log(args: argparse.Namespace, run_dir: Path) -> None:
+    """Send the debug log to <run>/train.log unless --log-file chose another file."""
+    if args.log_file is None:
+        from llm.cli import configure_logging
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        configure_logging(args.log_level, run_dir / "train.log")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    train_values = {field.name: getattr(args, field.name) for field in fields(TrainConfig)
+                    if getattr(args, field.name) is not None}
+    model_values = {name: getattr(args, name) for name in MODEL_FLAGS
+                    if getattr(args, name) is not None}
+    if args.resume:
+        given = [flag(name) for name in model_values] + \
+            [option for option, value in (("--tokenizer", args.tokenizer), ("--char", args.char),
+                                          ("--documents", args.documents)) if value]
+        if given:
+            raise ValueError(f"{', '.join(given)}: a resumed run keeps its model and tokenizer; "
+                             "drop these options")
+        use_run_log(args, args.out)
+        trainer = run.resume(args.out, train_values, data=args.data)
+    else:
+        if not args.data:
+            raise ValueError("no data: pass --data PATH (text files or directories)")
+        if not (args.tokenizer or args.char):
+            raise ValueError("choose a tokenizer: --tokenizer FILE (a trained tokenizer.json) "
+                             "or --char (character-level)")
+        use_run_log(args, args.out)
+        trainer = run.start(args.data, args.out, {"block_size": DEFAULT_BLOCK_SIZE,
+                                                  **model_values},
+                            TrainConfig(**train_values), "char" if args.char else args.tokenizer,
+                            args.documents)
+    result = trainer.run()
+    print(summary(result))
+    return 0
+
+
+def summary(result) -> str:
+    lines = [f"step {result.step}: train loss {format_loss(result.train_loss)}, "
+             f"val loss {format_loss(result.val_loss)} (best {format_loss(result.best_val_loss)})"]
+    if result.tokens_per_second:
+        lines.append(f"{result.seconds:.0f} s of training, {result.tokens_per_second:,.0f} "
+                     "tokens/s")
+    model_dir = result.run_dir / MODEL_DIR
+    lines.append(f"model saved in {model_dir}; metrics in {result.run_dir / 'metrics.jsonl'}, "
+                 f"curve in {result.run_dir / 'loss.svg'}")
+    return "\n".join(lines)
+
+
+def format_loss(loss: float | None) -> str:
+    return "-" if loss is None else f"{loss:.4f}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    model, tokenizer = generate.load(args.model)
+    started = time.perf_counter()
+    result = evaluate.evaluate_files(model, tokenizer, args.data, args.split, args.val_fraction,
+                                     args.batch_size)
+    print(f"{args.split} loss {result.loss:.4f} (nats/token), perplexity {result.perplexity:.3f}"
+          f" over {result.tokens:,} tokens in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    use_run_log(args, args.out)
+    started = time.perf_counter()
+    print(f"llm demo: {demo.describe_corpus(args.data)}")
+    trainer = demo.prepare(args.out, args.data, args.char, args.vocab_size, args.max_iters,
+                           args.seed)
+    result = trainer.run()
+    print(summary(result))
+    for number, text in enumerate(demo.samples(trainer.model, trainer.tokenizer, args.samples,
+                                               args.seed), start=1):
+        print(f"\n--- sample {number} ---\n{text}")
+    model_dir = args.out / MODEL_DIR
+    data = " ".join(map(str, demo.corpus_paths(args.out, args.data)))
+    print(f"\n--- done in {time.perf_counter() - started:.0f} s; the model is in {model_dir} ---\n"
+          f"evaluate it:    llm eval --model {model_dir} --data {data}\n"
+          f"sample from it: python -c \"from llm.generate import load, sample; "
+          f"model, tokenizer = load('{model_dir}'); print(sample(model, tokenizer, 'The ', 300))\"\n"
+          f"train longer:   llm train --out {args.out} --resume --max-iters {2 * args.max_iters}")
+    return 0

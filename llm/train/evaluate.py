@@ -1,0 +1,54 @@
+"""Evaluate a trained model on text: mean cross-entropy over every token, and perplexity."""
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from llm.model import GPT
+from llm.tokenizer import Tokenizer
+from llm.train import loader
+from llm.train.run import encode_documents, join_documents, read_documents
+
+SPLITS = ("val", "all")
+
+
+@dataclass
+class Evaluation:
+    """loss: mean cross-entropy in nats per token; tokens: how many targets were predicted."""
+
+    loss: float
+    tokens: int
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.loss)
+
+
+def evaluate_tokens(model: GPT, tokens: np.ndarray, batch_size: int = 12) -> Evaluation:
+    """Predict every token of tokens[1:] once, in windows of the model's block_size (each
+    token sees up to block_size - 1 earlier ones, as in training)."""
+    total, count = 0.0, 0
+    for batch in loader.sequential_batches(tokens, model.config.block_size, batch_size):
+        counted = int(np.count_nonzero(batch.mask))
+        total += model.loss(batch.idx, batch.targets, batch.mask, batch.padding_mask) * counted
+        count += counted
+    return Evaluation(total / count, count)
+
+
+def evaluate_files(model: GPT, tokenizer: Tokenizer, data: list[str | os.PathLike],
+                   split: str = "val", val_fraction: float = 0.1,
+                   batch_size: int = 12) -> Evaluation:
+    """Evaluate on the text files in data joined as in training: split "val" takes the last
+    val_fraction of the tokens (a run's validation split when given its data), "all" every token.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: use one of {SPLITS}")
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
+                         f"{model.config.vocab_size}; use the tokenizer saved with the model")
+    texts = [text for _, text in read_documents(data)]
+    tokens = join_documents(tokenizer, encode_documents(tokenizer, texts))
+    if split == "val":
+        tokens = loader.split_stream(tokens, val_fraction)[1]
+    return evaluate_tokens(model, tokens, batch_size)

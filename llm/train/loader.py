@@ -1,0 +1,162 @@
+"""Batches for training and evaluation, drawn from token ids.
+
+Two kinds of data:
+  a stream    one (N,) array of token ids (documents joined). A batch is batch_size random
+              windows of block_size + 1 tokens; idx is each window's first block_size tokens and
+              targets the last block_size (shifted by one), as nanoGPT's get_batch.
+  documents   a list of token arrays that must not be joined (conversations, short texts). A
+              window never crosses a document; a document shorter than block_size + 1 fills the
+              right end of its row and the left is padding, marked by `padding_mask` (0 = pad)
+              so attention ignores it, with `mask` saying which targets count.
+
+Windows are drawn by a NumPy Generator seeded from the run's seed; its state (`state()`) is
+all a checkpoint needs to continue the same sequence of batches.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+PAD_ID = 0  # the id written into padding; never seen (padding_mask) nor counted (mask)
+
+
+@dataclass
+class Batch:
+    """idx, targets: (B, T) int32; mask, padding_mask: (B, T) uint8 (1 = real) or None when
+    every position is real."""
+
+    idx: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray | None = None
+    padding_mask: np.ndarray | None = None
+
+
+def split_stream(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val): the first (1 - val_fraction) of tokens and the rest (nanoGPT's split)."""
+    check_fraction(val_fraction)
+    n_train = int(len(tokens) * (1.0 - val_fraction))
+    return tokens[:n_train], tokens[n_train:]
+
+
+def split_documents(documents: list[np.ndarray], val_fraction: float
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(train, val): the last round(val_fraction * n) documents (at least one) are val."""
+    check_fraction(val_fraction)
+    if len(documents) < 2:
+        raise ValueError(f"document mode needs at least 2 documents to hold some out for "
+                         f"validation, got {len(documents)}; pass more files or train on the "
+                         "joined stream (without --documents)")
+    n_val = min(len(documents) - 1, max(1, round(val_fraction * len(documents))))
+    return documents[:-n_val], documents[-n_val:]
+
+
+def check_fraction(val_fraction: float) -> None:
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction={val_fraction}: must lie strictly between 0 and 1")
+
+
+class WindowLoader:
+    """What both loaders share: sizes, and a seeded Generator that reset() rewinds.
+
+    seed: an int or a sequence of ints for np.random.default_rng.
+    """
+
+    def __init__(self, block_size: int, batch_size: int, seed):
+        check_positive(block_size=block_size, batch_size=batch_size)
+        self.block_size = block_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Start the sequence of batches again from the seed."""
+        self.rng = np.random.default_rng(self.seed)
+
+    def state(self) -> dict:
+        """The Generator's state, JSON-ready (restore with set_state)."""
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+
+class StreamLoader(WindowLoader):
+    """Random windows of one token stream, tokens: (N,) integer ids, N >= block_size + 1."""
+
+    def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed, name="data"):
+        tokens = np.ascontiguousarray(tokens, dtype=np.int32)
+        if tokens.ndim != 1:
+            raise ValueError(f"tokens has shape {tokens.shape}; expected a 1-D array of ids")
+        if len(tokens) < block_size + 1:
+            raise ValueError(f"the {name} holds {len(tokens)} tokens, fewer than block_size + 1 "
+                             f"= {block_size + 1} that one window needs; lower --block-size or "
+                             "add data")
+        self.tokens = tokens
+        self.offsets = np.arange(block_size + 1)
+        super().__init__(block_size, batch_size, seed)
+
+    def next_batch(self) -> Batch:
+        starts = self.rng.integers(0, len(self.tokens) - self.block_size, size=self.batch_size)
+        windows = self.tokens[starts[:, None] + self.offsets]        # (B, T + 1)
+        return Batch(np.ascontiguousarray(windows[:, :-1]), np.ascontiguousarray(windows[:, 1:]))
+
+
+class DocumentLoader(WindowLoader):
+    """Random windows that never cross a document; short documents are left-padded.
+
+    Every window start is equally likely: a document of n tokens offers max(1, n - block_size)
+    starts. Documents of fewer than 2 tokens (no input/target pair) are dropped.
+    """
+
+    def __init__(self, documents: list[np.ndarray], block_size: int, batch_size: int, seed,
+                 name="data"):
+        kept = [np.asarray(doc, dtype=np.int32) for doc in documents if len(doc) >= 2]
+        if not kept:
+            raise ValueError(f"the {name} has no document of 2 or more tokens; add text")
+        self.documents = kept
+        starts = np.array([max(1, len(doc) - block_size) for doc in kept], dtype=np.int64)
+        self.cumulative_starts = np.cumsum(starts)
+        super().__init__(block_size, batch_size, seed)
+
+    def next_batch(self) -> Batch:
+        draws = self.rng.integers(0, self.cumulative_starts[-1], size=self.batch_size)
+        which = np.searchsorted(self.cumulative_starts, draws, side="right")
+        windows = []
+        for doc_index, draw in zip(which.tolist(), draws.tolist()):
+            start = draw - (int(self.cumulative_starts[doc_index - 1]) if doc_index else 0)
+            windows.append(self.documents[doc_index][start:start + self.block_size + 1])
+        return left_padded_batch(windows, self.batch_size, self.block_size)
+
+
+def left_padded_batch(windows: list[np.ndarray], batch_size: int, block_size: int) -> Batch:
+    """A Batch of up to batch_size windows of 2..block_size + 1 tokens, each at the right end of
+    its row with padding on the left; missing rows are all padding. In the row of a window of r
+    tokens, columns block_size + 1 - r on are real (input seen, target counted): r - 1 targets."""
+    T = block_size
+    rows = np.full((batch_size, T + 1), PAD_ID, dtype=np.int32)
+    real = np.zeros((batch_size, T), dtype=np.uint8)
+    for row, window in enumerate(windows):
+        rows[row, T + 1 - len(window):] = window
+        real[row, T + 1 - len(window):] = 1
+    return Batch(np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:]),
+                 mask=real, padding_mask=real.copy())
+
+
+def sequential_batches(tokens: np.ndarray, block_size: int, batch_size: int):
+    """Batches that predict every token of tokens[1:] exactly once (for evaluation): windows of
+    block_size + 1 tokens starting every block_size tokens; the last, shorter window is
+    left-padded and rows past the end are all padding (mask 0). Yields Batch with masks."""
+    tokens = np.ascontiguousarray(tokens, dtype=np.int32)
+    check_positive(block_size=block_size, batch_size=batch_size)
+    if len(tokens) < 2:
+        raise ValueError(f"evaluation needs at least 2 tokens, got {len(tokens)}")
+    starts = range(0, len(tokens) - 1, block_size)
+    for first in range(0, len(starts), batch_size):
+        windows = [tokens[start:start + block_size + 1]
+                   for start in starts[first:first + batch_size]]
+        yield left_padded_batch(windows, batch_size, block_size)
+
+
+def check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}: must be a positive integer")

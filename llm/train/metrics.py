@@ -1,0 +1,46 @@
+"""metrics.jsonl: one JSON object per log step of a run, appended as training goes.
+
+Each line: {"step": updates done, "lr": learning rate of the last update, "train_loss": mean
+training loss of the updates since the previous line, "tokens_per_second": training throughput
+over those updates, "val_loss": mean validation loss (only on evaluation steps)}.
+"""
+import json
+import os
+from pathlib import Path
+
+from llm.train.checkpoint import fsync_path
+
+
+def read(path: str | os.PathLike) -> list[dict]:
+    """The records of a metrics.jsonl file ([] if it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not a JSON line ({error})") from None
+    return records
+
+
+class MetricsLog:
+    """Appends records to a metrics.jsonl file, one flushed line each."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop the records past `step` (written after the checkpoint a run resumes from)."""
+        kept = [record for record in read(self.path) if record["step"] <= step]
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text("".join(json.dumps(record) + "\n" for record in kept))
+        fsync_path(temporary)
+        os.replace(temporary, self.path)
+
+    def append(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")

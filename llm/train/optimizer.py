@@ -1,0 +1,62 @@
+"""AdamW over the model's flat parameter buffer (one C call per step, llm._ext.adamw).
+
+Adam's moments m and v are flat float32 buffers of the parameters' layout, so a step, a save and
+a load are each one operation. Weight decay is decoupled (torch.optim.AdamW) and applies only
+where the model's decay mask is 1: the matrices, not biases, LayerNorm parameters or embeddings.
+"""
+import math
+import os
+
+import numpy as np
+
+from llm._ext import adamw
+from llm.model import safetensors
+
+
+class AdamW:
+    """params, grads: (n,) float32 flat buffers (model.params.flat, model.grads.flat), updated /
+    read in place; decay_mask: (n,) uint8, 1 where weight decay applies.
+
+    step_count: updates done so far (the bias correction of the next update uses step_count + 1).
+    """
+
+    def __init__(self, params: np.ndarray, grads: np.ndarray, decay_mask: np.ndarray,
+                 beta1: float = 0.9, beta2: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.1):
+        for name, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{name}={beta}: must be in [0, 1)")
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps={eps}: must be a finite number > 0")
+        if not (math.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"weight_decay={weight_decay}: must be a finite number >= 0")
+        self.params, self.grads, self.decay_mask = params, grads, decay_mask
+        self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
+        self.m = np.zeros_like(params)
+        self.v = np.zeros_like(params)
+        self.step_count = 0
+
+    def step(self, lr: float) -> None:
+        """One update of params from grads with learning rate lr."""
+        self.step_count += 1
+        adamw.adamw_step(self.params, self.grads, self.m, self.v, lr, self.beta1, self.beta2,
+                         self.eps, self.weight_decay, self.step_count, decay_mask=self.decay_mask)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write m, v and the step count to a safetensors file."""
+        safetensors.save_file(path, {"m": self.m, "v": self.v},
+                              metadata={"step_count": str(self.step_count)})
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore m, v and the step count written by save (same parameter layout)."""
+        tensors, metadata = safetensors.load_file(path)
+        for name in ("m", "v"):
+            if name not in tensors or tensors[name].shape != self.params.shape:
+                found = tensors[name].shape if name in tensors else "nothing"
+                raise ValueError(f"{path}: optimizer state {name!r} should have shape "
+                                 f"{self.params.shape} (the model's parameters), found {found}")
+        if "step_count" not in metadata or not metadata["step_count"].isdigit():
+            raise ValueError(f"{path}: no step_count in the metadata; not an optimizer state file")
+        self.m[...] = tensors["m"]
+        self.v[...] = tensors["v"]
+        self.step_count = int(metadata["step_count"])

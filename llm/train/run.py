@@ -1,0 +1,182 @@
+"""Start, resume and evaluate training runs from text files: what `llm train` and `llm eval` do.
+
+A run directory holds:
+    checkpoint/      the latest checkpoint (model, tokenizer, optimizer state, trainer state)
+    model/           the final model: config.json, model.safetensors, tokenizer.json
+    metrics.jsonl    one line per log step (see llm.train.metrics)
+    loss.svg         the loss curve, written at the end
+    train.log        the log (when run through the `llm` command)
+
+Data: text files (or directories of .txt files), each one document, tokenized with the run's
+tokenizer. By default the documents are joined into one stream (separated by the tokenizer's
+end-of-text token when it has one) whose first 1 - val_fraction trains and whose end validates;
+in document mode each document stays apart (left-padded windows) and the last documents validate.
+"""
+import logging
+import os
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from llm.data.text import iter_files, read_text
+from llm.generate import end_of_text_id
+from llm.model import GPT, GPTConfig
+from llm.tokenizer import Tokenizer
+from llm.train import checkpoint, loader
+from llm.train.char_tokenizer import char_tokenizer
+from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+
+# Settings a resumed run may change (the rest fix the data, the batches or the model).
+RESUMABLE_CHANGES = {"max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1",
+                     "beta2", "eps", "weight_decay", "grad_clip", "eval_interval", "eval_batches",
+                     "log_interval", "checkpoint_interval"}
+TRAIN_STREAM, VAL_STREAM = 1, 2   # second words of the loaders' seeds
+
+
+def read_documents(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """(path, text) of every file named by paths (directories: their .txt files). Empty
+    files are skipped; no text at all is a ValueError."""
+    if not paths:
+        raise ValueError("no data: pass at least one text file or directory (--data PATH)")
+    documents = [(path, read_text(path)) for path in iter_files(paths)]
+    documents = [(path, text) for path, text in documents if text]
+    if not documents:
+        raise ValueError(f"empty corpus: {', '.join(map(str, paths))} hold(s) no text")
+    return documents
+
+
+def encode_documents(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """Token ids (int32) of each text."""
+    return [tokenizer.encode_to_numpy(text) for text in texts]
+
+
+def join_documents(tokenizer: Tokenizer, documents: list[np.ndarray]) -> np.ndarray:
+    """One stream of the documents' ids, separated by the end-of-text id when there is one."""
+    separator = end_of_text_id(tokenizer)
+    parts = []
+    for i, doc in enumerate(documents):
+        if i and separator is not None:
+            parts.append(np.array([separator], dtype=np.int32))
+        parts.append(doc)
+    return np.concatenate(parts).astype(np.int32, copy=False)
+
+
+@dataclass
+class Data:
+    """The run's batches: train and val loaders, and facts to check a resume against."""
+
+    train: loader.WindowLoader
+    val: loader.WindowLoader
+    info: dict
+
+
+def make_data(tokenizer: Tokenizer, texts: list[str], block_size: int, config: TrainConfig,
+              documents: bool) -> Data:
+    """Tokenize texts, split them into train/val and make the two loaders (seeded from
+    config.seed; validation batches are the same at every evaluation)."""
+    encoded = encode_documents(tokenizer, texts)
+    seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
+    if documents:
+        train_docs, val_docs = loader.split_documents(encoded, config.val_fraction)
+        train = loader.DocumentLoader(train_docs, block_size, config.batch_size, seeds[0],
+                                      "training data")
+        val = loader.DocumentLoader(val_docs, block_size, config.batch_size, seeds[1],
+                                    "validation data")
+        counts = sum(map(len, train_docs)), sum(map(len, val_docs))
+    else:
+        train_tokens, val_tokens = loader.split_stream(join_documents(tokenizer, encoded),
+                                                       config.val_fraction)
+        train = loader.StreamLoader(train_tokens, block_size, config.batch_size, seeds[0],
+                                    f"training data (first {1 - config.val_fraction:.0%})")
+        val = loader.StreamLoader(val_tokens, block_size, config.batch_size, seeds[1],
+                                  f"validation data (last {config.val_fraction:.0%})")
+        counts = len(train_tokens), len(val_tokens)
+    checksum = 0
+    for doc in encoded:
+        checksum = zlib.crc32(doc.tobytes(), checksum)
+    log.info("data: %d document(s), %d training and %d validation tokens", len(encoded), *counts)
+    return Data(train, val, {"train_tokens": counts[0], "val_tokens": counts[1],
+                             "checksum": checksum})
+
+
+def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_config: dict,
+          config: TrainConfig = TrainConfig(), tokenizer: Tokenizer | str | os.PathLike = "char",
+          documents: bool = False) -> Trainer:
+    """A Trainer for a new run in run_dir.
+
+    data: text files or directories. tokenizer: "char" (build a character-level tokenizer from
+    the data), a trained Tokenizer, or the path of a tokenizer.json. model_config: GPTConfig
+    fields except vocab_size (from the tokenizer) and seed (config.seed); block_size is required.
+    documents: keep documents apart (left-padded windows) instead of joining them.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / CHECKPOINT_DIR).exists():
+        raise ValueError(f"{run_dir} already holds a run (it has {CHECKPOINT_DIR}/); continue it "
+                         "with --resume or choose another --out")
+    files = read_documents(data)
+    texts = [text for _, text in files]
+    if isinstance(tokenizer, Tokenizer):
+        tokenizer_source = "given"
+    elif tokenizer == "char":
+        tokenizer_source = "char"
+        tokenizer = char_tokenizer(texts)
+    else:
+        tokenizer_source = str(Path(tokenizer).resolve())
+        tokenizer = Tokenizer.load(tokenizer)
+    for key in ("vocab_size", "seed"):
+        if key in model_config:
+            raise ValueError(f"model_config: {key} is set by the run (the tokenizer's vocabulary "
+                             "and the training seed); leave it out")
+    gpt_config = GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config)
+    prepared = make_data(tokenizer, texts, gpt_config.block_size, config, documents)
+    model = GPT(gpt_config)
+    log.info("model: %s parameters (%s); tokenizer: %s", f"{model.num_parameters:,}",
+             ", ".join(f"{k}={v}" for k, v in gpt_config.to_dict().items()), tokenizer)
+    run_info = {"data": [str(path.resolve()) for path, _ in files], "documents": documents,
+                "tokenizer": tokenizer_source, **prepared.info}
+    (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    return Trainer(model, prepared.train, prepared.val, config, run_dir, tokenizer, run_info)
+
+
+def resume(run_dir: str | os.PathLike, changes: dict | None = None,
+           data: list[str | os.PathLike] | None = None) -> Trainer:
+    """A Trainer continuing the run in run_dir from its checkpoint, reading the same data.
+
+    changes: TrainConfig fields to change (only those in RESUMABLE_CHANGES, e.g. max_iters to
+    train longer); the run then no longer matches an uninterrupted one.
+    data: None (the run's own files), or the same files the run started with.
+    """
+    run_dir = Path(run_dir)
+    saved = checkpoint.load(run_dir / CHECKPOINT_DIR)
+    state, info = saved.state, saved.state["run"]
+    config = TrainConfig.from_dict(state["train_config"])
+    changes = {key: value for key, value in (changes or {}).items()
+               if getattr(config, key) != value}
+    refused = sorted(set(changes) - RESUMABLE_CHANGES)
+    if refused:
+        raise ValueError(f"cannot change {', '.join(refused)} when resuming (they fix the data, "
+                         f"the batches or the model); only {sorted(RESUMABLE_CHANGES)} may change")
+    if changes:
+        log.warning("resuming with changed settings %s: the run will differ from one trained "
+                    "straight through", changes)
+        config = replace(config, **changes)
+    if data and [str(path.resolve()) for path in iter_files(data)] != info["data"]:
+        raise ValueError(f"--data names other files than the run's ({', '.join(info['data'])});"
+                         " a resumed run reads its own data: leave --data out")
+    if saved.tokenizer is None:
+        raise ValueError(f"{saved.directory} has no tokenizer.json; the checkpoint is incomplete")
+    texts = [text for _, text in read_documents(info["data"])]
+    prepared = make_data(saved.tokenizer, texts, saved.model.config.block_size, config,
+                         info["documents"])
+    if prepared.info["checksum"] != info["checksum"]:
+        raise ValueError(f"the data ({', '.join(info['data'])}) changed since the run started "
+                         "(its tokens differ); resume needs the same data")
+    trainer = Trainer(saved.model, prepared.train, prepared.val, config, run_dir,
+                      saved.tokenizer, info)
+    trainer.restore(saved)
+    log.info("resumed %s at step %d of %d", run_dir, trainer.step, config.max_iters)
+    return trainer

@@ -1,0 +1,368 @@
+"""The training loop: gradient accumulation, clipping, AdamW with a warm-up + cosine schedule,
+periodic evaluation, logging, metrics.jsonl, checkpoints and a loss curve.
+
+One update (a "step"):
+    grads = 0; for each of grad_accum micro-batches: loss(batch), backward()  (grads add up)
+    grads /= grad_accum; clip to global norm grad_clip; AdamW step with lr = schedule(step)
+
+After update `step` (counting from 1): a metrics line every log_interval updates, evaluation
+(mean loss over eval_batches validation batches, the same batches every time) every
+eval_interval updates, a checkpoint every checkpoint_interval updates; all three at the last
+update, followed by the final model in `<run>/model/` and the loss curve in `<run>/loss.svg`.
+
+Reproducible: batches come from Generators seeded by the run's seed and the kernels are
+deterministic for a fixed thread count, so the same seed, thread count and machine give the
+same losses bit for bit, and a run resumed from a checkpoint continues exactly as if it had
+never stopped (the checkpoint holds the loader's Generator state and the partial sums of the
+current metrics line).
+
+A NaN or infinite loss or gradient stops training with TrainingDiverged before the update is
+applied; no checkpoint is written after it, so the last good one stays. Ctrl-C finishes the
+current update, saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C quits at once).
+"""
+import logging
+import math
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+import llm
+from llm._ext import adamw
+from llm.model import GPT
+from llm.train import checkpoint, metrics
+from llm.train.loader import Batch, WindowLoader
+from llm.train.optimizer import AdamW
+from llm.train.plot import write_loss_curve
+from llm.train.schedule import CosineSchedule
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoint"
+MODEL_DIR = "model"
+METRICS_FILE = "metrics.jsonl"
+LOSS_CURVE_FILE = "loss.svg"
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the model's shape is its GPTConfig). Defaults: nanoGPT's character-level
+    Shakespeare recipe.
+
+    batch_size:          sequences per micro-batch.
+    max_iters:           updates in the whole run.
+    lr, min_lr:          peak learning rate and the floor of the cosine (None: lr / 10).
+    warmup_iters:        updates of linear warm-up.
+    lr_decay_iters:      update at which the cosine reaches min_lr (None: max_iters).
+    beta1, beta2, eps:   AdamW's moment decays and denominator term.
+    weight_decay:        decoupled weight decay on the matrices.
+    grad_clip:           clip the global gradient norm to this (0: no clipping).
+    grad_accum:          micro-batches per update (their gradients are averaged).
+    eval_interval:       updates between validation evaluations.
+    eval_batches:        validation batches averaged per evaluation.
+    log_interval:        updates between metrics lines.
+    checkpoint_interval: updates between checkpoints (None: eval_interval).
+    seed:                seeds the parameters and the batches.
+    val_fraction:        the share of the data held out for validation (the end of it).
+    """
+
+    batch_size: int = 12
+    max_iters: int = 2000
+    lr: float = 1e-3
+    min_lr: float | None = None
+    warmup_iters: int = 100
+    lr_decay_iters: int | None = None
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    eval_interval: int = 250
+    eval_batches: int = 200
+    log_interval: int = 10
+    checkpoint_interval: int | None = None
+    seed: int = 1337
+    val_fraction: float = 0.1
+
+    def __post_init__(self):
+        for name in ("batch_size", "max_iters", "grad_accum", "eval_interval", "eval_batches",
+                     "log_interval", "checkpoint_interval", "lr_decay_iters"):
+            value = getattr(self, name)
+            if value is None and name in ("checkpoint_interval", "lr_decay_iters"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        if isinstance(self.warmup_iters, bool) or not isinstance(self.warmup_iters, int) \
+                or self.warmup_iters < 0:
+            raise ValueError(f"warmup_iters={self.warmup_iters!r}: must be an integer >= 0")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise ValueError(f"grad_clip={self.grad_clip}: must be >= 0 (0 turns clipping off)")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction={self.val_fraction}: must lie strictly between 0 "
+                             "and 1")
+        decay_iters = self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
+        if self.warmup_iters > decay_iters:
+            raise ValueError(f"warmup_iters={self.warmup_iters} is longer than the whole decay "
+                             f"({decay_iters} updates: lr_decay_iters, by default max_iters); "
+                             "lower the warm-up or train longer")
+        self.schedule()   # checks lr and min_lr
+
+    def schedule(self) -> CosineSchedule:
+        return CosineSchedule(self.lr, self.lr / 10 if self.min_lr is None else self.min_lr,
+                              self.warmup_iters,
+                              self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    """What a run reached. Losses are None when never measured."""
+
+    run_dir: Path
+    step: int
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
+    seconds: float                    # training time of this session (evaluation excluded)
+    tokens_per_second: float | None   # training throughput of this session
+
+
+class Trainer:
+    """Trains `model` on batches from train_loader, evaluating on val_loader, writing into
+    run_dir (metrics.jsonl, checkpoint/, model/, loss.svg).
+
+    run_info: JSON-ready facts about the run kept in every checkpoint (data paths, tokenizer),
+    so that it can be resumed.
+    """
+
+    def __init__(self, model: GPT, train_loader: WindowLoader, val_loader: WindowLoader,
+                 config: TrainConfig, run_dir: str | Path, tokenizer=None,
+                 run_info: dict | None = None):
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_info = run_info or {}
+        self.schedule = config.schedule()
+        self.optimizer = AdamW(model.params.flat, model.grads.flat, model.decay_mask(),
+                               config.beta1, config.beta2, config.eps, config.weight_decay)
+        self.metrics = metrics.MetricsLog(self.run_dir / METRICS_FILE)
+        self.step = 0
+        self.best_val_loss: float | None = None
+        self.loss_sum, self.loss_count = 0.0, 0    # training losses since the last metrics line
+        self.checkpoint_step = None               # step of the checkpoint on disk
+
+    # ---------------------------------------------------------------- state
+
+    def state(self) -> dict:
+        """The trainer's state for trainer_state.json."""
+        return {
+            "step": self.step,
+            "train_loader": self.train_loader.state(),
+            "loss_sum": self.loss_sum,
+            "loss_count": self.loss_count,
+            "best_val_loss": self.best_val_loss,
+            "num_threads": llm.build_info()["omp_threads"],
+            "train_config": self.config.to_dict(),
+            "run": self.run_info,
+        }
+
+    def restore(self, saved: checkpoint.Checkpoint) -> None:
+        """Continue from a checkpoint (whose model this trainer was built with)."""
+        state = saved.state
+        saved.restore_optimizer(self.optimizer)
+        self.step = state["step"]
+        self.train_loader.set_state(state["train_loader"])
+        self.loss_sum, self.loss_count = state["loss_sum"], state["loss_count"]
+        self.best_val_loss = state["best_val_loss"]
+        self.checkpoint_step = self.step
+        threads = llm.build_info()["omp_threads"]
+        if state["num_threads"] != threads:
+            log.warning("the run used %d threads and continues with %d: losses will differ "
+                        "from an uninterrupted run in the last bits", state["num_threads"], threads)
+        self.metrics.truncate_after(self.step)
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save(self.run_dir / CHECKPOINT_DIR, self.model, self.optimizer, self.state(),
+                        self.tokenizer)
+        self.checkpoint_step = self.step
+        log.debug("checkpoint of step %d saved in %s", self.step, self.run_dir / CHECKPOINT_DIR)
+
+    # ---------------------------------------------------------------- one update, evaluation
+
+    def batch_loss(self, batch: Batch) -> float:
+        return self.model.loss(batch.idx, batch.targets, batch.mask, batch.padding_mask)
+
+    def train_step(self, lr: float) -> float:
+        """One update; returns its mean training loss. TrainingDiverged (before the update)
+        when the loss or the gradient norm is not finite."""
+        model, accum = self.model, self.config.grad_accum
+        model.zero_grad()
+        total = 0.0
+        for _ in range(accum):
+            loss = self.batch_loss(self.train_loader.next_batch())
+            if not math.isfinite(loss):
+                raise self.diverged(f"the training loss is {loss}", lr)
+            model.backward()
+            total += loss
+        grads = model.grads.flat
+        if accum > 1:
+            grads *= np.float32(1.0 / accum)
+        if self.config.grad_clip > 0:
+            norm = adamw.clip_grad_norm(grads, self.config.grad_clip)
+        else:
+            norm = adamw.grad_norm(grads)
+        if not math.isfinite(norm):
+            raise self.diverged(f"the gradient norm is {norm}", lr)
+        self.optimizer.step(lr)
+        return total / accum
+
+    def diverged(self, problem: str, lr: float) -> TrainingDiverged:
+        kept = (f"the last good checkpoint (step {self.checkpoint_step}) is kept in "
+                f"{self.run_dir / CHECKPOINT_DIR}" if self.checkpoint_step is not None
+                else "no checkpoint was written yet")
+        return TrainingDiverged(
+            f"training diverged at step {self.step + 1} (lr {lr:.3g}): {problem}; {kept}. "
+            "Lower the learning rate (--lr), clip gradients (--grad-clip 1.0) or lengthen the "
+            "warm-up (--warmup-iters), then resume with --resume or start again")
+
+    def evaluate(self) -> float:
+        """Mean loss over config.eval_batches validation batches (the same ones every call)."""
+        self.val_loader.reset()
+        losses = [self.batch_loss(self.val_loader.next_batch())
+                  for _ in range(self.config.eval_batches)]
+        return float(np.mean(losses))
+
+    # ---------------------------------------------------------------- the loop
+
+    def run(self) -> TrainResult:
+        """Train until config.max_iters updates; see the module docstring."""
+        cfg = self.config
+        tokens_per_step = cfg.batch_size * self.train_loader.block_size * cfg.grad_accum
+        checkpoint_interval = cfg.checkpoint_interval or cfg.eval_interval
+        session_seconds, session_steps = 0.0, 0
+        interval_seconds, interval_steps = 0.0, 0
+        last_record = {}
+        if self.step >= cfg.max_iters:
+            log.info("the run already reached step %d of max_iters=%d", self.step, cfg.max_iters)
+        bar = tqdm(total=cfg.max_iters, initial=self.step, desc="training", unit="step",
+                   disable=None, dynamic_ncols=True)
+        with StopRequest() as stop, bar, console_logging_through(bar):
+            while self.step < cfg.max_iters:
+                lr = self.schedule(self.step)
+                started = time.perf_counter()
+                loss = self.train_step(lr)
+                seconds = time.perf_counter() - started
+                self.step += 1
+                self.loss_sum += loss
+                self.loss_count += 1
+                interval_seconds += seconds
+                interval_steps += 1
+                session_seconds += seconds
+                session_steps += 1
+                last = self.step == cfg.max_iters
+                evaluate = self.step % cfg.eval_interval == 0 or last
+                if self.step % cfg.log_interval == 0 or evaluate:
+                    last_record = self.write_metrics(lr, tokens_per_step * interval_steps
+                                                     / interval_seconds, evaluate)
+                    interval_seconds, interval_steps = 0.0, 0
+                    bar.set_postfix(loss=f"{last_record['train_loss']:.4f}",
+                                    tok_s=f"{last_record['tokens_per_second']:.0f}")
+                if self.step % checkpoint_interval == 0 or last or stop.requested:
+                    self.save_checkpoint()
+                bar.update(1)
+                if stop.requested and not last:
+                    log.warning("interrupted: checkpoint of step %d saved in %s; continue with "
+                                "--resume", self.step, self.run_dir / CHECKPOINT_DIR)
+                    raise KeyboardInterrupt
+        self.finish()
+        return TrainResult(
+            self.run_dir, self.step, last_record.get("train_loss"), last_record.get("val_loss"),
+            self.best_val_loss, session_seconds,
+            tokens_per_step * session_steps / session_seconds if session_seconds else None)
+
+    def write_metrics(self, lr: float, tokens_per_second: float, evaluate: bool) -> dict:
+        record = {"step": self.step, "lr": lr, "train_loss": self.loss_sum / self.loss_count,
+                  "tokens_per_second": tokens_per_second}
+        self.loss_sum, self.loss_count = 0.0, 0
+        if evaluate:
+            val_loss = self.evaluate()
+            if not math.isfinite(val_loss):
+                raise self.diverged(f"the validation loss is {val_loss}", lr)
+            record["val_loss"] = val_loss
+            if self.best_val_loss is None or val_loss < self.best_val_loss:
+                self.best_val_loss = val_loss
+            log.info("step %d: train loss %.4f, val loss %.4f, lr %.3g, %.0f tokens/s",
+                     self.step, record["train_loss"], val_loss, lr, tokens_per_second)
+        else:
+            log.debug("step %d: train loss %.4f, lr %.3g, %.0f tokens/s",
+                      self.step, record["train_loss"], lr, tokens_per_second)
+        self.metrics.append(record)
+        return record
+
+    def finish(self) -> None:
+        """Write the final model (model/) and the loss curve (loss.svg)."""
+        model_dir = self.run_dir / MODEL_DIR
+        checkpoint.write_directory(model_dir, lambda temporary: self.model.save(temporary,
+                                                                                self.tokenizer))
+        records = metrics.read(self.metrics.path)
+        if records:
+            write_loss_curve(self.run_dir / LOSS_CURVE_FILE, records,
+                             title=f"{self.run_dir.name}: loss per step")
+        log.info("model saved in %s; metrics in %s", model_dir, self.metrics.path)
+
+
+def console_logging_through(bar: tqdm):
+    """A context in which the `llm` logger's console output goes through tqdm.write (so it
+    does not break the progress bar); nothing changes when the logger has no console handler
+    or the bar is off."""
+    logger = logging.getLogger("llm")
+    has_console = any(type(handler) is logging.StreamHandler for handler in logger.handlers)
+    return logging_redirect_tqdm([logger]) if has_console and not bar.disable else nullcontext()
+
+
+class StopRequest:
+    """A context in which Ctrl-C (SIGINT) only sets `requested`, so that the loop can finish
+    its update and save a checkpoint; a second Ctrl-C raises KeyboardInterrupt at once.
+    Outside the main thread signals cannot be caught and this does nothing."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("Ctrl-C: stopping after this step to save a checkpoint "
+                    "(press Ctrl-C again to quit without saving)")
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
