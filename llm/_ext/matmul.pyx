@@ -43,6 +43,21 @@ cdef check_no_overlap(dict outputs, dict inputs):
                 raise ValueError(f"{name} overlaps {other}; pass a separate output array")
 
 
+SIMD_LEVELS = ("scalar", "avx2", "avx512")  # as llm._ext.runtime.SIMD_NAMES
+
+
+def set_simd_level(level=None):
+    """Run the micro-kernel of SIMD level "scalar", "avx2" or "avx512" (None: the widest this CPU
+    has, the default); a level the CPU lacks falls back to its widest. Returns the level in use.
+
+    For validating and timing every kernel on one machine; not to be called while other
+    threads multiply.
+    """
+    if level is not None and level not in SIMD_LEVELS:
+        raise ValueError(f"level={level!r}: expected one of {SIMD_LEVELS} or None")
+    return SIMD_LEVELS[matmul_set_simd_level(-1 if level is None else SIMD_LEVELS.index(level))]
+
+
 cdef raise_for(llm_status status):
     if status == LLM_ERR_NOMEM:
         raise MemoryError("matmul: could not allocate the packing workspace")

@@ -6,10 +6,20 @@ import pytest
 import llm
 from llm._ext import matmul
 
-# Sizes around the micro-tile and cache-block edges of every micro-kernel (MR 4/6/14, NR 16/32,
-# MC 128/144/168, KC 256) plus 1.
+# Sizes around the micro-tile and cache-block edges of every micro-kernel (MR 4/6/12, NR 16/32,
+# MC 128/144, KC 256/384), the few-row path (M <= 4) and 1.
 ODD_SIZES = [(1, 1, 1), (1, 300, 17), (3, 17, 65), (17, 1, 3), (65, 127, 33), (127, 3, 300),
-             (300, 65, 127), (169, 257, 1), (2, 513, 2), (145, 260, 129)]
+             (300, 65, 127), (169, 257, 1), (2, 513, 2), (145, 260, 129), (13, 769, 40)]
+
+
+@pytest.fixture(params=matmul.SIMD_LEVELS)
+def simd_level(request):
+    """Runs the test with each micro-kernel this CPU can execute, then restores the default."""
+    if matmul.set_simd_level(request.param) != request.param:
+        matmul.set_simd_level()
+        pytest.skip(f"this CPU has no {request.param}")
+    yield request.param
+    matmul.set_simd_level()
 
 
 def random(rng, *shape):
@@ -30,7 +40,7 @@ def reference(a, b, trans_a, trans_b):
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("m, k, n", ODD_SIZES)
-def test_gemm_matches_float64_numpy(m, k, n, trans_a, trans_b):
+def test_gemm_matches_float64_numpy(m, k, n, trans_a, trans_b, simd_level):
     rng = np.random.default_rng(m * 1000 + k * 10 + n)
     a = random(rng, *((k, m) if trans_a else (m, k)))
     b = random(rng, *((n, k) if trans_b else (k, n)))
@@ -40,9 +50,9 @@ def test_gemm_matches_float64_numpy(m, k, n, trans_a, trans_b):
 
 
 @pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.25), (2.0, 0.0)])
-def test_gemm_alpha_beta(alpha, beta):
+def test_gemm_alpha_beta(alpha, beta, simd_level):
     rng = np.random.default_rng(1)
-    m, k, n = 37, 300, 70  # k spans two KC slices: later slices accumulate onto the first
+    m, k, n = 37, 800, 70  # k spans several KC slices: later slices accumulate onto the first
     a, b, c0 = random(rng, m, k), random(rng, k, n), random(rng, m, n)
     c = c0.copy()
     matmul.gemm(c, a, b, alpha=alpha, beta=beta)
@@ -61,7 +71,7 @@ def test_gemm_with_k_zero_scales_c():
 
 @pytest.mark.parametrize("transpose_weight", [False, True])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_forward_matches_numpy_with_leading_dims(transpose_weight, with_bias):
+def test_forward_matches_numpy_with_leading_dims(transpose_weight, with_bias, simd_level):
     rng = np.random.default_rng(2)
     batch, time, k, n = 3, 17, 65, 129
     inp = random(rng, batch, time, k)
