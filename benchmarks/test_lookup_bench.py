@@ -1,0 +1,36 @@
+"""Token lookup three ways (brute force, binary search, hash table) against Python's dict and
+bisect, in groups "lookup <size> <position> <mode>": vocabulary sizes 1k/16k/64k; keys near the
+start, middle and end of the sorted vocabulary, anywhere in it, or absent; "single" is a Python
+loop of get(key), "batch" one get_many(keys) (dict and bisect run their Python loop in both).
+Every call looks up llm.tokenizer.lookup_bench.KEYS_PER_CALL keys; extra_info has ns per key.
+The workload is the one `llm bench lookup` prints. On a shared machine, time CPU, not wall clock:
+
+    pytest benchmarks/test_lookup_bench.py --benchmark-only --benchmark-timer=time.process_time \
+        --benchmark-columns=median,iqr,rounds
+"""
+import functools
+
+import pytest
+
+from llm.tokenizer import lookup_bench
+
+pytest.importorskip("pytest_benchmark")
+
+
+@functools.cache
+def workload(size: int) -> lookup_bench.Workload:
+    return lookup_bench.make_workload(size, seed=0)
+
+
+@pytest.mark.parametrize("method", lookup_bench.METHODS)
+@pytest.mark.parametrize("mode", lookup_bench.MODES)
+@pytest.mark.parametrize("position", lookup_bench.POSITIONS)
+@pytest.mark.parametrize("size", lookup_bench.SIZES, ids=lookup_bench.size_label)
+def test_lookup(benchmark, size, position, mode, method):
+    work = workload(size)
+    benchmark.group = f"lookup {lookup_bench.size_label(size)} {position} {mode}"
+    ids = benchmark(lookup_bench.lookup_call(work, method, mode, position))
+    assert list(ids) == work.expected[position]
+    if benchmark.stats:   # None under --benchmark-disable
+        benchmark.extra_info["ns_per_key"] = round(
+            benchmark.stats.stats.median / lookup_bench.KEYS_PER_CALL * 1e9, 1)
