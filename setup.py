@@ -19,6 +19,7 @@ EXTRA_SOURCES: dict[str, list[str]] = {
     "softmax": ["csrc/vecmath.c"],
     "crossentropy": ["csrc/vecmath.c"],
     "activation": ["csrc/vecmath.c"],
+    "layernorm": ["csrc/vecmath.c"],
     "bpe_train": ["csrc/pretokenize.c", "csrc/lookup.c"],
     "bpe_encode": ["csrc/pretokenize.c", "csrc/lookup.c"],
 }

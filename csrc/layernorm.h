@@ -5,7 +5,8 @@
 #include "common.h"
 
 /* out = (x - mean) * rstd * weight + bias per row, rstd = 1 / sqrt(var + eps) with the biased
- * variance (as PyTorch). Statistics are accumulated in double. out may be x itself. */
+ * variance (as PyTorch), computed in two passes (mean, then squares about it). out may be x
+ * itself. */
 void layernorm_forward(float* out,           // (N, C)
                        float* mean,          // (N,)
                        float* rstd,          // (N,)
@@ -14,8 +15,9 @@ void layernorm_forward(float* out,           // (N, C)
                        const float* bias,    // (C,)
                        int64_t N, int64_t C, float eps);
 
-/* Accumulates (+=) dx, dweight and dbias. dweight and dbias are summed over rows in row order
- * per channel (threads own channels), so the result is the same for every thread count. */
+/* Accumulates (+=) dx, dweight and dbias. dweight and dbias are summed per channel over blocks
+ * of 64 rows, block by block in row order (threads own channels), so the result is the same for
+ * every thread count. */
 void layernorm_backward(float* dx,            // (N, C)
                         float* dweight,       // (C,)
                         float* dbias,         // (C,)

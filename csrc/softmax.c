@@ -23,10 +23,7 @@ void softmax_backward(float* dx, const float* dout, const float* out, int64_t N,
         const float* dout_row = dout + r * C;
         const float* out_row = out + r * C;
         float* dx_row = dx + r * C;
-        double dot = 0.0;
-        #pragma omp simd reduction(+:dot)
-        for (int64_t i = 0; i < C; i++) dot += (double)dout_row[i] * out_row[i];
-        float dot_f = (float)dot;
-        for (int64_t i = 0; i < C; i++) dx_row[i] += out_row[i] * (dout_row[i] - dot_f);
+        float dot = (float)vec_dot(dout_row, out_row, C);
+        for (int64_t i = 0; i < C; i++) dx_row[i] += out_row[i] * (dout_row[i] - dot);
     }
 }

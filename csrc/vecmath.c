@@ -146,6 +146,30 @@ static double exp_sum_scalar(float* out, const float* x, int64_t n, float shift)
     return total;
 }
 
+double vec_sum(const float* x, int64_t n) {
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += SUM_BLOCK) {
+        int64_t end = start + SUM_BLOCK < n ? start + SUM_BLOCK : n;
+        float block = 0.0f;
+        #pragma omp simd reduction(+:block)
+        for (int64_t i = start; i < end; i++) block += x[i];
+        total += block;
+    }
+    return total;
+}
+
+double vec_dot(const float* x, const float* y, int64_t n) {
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += SUM_BLOCK) {
+        int64_t end = start + SUM_BLOCK < n ? start + SUM_BLOCK : n;
+        float block = 0.0f;
+        #pragma omp simd reduction(+:block)
+        for (int64_t i = start; i < end; i++) block += x[i] * y[i];
+        total += block;
+    }
+    return total;
+}
+
 double vec_exp_sum_simd(float* out, const float* x, int64_t n, float shift, llm_simd simd) {
 #ifdef VECMATH_X86
     if (simd >= LLM_SIMD_AVX512) return exp_sum_avx512(out, x, n, shift);

@@ -21,6 +21,15 @@ double vec_exp_sum(float* out,       // (n,) or NULL
                    const float* x,   // (n,)
                    int64_t n, float shift);
 
+/* sum of x[i], and sum of x[i] * y[i]: in float lanes within blocks of 256 elements (fast, and
+ * the autovectoriser needs no reassociation licence) and in double across blocks, in an order
+ * fixed by n alone. */
+double vec_sum(const float* x,   // (n,)
+               int64_t n);
+double vec_dot(const float* x,   // (n,)
+               const float* y,   // (n,)
+               int64_t n);
+
 /* The same at a given SIMD level (at most what llm_simd_detect() reports): lets the tests
  * check each implementation on a CPU that has them all. */
 double vec_exp_sum_simd(float* out, const float* x, int64_t n, float shift, llm_simd simd);
