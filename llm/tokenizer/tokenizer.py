@@ -33,6 +33,7 @@ from llm._ext import runtime
 from llm._ext.bpe_encode import Encoder, Workspace
 from llm._ext.lookup import Vocabulary
 from llm.tokenizer import bpe, format
+from llm.tokenizer.lookup import LOOKUPS
 from llm.tokenizer.normalize import Normalizer
 from llm.tokenizer.pretokenize import encode_utf8
 
@@ -75,6 +76,7 @@ class Tokenizer:
                                 alphabet, self._special_ids.get(UNKNOWN, -1))
         self._special_pattern_cache = {}
         self._local = threading.local()   # per-thread Workspace (piece cache) for each method
+        self._lookups = {}   # method -> what _token_lookup builds, for token_to_id
 
     # ---- training, saving, loading -------------------------------------------------------
 
@@ -191,6 +193,43 @@ class Tokenizer:
     def __repr__(self) -> str:
         return (f"Tokenizer(mode={self.mode!r}, vocab_size={self.vocab_size}, "
                 f"merges={len(self._spec.merges)}, special_tokens={list(self._special_ids)})")
+
+    # ---- token <-> id (the lookups of llm.tokenizer.lookup) ------------------------------------
+
+    def token_to_id(self, token: bytes | str, method: str = "hash") -> int:
+        """The id of token (bytes; a str is taken as its UTF-8), or -1 when it is no token.
+
+        method: "hash", "binary" or "brute", the index of llm.tokenizer.lookup to search (built
+        on first use). A token the vocabulary holds twice (two merges can make the same bytes)
+        gives its first id, as in the encoder.
+        """
+        if isinstance(token, str):
+            token = encode_utf8(token)
+        lookup, ids = self._token_lookup(method)
+        position = lookup.get(token)
+        return int(ids[position]) if position >= 0 else -1
+
+    def id_to_token(self, token_id: int) -> bytes:
+        """The bytes of token token_id (a special token as its UTF-8)."""
+        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
+            raise ValueError(f"token id {token_id!r}: must be an integer")
+        if not 0 <= token_id < len(self._vocab):
+            raise ValueError(f"token id {token_id} is out of range [0, {len(self._vocab)})")
+        return self._vocab[token_id]
+
+    def _token_lookup(self, method: str):
+        """(TokenLookup over the distinct tokens in first-occurrence order, (n,) int32 their ids)."""
+        if method not in LOOKUPS:
+            raise ValueError(f"method={method!r}: must be one of {tuple(LOOKUPS)}")
+        built = self._lookups.get(method)
+        if built is None:
+            first_ids = {}
+            for token_id, token in enumerate(self._vocab):
+                first_ids.setdefault(token, token_id)
+            built = (LOOKUPS[method](first_ids),
+                     np.fromiter(first_ids.values(), dtype=np.int32, count=len(first_ids)))
+            self._lookups[method] = built
+        return built
 
     # ---- encoding ------------------------------------------------------------------------------
 

@@ -169,3 +169,45 @@ def test_lookups_share_one_interface():
     assert all(issubclass(cls, TokenLookup) for cls in LOOKUP_CLASSES)
     assert repr(HashLookup([b"a"])) == "HashLookup(1 tokens)"
 
+
+
+# ---- Tokenizer.token_to_id / id_to_token, which search these lookups ----------------------------
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from llm.tokenizer import Tokenizer
+    text = "the cat sat on the mat; the hat is flat. " * 20 + "naïve café, 日本語 "
+    return Tokenizer.train(text, vocab_size=300)
+
+
+@pytest.mark.parametrize("method", list(LOOKUPS))
+def test_token_to_id_inverts_id_to_token(tokenizer, method):
+    first_id = {}
+    for token_id in range(tokenizer.vocab_size):
+        first_id.setdefault(tokenizer.id_to_token(token_id), token_id)
+    for token, token_id in first_id.items():
+        assert tokenizer.token_to_id(token, method=method) == token_id
+    assert tokenizer.token_to_id(b"not a token at all", method=method) == -1
+    assert tokenizer.token_to_id("<|endoftext|>", method=method) == tokenizer.vocab_size - 1
+
+
+def test_token_to_id_gives_the_first_id_of_a_repeated_token_and_sees_new_tokens():
+    from llm.tokenizer import Tokenizer
+    tokenizer = Tokenizer.train("abababab", vocab_size=258)
+    assert tokenizer.token_to_id(b"a") == 97
+    tokenizer.register_special_tokens(["a", "<new>"])   # "a" repeats byte token 97
+    assert tokenizer.id_to_token(tokenizer.vocab_size - 2) == b"a"
+    assert tokenizer.token_to_id("a") == 97
+    assert tokenizer.token_to_id("<new>", method="binary") == tokenizer.vocab_size - 1
+
+
+def test_token_to_id_and_id_to_token_reject_bad_arguments(tokenizer):
+    with pytest.raises(ValueError, match="method='trie'"):
+        tokenizer.token_to_id(b"a", method="trie")
+    with pytest.raises(TypeError, match="not bytes"):
+        tokenizer.token_to_id(97)
+    for bad in (-1, tokenizer.vocab_size):
+        with pytest.raises(ValueError, match="out of range"):
+            tokenizer.id_to_token(bad)
+    with pytest.raises(ValueError, match="must be an integer"):
+        tokenizer.id_to_token(1.0)
