@@ -13,10 +13,9 @@
 #include <math.h>
 #include <string.h>
 
-#define QUERY_TILE 32                /* query rows per tile */
-#define KEY_TILE 32                  /* keys per tile: a multiple of VECTOR_WIDTH */
+#define TILE 32                      /* queries, and keys, per tile: a multiple of VECTOR_WIDTH */
 #define VECTOR_WIDTH 8               /* floats per vector */
-#define KEY_VECTORS (KEY_TILE / VECTOR_WIDTH)
+#define TILE_VECTORS (TILE / VECTOR_WIDTH)
 /* Tile rows a product keeps in registers at once: 8 with AVX-512VL's 32 ymm registers, 4 with
  * AVX2's 16. Each per-ISA copy passes its own. */
 #define MAX_ROW_BLOCK 8
@@ -29,6 +28,7 @@
  * stack (18x slower); and on Zen 4, 512-bit FMAs are double-pumped, so ymm measured within 7%. */
 typedef float vfloat __attribute__((vector_size(32)));
 typedef int32_t vint __attribute__((vector_size(32)));
+typedef float vfloat_unaligned __attribute__((vector_size(32), aligned(4)));   /* user rows */
 
 /* Everything below up to the per-ISA copies is inlined into them, so it is compiled per ISA; no
  * vector crosses a real call, so GCC's note that vector arguments change the ABI without AVX
@@ -98,25 +98,23 @@ TILE_INLINE void load_rows(float* restrict dst, int64_t hsp,
     }
 }
 
-/* dst (hs, KEY_TILE) = keys 0..n-1 of src transposed, zero in columns n..KEY_TILE-1, where
- * key c's channel d is src[c * key_stride + d * channel_stride]. A key cache stored transposed
- * (key_stride 1) is copied row by row; keys stored as rows (channel_stride 1) are transposed. */
+/* dst (hs, TILE) = scale * rows 0..n-1 of src transposed, zero in columns n..TILE-1, where row
+ * c's channel d is src[c * row_stride + d * channel_stride]. A key cache stored transposed
+ * (row_stride 1) is copied row by row; rows with contiguous channels are transposed. */
 TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
-                                 int64_t key_stride, int64_t channel_stride,
-                                 int64_t n, int64_t hs) {
-    if (n < KEY_TILE) {
-        for (int64_t d = 0; d < hs; d++) {
-            memset(dst + d * KEY_TILE + n, 0, (KEY_TILE - n) * sizeof(float));
-        }
+                                 int64_t row_stride, int64_t channel_stride,
+                                 int64_t n, int64_t hs, float scale) {
+    if (n < TILE) {
+        for (int64_t d = 0; d < hs; d++) memset(dst + d * TILE + n, 0, (TILE - n) * sizeof(float));
     }
-    if (key_stride == 1) {
+    if (row_stride == 1) {
         for (int64_t d = 0; d < hs; d++) {
-            for (int64_t c = 0; c < n; c++) dst[d * KEY_TILE + c] = src[d * channel_stride + c];
+            for (int64_t c = 0; c < n; c++) dst[d * TILE + c] = scale * src[d * channel_stride + c];
         }
     } else {
         for (int64_t c = 0; c < n; c++) {
             for (int64_t d = 0; d < hs; d++) {
-                dst[d * KEY_TILE + c] = src[c * key_stride + d * channel_stride];
+                dst[d * TILE + c] = scale * src[c * row_stride + d * channel_stride];
             }
         }
     }
@@ -135,66 +133,68 @@ TILE_INLINE void add_rows(float* restrict dst, int64_t dst_stride,
 
 /* ---- tile products ------------------------------------------------------------------------- */
 
-/* out[i][0:KEY_TILE] = Σ_{d < depth} a[i][d] · bt[d][0:KEY_TILE] for the `rows` rows of a block. */
+/* out[i][0:TILE] = Σ_{d < depth} a[i][d] · bt[d][0:TILE] for the `rows` rows of a block. */
 TILE_INLINE void scores_block(float* restrict out, const float* restrict a, int64_t a_stride,
                               const float* restrict bt, int64_t depth, int rows) {
-    vfloat acc[MAX_ROW_BLOCK][KEY_VECTORS];
+    vfloat acc[MAX_ROW_BLOCK][TILE_VECTORS];
     for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < KEY_VECTORS; j++) acc[i][j] = vsplat(0.0f);
+        for (int j = 0; j < TILE_VECTORS; j++) acc[i][j] = vsplat(0.0f);
     }
     for (int64_t d = 0; d < depth; d++) {
-        vfloat b[KEY_VECTORS];       /* in registers, reused by every row of the block */
-        for (int j = 0; j < KEY_VECTORS; j++) b[j] = ((const vfloat*)(bt + d * KEY_TILE))[j];
+        vfloat b[TILE_VECTORS];       /* in registers, reused by every row of the block */
+        for (int j = 0; j < TILE_VECTORS; j++) b[j] = ((const vfloat*)(bt + d * TILE))[j];
         for (int i = 0; i < rows; i++) {
             const float a_id = a[i * a_stride + d];
-            for (int j = 0; j < KEY_VECTORS; j++) acc[i][j] += a_id * b[j];
+            for (int j = 0; j < TILE_VECTORS; j++) acc[i][j] += a_id * b[j];
         }
     }
     for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < KEY_VECTORS; j++) ((vfloat*)(out + i * KEY_TILE))[j] = acc[i][j];
+        for (int j = 0; j < TILE_VECTORS; j++) ((vfloat*)(out + i * TILE))[j] = acc[i][j];
     }
 }
 
-/* out (rows, KEY_TILE) = a (rows, depth) · bt (depth, KEY_TILE): scores Q·Kᵀ, or dO·Vᵀ. */
+/* out (rows, TILE) = a (rows, depth) · bt (depth, TILE): scores Q·Kᵀ, or dO·Vᵀ. */
 TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64_t a_stride,
                              const float* restrict bt, int64_t depth, int64_t rows, int row_block) {
     int64_t i = 0;
     for (; i + row_block <= rows; i += row_block) {
-        scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, row_block);
+        scores_block(out + i * TILE, a + i * a_stride, a_stride, bt, depth, row_block);
     }
     for (; i < rows; i++) {
-        scores_block(out + i * KEY_TILE, a + i * a_stride, a_stride, bt, depth, 1);
+        scores_block(out + i * TILE, a + i * a_stride, a_stride, bt, depth, 1);
     }
 }
 
 /* acc[i][0:hsp] += Σ_{c < inner} w[i][c] · x[c][0:hsp] for the `rows` rows of a block, where
- * w[i][c] = w[i * w_row + c * w_inner] (so w may be read transposed). */
-TILE_INLINE void accumulate_block(float* restrict acc, const float* restrict w,
+ * acc rows are acc_stride apart (any alignment) and w[i][c] = w[i * w_row + c * w_inner]. */
+TILE_INLINE void accumulate_block(float* restrict acc, int64_t acc_stride, const float* restrict w,
                                   int64_t w_row, int64_t w_inner,
                                   const float* restrict x, int64_t inner, int64_t hsp, int rows) {
     for (int64_t v = 0; v < hsp; v += VECTOR_WIDTH) {
         vfloat sum[MAX_ROW_BLOCK];
-        for (int i = 0; i < rows; i++) sum[i] = *(const vfloat*)(acc + i * hsp + v);
+        for (int i = 0; i < rows; i++) sum[i] = *(vfloat_unaligned*)(acc + i * acc_stride + v);
         for (int64_t c = 0; c < inner; c++) {
             const vfloat x_c = *(const vfloat*)(x + c * hsp + v);
             for (int i = 0; i < rows; i++) sum[i] += w[i * w_row + c * w_inner] * x_c;
         }
-        for (int i = 0; i < rows; i++) *(vfloat*)(acc + i * hsp + v) = sum[i];
+        for (int i = 0; i < rows; i++) *(vfloat_unaligned*)(acc + i * acc_stride + v) = sum[i];
     }
 }
 
-/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp), w strided as in accumulate_block:
- * O += P·V and dQ += dS·K (w as stored), dV += Pᵀ·dO and dK += dSᵀ·Q (w read transposed). */
-TILE_INLINE void tile_accumulate(float* restrict acc, const float* restrict w,
+/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp), strided as in accumulate_block:
+ * O += P·V and dV += Pᵀ·dO, dK += dSᵀ·Q (w as stored), dQ += dS·K (w read transposed). */
+TILE_INLINE void tile_accumulate(float* restrict acc, int64_t acc_stride, const float* restrict w,
                                  int64_t w_row, int64_t w_inner,
                                  const float* restrict x, int64_t inner, int64_t hsp, int64_t rows,
                                  int row_block) {
     int64_t i = 0;
     for (; i + row_block <= rows; i += row_block) {
-        accumulate_block(acc + i * hsp, w + i * w_row, w_row, w_inner, x, inner, hsp, row_block);
+        accumulate_block(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x, inner,
+                         hsp, row_block);
     }
     for (; i < rows; i++) {
-        accumulate_block(acc + i * hsp, w + i * w_row, w_row, w_inner, x, inner, hsp, 1);
+        accumulate_block(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x, inner,
+                         hsp, 1);
     }
 }
 
@@ -202,24 +202,25 @@ TILE_INLINE void tile_accumulate(float* restrict acc, const float* restrict w,
 
 /* key_visible[c] = 1 for the real tokens among keys j0 .. j0+n-1, 0 for padding and c >= n.
  * Returns how many keys of the tile are real. */
-TILE_INLINE int64_t key_tile_mask(uint8_t key_visible[KEY_TILE], const uint8_t* key_mask,
+TILE_INLINE int64_t key_tile_mask(uint8_t key_visible[TILE], const uint8_t* key_mask,
                                   int64_t j0, int64_t n) {
     int64_t real = 0;
-    for (int64_t c = 0; c < KEY_TILE; c++) {
+    for (int64_t c = 0; c < TILE; c++) {
         key_visible[c] = c < n && (key_mask == NULL || key_mask[j0 + c] != 0);
         real += key_visible[c];
     }
     return real;
 }
 
-/* scores[i][c] = -inf where query i, at position p0 + i, may not see key j0 + c. */
-TILE_INLINE void mask_scores(float* restrict scores, int64_t rows, int64_t p0, int64_t j0,
-                             const uint8_t key_visible[KEY_TILE], int64_t real_keys) {
-    if (real_keys == KEY_TILE && j0 + KEY_TILE - 1 <= p0) return;   /* all visible to all rows */
-    for (int64_t i = 0; i < rows; i++) {
-        float* row = scores + i * KEY_TILE;
-        for (int64_t c = 0; c < KEY_TILE; c++) {
-            if (!key_visible[c] || j0 + c > p0 + i) row[c] = -INFINITY;
+/* Sets the score of query i and key c, scores[i * query_stride + c * key_stride], to -inf where
+ * query i (at position p0 + i) may not see key j0 + c; for i < queries, c < keys. */
+TILE_INLINE void mask_scores(float* restrict scores, int64_t query_stride, int64_t key_stride,
+                             int64_t queries, int64_t keys, int64_t p0, int64_t j0,
+                             const uint8_t key_visible[TILE], int64_t real_keys) {
+    if (real_keys == TILE && j0 + TILE - 1 <= p0) return;   /* all visible to all queries */
+    for (int64_t i = 0; i < queries; i++) {
+        for (int64_t c = 0; c < keys; c++) {
+            if (!key_visible[c] || j0 + c > p0 + i) scores[i * query_stride + c * key_stride] = -INFINITY;
         }
     }
 }
@@ -232,15 +233,15 @@ TILE_INLINE void online_softmax_row(float* restrict score_row, float* restrict r
                                     int64_t hsp) {
     vfloat* s = (vfloat*)score_row;
     vfloat tile_max = s[0];
-    for (int j = 1; j < KEY_VECTORS; j++) tile_max = vmax(tile_max, s[j]);
+    for (int j = 1; j < TILE_VECTORS; j++) tile_max = vmax(tile_max, s[j]);
     const float new_max = fmaxf(*running_max, hmax(tile_max));
     if (new_max == -INFINITY) {
-        for (int j = 0; j < KEY_VECTORS; j++) s[j] = vsplat(0.0f);
+        for (int j = 0; j < TILE_VECTORS; j++) s[j] = vsplat(0.0f);
         return;
     }
     const float rescale = expf(*running_max - new_max);   /* 0 when the old max is -inf */
     vfloat sum = vsplat(0.0f);
-    for (int j = 0; j < KEY_VECTORS; j++) {
+    for (int j = 0; j < TILE_VECTORS; j++) {
         s[j] = vexp(s[j] - new_max);
         sum += s[j];
     }
@@ -290,20 +291,20 @@ TILE_INLINE int64_t round_up_to_vector(int64_t n) {
     return (n + VECTOR_WIDTH - 1) / VECTOR_WIDTH * VECTOR_WIDTH;
 }
 
-/* Forward for queries i0 .. i0 + QUERY_TILE - 1 (or fewer at the end) of one head. */
+/* Forward for queries i0 .. i0 + TILE - 1 (or fewer at the end) of one head. */
 TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* res, int64_t i0,
                                     int row_block) {
     const int64_t hs = in->hs, hsp = round_up_to_vector(hs);
-    const int64_t rows = in->Tq - i0 < QUERY_TILE ? in->Tq - i0 : QUERY_TILE;
+    const int64_t rows = in->Tq - i0 < TILE ? in->Tq - i0 : TILE;
     const int64_t p0 = in->Tk - in->Tq + i0;                       /* position of query i0 */
     const int64_t key_end = p0 + rows < in->Tk ? p0 + rows : in->Tk;
-    vfloat q_buf[QUERY_TILE * hsp / VECTOR_WIDTH], o_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
-    vfloat kt_buf[hs * KEY_VECTORS], v_buf[KEY_TILE * hsp / VECTOR_WIDTH];
-    vfloat p_buf[QUERY_TILE * KEY_VECTORS];
+    vfloat q_buf[TILE * hsp / VECTOR_WIDTH], o_buf[TILE * hsp / VECTOR_WIDTH];
+    vfloat kt_buf[hs * TILE_VECTORS], v_buf[TILE * hsp / VECTOR_WIDTH];
+    vfloat p_buf[TILE * TILE_VECTORS];
     float *q = (float*)q_buf, *o = (float*)o_buf, *kt = (float*)kt_buf, *v = (float*)v_buf;
     float* p = (float*)p_buf;
-    float running_max[QUERY_TILE], running_sum[QUERY_TILE];
-    uint8_t key_visible[KEY_TILE];
+    float running_max[TILE], running_sum[TILE];
+    uint8_t key_visible[TILE];
 
     load_rows(q, hsp, in->q + i0 * in->q_stride, in->q_stride, rows, hs, in->scale);
     memset(o, 0, rows * hsp * sizeof(float));
@@ -311,19 +312,20 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
         running_max[i] = -INFINITY;
         running_sum[i] = 0.0f;
     }
-    for (int64_t j0 = 0; j0 < key_end; j0 += KEY_TILE) {
-        const int64_t n = key_end - j0 < KEY_TILE ? key_end - j0 : KEY_TILE;
+    for (int64_t j0 = 0; j0 < key_end; j0 += TILE) {
+        const int64_t n = key_end - j0 < TILE ? key_end - j0 : TILE;
         const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
         if (real_keys == 0) continue;
-        load_transposed(kt, in->k + j0 * in->k_stride, in->k_stride, in->k_channel_stride, n, hs);
+        load_transposed(kt, in->k + j0 * in->k_stride, in->k_stride, in->k_channel_stride, n, hs,
+                        1.0f);
         load_rows(v, hsp, in->v + j0 * in->v_stride, in->v_stride, n, hs, 1.0f);
         tile_scores(p, q, hsp, kt, hs, rows, row_block);
-        mask_scores(p, rows, p0, j0, key_visible, real_keys);
+        mask_scores(p, TILE, 1, rows, TILE, p0, j0, key_visible, real_keys);
         for (int64_t i = 0; i < rows; i++) {
-            online_softmax_row(p + i * KEY_TILE, &running_max[i], &running_sum[i], o + i * hsp,
+            online_softmax_row(p + i * TILE, &running_max[i], &running_sum[i], o + i * hsp,
                                hsp);
         }
-        tile_accumulate(o, p, KEY_TILE, 1, v, n, hsp, rows, row_block);
+        tile_accumulate(o, hsp, p, TILE, 1, v, n, hsp, rows, row_block);
     }
     for (int64_t i = 0; i < rows; i++) {
         float* out_row = res->out + (i0 + i) * res->out_stride;
@@ -336,61 +338,83 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
     }
 }
 
+/* grad rows (n, hs), grad_stride apart, += w (n, rows) · x (rows, hsp), w rows TILE apart: in place
+ * when hs is whole vectors, else through the scratch tile (n, hsp). */
+TILE_INLINE void accumulate_key_gradient(float* restrict grad, int64_t grad_stride,
+                                         float* restrict scratch, const float* restrict w,
+                                         const float* restrict x, int64_t rows, int64_t n,
+                                         int64_t hs, int row_block) {
+    const int64_t hsp = round_up_to_vector(hs);
+    if (hs == hsp) {
+        tile_accumulate(grad, grad_stride, w, TILE, 1, x, rows, hsp, n, row_block);
+        return;
+    }
+    memset(scratch, 0, n * hsp * sizeof(float));
+    tile_accumulate(scratch, hsp, w, TILE, 1, x, rows, hsp, n, row_block);
+    add_rows(grad, grad_stride, scratch, hsp, n, hs, 1.0f);
+}
+
 /* Backward of one head (Tq == Tk), flash-attention 2: per query tile, per visible key tile,
  * recompute P = exp(S - lse), then dS = P ∘ (dO·Vᵀ - D) with D_i = dO_i · O_i, and
- * dQ += dS·K/sqrt(hs), dK += dSᵀ·Q/sqrt(hs), dV += Pᵀ·dO. */
+ * dQ += dS·K/sqrt(hs), dK += dSᵀ·Q/sqrt(hs), dV += Pᵀ·dO. The tiles are kept transposed, (key,
+ * query): Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ then read K and V rows in place, and only the query tile is
+ * transposed, once for all its key tiles. */
 TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, int row_block) {
     const int64_t hs = in->hs, hsp = round_up_to_vector(hs), T = in->Tq;
-    vfloat q_buf[QUERY_TILE * hsp / VECTOR_WIDTH], dout_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
-    vfloat dq_buf[QUERY_TILE * hsp / VECTOR_WIDTH];
-    vfloat k_buf[KEY_TILE * hsp / VECTOR_WIDTH], kt_buf[hs * KEY_VECTORS], vt_buf[hs * KEY_VECTORS];
-    vfloat dkv_buf[KEY_TILE * hsp / VECTOR_WIDTH];
-    vfloat p_buf[QUERY_TILE * KEY_VECTORS], ds_buf[QUERY_TILE * KEY_VECTORS];
+    vfloat qt_buf[hs * TILE_VECTORS], dout_t_buf[hs * TILE_VECTORS];          /* (hs, TILE) */
+    vfloat q_buf[TILE * hsp / VECTOR_WIDTH], dout_buf[TILE * hsp / VECTOR_WIDTH];
+    vfloat dq_buf[TILE * hsp / VECTOR_WIDTH];
+    vfloat k_buf[TILE * hsp / VECTOR_WIDTH], dkv_buf[TILE * hsp / VECTOR_WIDTH];
+    vfloat pt_buf[TILE * TILE_VECTORS], dst_buf[TILE * TILE_VECTORS];         /* (key, query) */
+    vfloat lse_buf[TILE_VECTORS], out_dot_dout_buf[TILE_VECTORS];
+    float *qt = (float*)qt_buf, *dout_t = (float*)dout_t_buf;
     float *q = (float*)q_buf, *dout = (float*)dout_buf, *dq = (float*)dq_buf;
-    float *k = (float*)k_buf, *kt = (float*)kt_buf, *vt = (float*)vt_buf, *dkv = (float*)dkv_buf;
-    float *p = (float*)p_buf, *ds = (float*)ds_buf;
-    float lse[QUERY_TILE], out_dot_dout[QUERY_TILE];
-    uint8_t key_visible[KEY_TILE];
+    float *k = (float*)k_buf, *dkv = (float*)dkv_buf, *pt = (float*)pt_buf, *dst = (float*)dst_buf;
+    float *lse = (float*)lse_buf, *out_dot_dout = (float*)out_dot_dout_buf;
+    uint8_t key_visible[TILE];
 
-    for (int64_t i0 = 0; i0 < T; i0 += QUERY_TILE) {
-        const int64_t rows = T - i0 < QUERY_TILE ? T - i0 : QUERY_TILE;
+    for (int64_t i0 = 0; i0 < T; i0 += TILE) {
+        const int64_t rows = T - i0 < TILE ? T - i0 : TILE;
         const int64_t key_end = i0 + rows;
-        load_rows(q, hsp, in->q + i0 * in->q_stride, in->q_stride, rows, hs, in->scale);
-        load_rows(dout, hsp, g->dout + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
+        const float* q_rows = in->q + i0 * in->q_stride;
+        const float* dout_rows = g->dout + i0 * g->out_stride;
+        load_rows(q, hsp, q_rows, in->q_stride, rows, hs, in->scale);
+        load_rows(dout, hsp, dout_rows, g->out_stride, rows, hs, 1.0f);
+        load_transposed(qt, q_rows, in->q_stride, 1, rows, hs, in->scale);
+        load_transposed(dout_t, dout_rows, g->out_stride, 1, rows, hs, 1.0f);
         memset(dq, 0, rows * hsp * sizeof(float));
-        for (int64_t i = 0; i < rows; i++) {
-            const float* out_row = g->out + (i0 + i) * g->out_stride;
-            float dot = 0.0f;
-            for (int64_t d = 0; d < hs; d++) dot += out_row[d] * dout[i * hsp + d];
-            out_dot_dout[i] = dot;
-            lse[i] = g->lse[i0 + i];
+        load_rows(dkv, hsp, g->out + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
+        for (int64_t i = 0; i < TILE; i++) {      /* columns past the tile: P = 0 via lse = inf */
+            vfloat dot = vsplat(0.0f);
+            for (int64_t v = 0; v < hsp / VECTOR_WIDTH && i < rows; v++) {
+                dot += ((vfloat*)(dkv + i * hsp))[v] * ((vfloat*)(dout + i * hsp))[v];
+            }
+            out_dot_dout[i] = hsum(dot);
+            lse[i] = i < rows ? g->lse[i0 + i] : INFINITY;
         }
-        for (int64_t j0 = 0; j0 < key_end; j0 += KEY_TILE) {
-            const int64_t n = key_end - j0 < KEY_TILE ? key_end - j0 : KEY_TILE;
+        for (int64_t j0 = 0; j0 < key_end; j0 += TILE) {
+            const int64_t n = key_end - j0 < TILE ? key_end - j0 : TILE;
             const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
             if (real_keys == 0) continue;
-            /* qkv rows: k and v channels are contiguous (k_channel_stride = 1) */
-            load_transposed(kt, in->k + j0 * in->k_stride, in->k_stride, 1, n, hs);
-            load_rows(k, hsp, in->k + j0 * in->k_stride, in->k_stride, n, hs, 1.0f);
-            load_transposed(vt, in->v + j0 * in->v_stride, in->v_stride, 1, n, hs);
-            tile_scores(p, q, hsp, kt, hs, rows, row_block);
-            mask_scores(p, rows, i0, j0, key_visible, real_keys);
-            tile_scores(ds, dout, hsp, vt, hs, rows, row_block);                /* dP = dO·Vᵀ */
-            for (int64_t i = 0; i < rows; i++) {
-                vfloat* p_row = (vfloat*)(p + i * KEY_TILE);
-                vfloat* ds_row = (vfloat*)(ds + i * KEY_TILE);
-                for (int j = 0; j < KEY_VECTORS; j++) {
-                    p_row[j] = vexp(p_row[j] - lse[i]);        /* 0 if masked or lse = inf */
-                    ds_row[j] = p_row[j] * (ds_row[j] - out_dot_dout[i]);
+            const float* k_rows = in->k + j0 * in->k_stride;
+            tile_scores(pt, k_rows, in->k_stride, qt, hs, n, row_block);             /* Sᵀ */
+            mask_scores(pt, 1, TILE, rows, n, i0, j0, key_visible, real_keys);
+            tile_scores(dst, in->v + j0 * in->v_stride, in->v_stride, dout_t, hs, n,
+                        row_block);                                                  /* dPᵀ */
+            for (int64_t c = 0; c < n; c++) {
+                vfloat* p_row = (vfloat*)(pt + c * TILE);
+                vfloat* ds_row = (vfloat*)(dst + c * TILE);
+                for (int j = 0; j < TILE_VECTORS; j++) {
+                    p_row[j] = vexp(p_row[j] - lse_buf[j]);    /* 0 if masked or lse = inf */
+                    ds_row[j] = p_row[j] * (ds_row[j] - out_dot_dout_buf[j]);
                 }
             }
-            tile_accumulate(dq, ds, KEY_TILE, 1, k, n, hsp, rows, row_block);
-            memset(dkv, 0, n * hsp * sizeof(float));
-            tile_accumulate(dkv, p, 1, KEY_TILE, dout, rows, hsp, n, row_block);     /* Pᵀ·dO */
-            add_rows(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, dkv, hsp, n, hs, 1.0f);
-            memset(dkv, 0, n * hsp * sizeof(float));
-            tile_accumulate(dkv, ds, 1, KEY_TILE, q, rows, hsp, n, row_block);   /* dSᵀ·Q, scaled */
-            add_rows(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, dkv, hsp, n, hs, 1.0f);
+            load_rows(k, hsp, k_rows, in->k_stride, n, hs, 1.0f);
+            tile_accumulate(dq, hsp, dst, 1, TILE, k, n, hsp, rows, row_block);     /* dS·K */
+            accumulate_key_gradient(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, dkv, pt, dout,
+                                    rows, n, hs, row_block);                        /* Pᵀ·dO */
+            accumulate_key_gradient(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, dkv, dst, q,
+                                    rows, n, hs, row_block);               /* dSᵀ·Q, scaled */
         }
         add_rows(g->dq + i0 * g->dqkv_stride, g->dqkv_stride, dq, hsp, rows, hs, in->scale);
     }
@@ -456,7 +480,7 @@ static void forward_heads(float* out, float* stats,
                           const uint8_t* key_mask,
                           int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH) {
     const int64_t hs = C / NH;
-    const int64_t query_tiles = (Tq + QUERY_TILE - 1) / QUERY_TILE;
+    const int64_t query_tiles = (Tq + TILE - 1) / TILE;
     const int64_t tasks = B * NH * query_tiles;
     const forward_query_tile_fn kernel = select_forward_query_tile();
     const int parallel = B * NH * Tq * Tk * hs >= PARALLEL_MIN_WORK;
@@ -477,7 +501,7 @@ static void forward_heads(float* out, float* stats,
             .out = out + (b * Tq) * C + h * hs, .out_stride = C,
             .lse = stats ? stats + (b * NH + h) * Tq : NULL,
         };
-        kernel(&in, &res, tile * QUERY_TILE);
+        kernel(&in, &res, tile * TILE);
     }
 }
 
