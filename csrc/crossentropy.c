@@ -39,11 +39,7 @@ llm_status crossentropy_forward_backward(float* dlogits, float* losses, double* 
         float max = -INFINITY;
         #pragma omp simd reduction(max:max)
         for (int64_t i = 0; i < V; i++) max = row[i] > max ? row[i] : max;
-        double row_sum = 0.0;
-        if (label_smoothing != 0.0f) {
-            #pragma omp simd reduction(+:row_sum)
-            for (int64_t i = 0; i < V; i++) row_sum += row[i];
-        }
+        double row_sum = label_smoothing != 0.0f ? vec_sum(row, V) : 0.0;
         double target_logit = row[target];
         double exp_sum = vec_exp_sum(drow, row, V, max);    /* drow = exp(row - max) */
         double log_sum_exp = max + log(exp_sum);

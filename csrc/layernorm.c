@@ -4,6 +4,8 @@
 
 #include "vecmath.h"
 
+/* Below this many elements one thread is faster than waking the others. */
+#define PARALLEL_MIN 32768
 /* Row sums run in float within blocks of this many channels and in double across blocks. */
 #define SUM_BLOCK 256
 /* Backward works through rows in blocks of ROW_BLOCK: dx of the block's rows, then their
@@ -65,7 +67,7 @@ static inline void tile_sums(float* weight_sum, float* bias_sum, const float* do
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x,
                        const float* weight, const float* bias, int64_t N, int64_t C, float eps) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * C >= PARALLEL_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float* x_row = x + r * C;
         float* out_row = out + r * C;
@@ -81,7 +83,7 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, const float* do
                         const float* x, const float* weight, const float* mean,
                         const float* rstd, int64_t N, int64_t C) {
     int64_t n_tiles = (C + CHANNEL_TILE - 1) / CHANNEL_TILE;
-    #pragma omp parallel
+    #pragma omp parallel if (N * C >= PARALLEL_MIN)
     for (int64_t r0 = 0; r0 < N; r0 += ROW_BLOCK) {
         int64_t r1 = r0 + ROW_BLOCK < N ? r0 + ROW_BLOCK : N;
         /* dx, row by row: dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)). */

@@ -4,8 +4,11 @@
 
 #include "vecmath.h"
 
+/* Below this many elements one thread is faster than waking the others. */
+#define PARALLEL_MIN 32768
+
 void softmax_forward(float* out, const float* x, int64_t N, int64_t C) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * C >= PARALLEL_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float* x_row = x + r * C;
         float* out_row = out + r * C;
@@ -18,7 +21,7 @@ void softmax_forward(float* out, const float* x, int64_t N, int64_t C) {
 }
 
 void softmax_backward(float* dx, const float* dout, const float* out, int64_t N, int64_t C) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * C >= PARALLEL_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float* dout_row = dout + r * C;
         const float* out_row = out + r * C;

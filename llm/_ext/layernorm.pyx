@@ -13,10 +13,10 @@ cnp.import_array()
 
 
 def _rows_and_channels(x):
-    if x.ndim == 0:
-        raise ValueError("x must have at least one dimension (channels are the last one)")
-    C = x.shape[-1]
-    return (x.size // C if C else 0), C
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"x has shape {x.shape}; LayerNorm needs at least one channel "
+                         f"in the last dimension")
+    return x.size // x.shape[-1], x.shape[-1]
 
 
 def _check_row_statistic(name, array, x, N, writeable=False):

@@ -77,6 +77,21 @@ def test_matches_torch_adamw_for_a_few_steps():
     np.testing.assert_allclose(params, expected, rtol=2e-6, atol=1e-7)
 
 
+def test_step_is_independent_of_threads(with_threads):
+    params, m, v, rng = random_state(100_003, seed=5)    # above the one-thread size
+    grads = rng.standard_normal(100_003).astype(np.float32)
+    mask = decay_mask_from_ranges(100_003, [(0, 50_000)])
+
+    def run():
+        state = [params.copy(), m.copy(), v.copy()]
+        for step in (1, 2):
+            adamw_step(state[0], grads, state[1], state[2], **HYPER, step=step, decay_mask=mask)
+        return state
+
+    for one, two in zip(with_threads(1, run), with_threads(2, run)):
+        np.testing.assert_array_equal(one, two)
+
+
 def test_grad_norm_is_accurate_and_independent_of_threads(with_threads):
     grads = (np.random.default_rng(3).standard_normal(300_001) * 1e-3).astype(np.float32)
     exact = np.sqrt(np.sum(grads.astype(np.float64) ** 2))

@@ -73,7 +73,7 @@ def test_backward_matches_finite_differences_and_accumulates(shape, numeric_grad
 
 
 def test_one_and_two_threads_agree_bit_for_bit(with_threads):
-    x, weight, bias = random_inputs((97, 200), seed=4)
+    x, weight, bias = random_inputs((197, 200), seed=4)   # above the one-thread size
     dout = np.random.default_rng(5).standard_normal(x.shape).astype(np.float32)
 
     def run():
@@ -108,5 +108,7 @@ def test_bad_arguments_raise_value_error_naming_them():
         layernorm_backward(dx, dweight, dbias[:2], out, x, weight, mean, rstd)
     with pytest.raises(ValueError, match="dx overlaps dout"):
         layernorm_backward(dx, dweight, dbias, dx, x, weight, mean, rstd)
+    with pytest.raises(ValueError, match="at least one channel"):
+        layernorm_forward(out[:, :0].copy(), mean, rstd, x[:, :0].copy(), weight[:0], bias[:0])
     with pytest.raises(ValueError, match="mean must be C-contiguous"):
         layernorm_backward(dx, dweight, dbias, out, x, weight, np.zeros(8, np.float32)[::2], rstd)
