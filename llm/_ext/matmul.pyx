@@ -17,14 +17,14 @@ cdef float* data_of(object array):
 
 cdef object checked(str name, object array, bint writable=False):
     """array as a C-contiguous float32 ndarray, or ValueError naming the argument."""
-    if not isinstance(array, np.ndarray):
+    if not cnp.PyArray_Check(array):
         raise ValueError(f"{name}: expected a float32 numpy array, got {type(array).__name__}")
-    if array.dtype != np.float32:
+    if cnp.PyArray_TYPE(<cnp.ndarray>array) != cnp.NPY_FLOAT32:
         raise ValueError(f"{name} has dtype {array.dtype}; expected float32 "
                          f"(convert with {name}.astype(np.float32))")
-    if not array.flags.c_contiguous:
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>array):
         raise ValueError(f"{name} is not C-contiguous; pass np.ascontiguousarray({name})")
-    if writable and not array.flags.writeable:
+    if writable and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>array):
         raise ValueError(f"{name} is read-only; pass a writable output array")
     return array
 
@@ -34,12 +34,22 @@ cdef check_ndim(str name, object array, int ndim):
         raise ValueError(f"{name} has shape {array.shape}; expected {ndim} dimensions")
 
 
-cdef check_no_overlap(dict outputs, dict inputs):
-    """An output that overlaps an input (or another output) would be read while it is written."""
-    names = list(outputs)
-    for i, name in enumerate(names):
-        for other, array in list(inputs.items()) + [(n, outputs[n]) for n in names[i + 1:]]:
-            if np.may_share_memory(outputs[name], array):
+cdef bint overlaps(object x, object y):
+    """Whether two C-contiguous arrays share memory: their byte ranges intersect."""
+    cdef char* x_start = <char*>cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef char* y_start = <char*>cnp.PyArray_DATA(<cnp.ndarray>y)
+    cdef Py_ssize_t x_bytes = cnp.PyArray_NBYTES(<cnp.ndarray>x)
+    cdef Py_ssize_t y_bytes = cnp.PyArray_NBYTES(<cnp.ndarray>y)
+    return (x_bytes > 0 and y_bytes > 0 and x_start < y_start + y_bytes
+            and y_start < x_start + x_bytes)
+
+
+cdef check_no_overlap(list outputs, list inputs):
+    """(name, array) lists: an output that overlaps an input or another output would be read
+    while it is written."""
+    for i, (name, array) in enumerate(outputs):
+        for other, other_array in inputs + outputs[i + 1:]:
+            if overlaps(array, other_array):
                 raise ValueError(f"{name} overlaps {other}; pass a separate output array")
 
 
@@ -87,7 +97,7 @@ def gemm(c, a, b, bint trans_a=False, bint trans_b=False, float alpha=1.0, float
                          f"columns (a has shape {a_arr.shape}, trans_a={bool(trans_a)})")
     if c_arr.shape[0] != m or c_arr.shape[1] != n:
         raise ValueError(f"c has shape {c_arr.shape}; expected ({m}, {n}) from a and b")
-    check_no_overlap({"c": c_arr}, {"a": a_arr, "b": b_arr})
+    check_no_overlap([("c", c_arr)], [("a", a_arr), ("b", b_arr)])
     cdef float* c_data = data_of(c_arr)
     cdef const float* a_data = data_of(a_arr)
     cdef const float* b_data = data_of(b_arr)
@@ -134,11 +144,11 @@ def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False):
     cdef int64_t m, k, n
     m, k, n = layer_sizes(inp_arr, weight_arr, transpose_weight)
     check_shape("out", out_arr, inp_arr.shape[:-1] + (n,), "inp and weight")
-    inputs = {"inp": inp_arr, "weight": weight_arr}
+    inputs = [("inp", inp_arr), ("weight", weight_arr)]
     if bias_arr is not None:
         check_shape("bias", bias_arr, (n,), "weight")
-        inputs["bias"] = bias_arr
-    check_no_overlap({"out": out_arr}, inputs)
+        inputs.append(("bias", bias_arr))
+    check_no_overlap([("out", out_arr)], inputs)
     cdef float* out_data = data_of(out_arr)
     cdef const float* inp_data = data_of(inp_arr)
     cdef const float* weight_data = data_of(weight_arr)
@@ -165,21 +175,21 @@ def matmul_backward(dinp, dweight, dbias, dout, inp, weight, bint transpose_weig
     cdef int64_t m, k, n
     m, k, n = layer_sizes(inp_arr, weight_arr, transpose_weight)
     check_shape("dout", dout_arr, inp_arr.shape[:-1] + (n,), "inp and weight")
-    outputs = {}
+    outputs = []
     dinp_arr = dweight_arr = dbias_arr = None
     if dinp is not None:
         dinp_arr = checked("dinp", dinp, writable=True)
         check_shape("dinp", dinp_arr, inp_arr.shape, "inp")
-        outputs["dinp"] = dinp_arr
+        outputs.append(("dinp", dinp_arr))
     if dweight is not None:
         dweight_arr = checked("dweight", dweight, writable=True)
         check_shape("dweight", dweight_arr, weight_arr.shape, "weight")
-        outputs["dweight"] = dweight_arr
+        outputs.append(("dweight", dweight_arr))
     if dbias is not None:
         dbias_arr = checked("dbias", dbias, writable=True)
         check_shape("dbias", dbias_arr, (n,), "weight")
-        outputs["dbias"] = dbias_arr
-    check_no_overlap(outputs, {"dout": dout_arr, "inp": inp_arr, "weight": weight_arr})
+        outputs.append(("dbias", dbias_arr))
+    check_no_overlap(outputs, [("dout", dout_arr), ("inp", inp_arr), ("weight", weight_arr)])
     cdef float* dinp_data = NULL if dinp_arr is None else data_of(dinp_arr)
     cdef float* dweight_data = NULL if dweight_arr is None else data_of(dweight_arr)
     cdef float* dbias_data = NULL if dbias_arr is None else data_of(dbias_arr)
