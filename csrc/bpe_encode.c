@@ -14,14 +14,6 @@ struct bpe_encoder {
     int64_t longest_token;    // bytes
 };
 
-/* A candidate merge inside one piece: symbols pos and next[pos], which held left and right
- * when it was pushed. */
-typedef struct {
-    int32_t rank;
-    int32_t pos;
-    int32_t left, right;
-} merge_candidate;
-
 struct bpe_workspace {
     /* the piece cache: piece bytes -> offset in cached_ids of (count, id, id, ...) */
     hash_lookup* cache;
@@ -29,14 +21,13 @@ struct bpe_workspace {
     int64_t cached_ids_used;
     int64_t cached_ids_capacity;
     /* scratch for one piece of up to scratch_capacity bytes */
-    int32_t* symbols;            // (scratch_capacity,) -2 marks a symbol merged into its left
-    int32_t* prev;               // (scratch_capacity,)
+    int32_t* symbols;            // (scratch_capacity,)
+    int32_t* prev;               // (scratch_capacity,) linked list of the symbols left
     int32_t* next;               // (scratch_capacity,)
-    merge_candidate* heap;       // (3 * scratch_capacity,) a min-heap on (rank, pos)
+    int32_t* rank_at;            // (scratch_capacity,) rank of the pair (pos, next[pos]), or -1
+    uint64_t* heap;              // (3 * scratch_capacity,) candidate merges rank << 32 | pos
     int64_t scratch_capacity;
 };
-
-#define MERGED_AWAY (-2)
 
 /* ---- encoder ----------------------------------------------------------------------------- */
 
@@ -110,6 +101,7 @@ void bpe_workspace_free(bpe_workspace* workspace) {
     free(workspace->symbols);
     free(workspace->prev);
     free(workspace->next);
+    free(workspace->rank_at);
     free(workspace->heap);
     free(workspace);
 }
@@ -124,9 +116,11 @@ static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
     if (prev) workspace->prev = prev;
     int32_t* next = realloc(workspace->next, (size_t)capacity * sizeof *next);
     if (next) workspace->next = next;
-    merge_candidate* heap = realloc(workspace->heap, (size_t)(3 * capacity) * sizeof *heap);
+    int32_t* rank_at = realloc(workspace->rank_at, (size_t)capacity * sizeof *rank_at);
+    if (rank_at) workspace->rank_at = rank_at;
+    uint64_t* heap = realloc(workspace->heap, (size_t)(3 * capacity) * sizeof *heap);
     if (heap) workspace->heap = heap;
-    if (!symbols || !prev || !next || !heap) return LLM_ERR_NOMEM;
+    if (!symbols || !prev || !next || !rank_at || !heap) return LLM_ERR_NOMEM;
     workspace->scratch_capacity = capacity;
     return LLM_OK;
 }
@@ -169,45 +163,54 @@ static llm_status cache_put(bpe_workspace* workspace, const uint8_t* piece, int6
 
 /* ---- merge rank -------------------------------------------------------------------------- */
 
-static inline int candidate_before(merge_candidate a, merge_candidate b) {
-    return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
-}
-
-/* Push the merge of symbols[a] and symbols[b] (adjacent) if that pair is a merge. */
-static inline void push_candidate(merge_candidate* heap, int64_t* size, const pair_table* ranks,
-                                  const int32_t* symbols, int32_t a, int32_t b) {
-    if (symbols[a] < 0 || symbols[b] < 0) return;   /* an unknown character never merges */
-    const int32_t rank = pair_table_get(ranks, symbols[a], symbols[b]);
-    if (rank < 0) return;
-    const merge_candidate entry = {rank, a, symbols[a], symbols[b]};
+/* The candidate merges form a 4-ary min-heap of rank << 32 | pos: lowest rank first, then the
+ * leftmost position. (Four children per node: half the depth of a binary heap, and the four
+ * keys share a cache line.) */
+static inline void heap_push(uint64_t* heap, int64_t* size, uint64_t key) {
     int64_t i = (*size)++;
-    while (i > 0 && candidate_before(entry, heap[(i - 1) / 2])) {
-        heap[i] = heap[(i - 1) / 2];
-        i = (i - 1) / 2;
+    while (i > 0 && key < heap[(i - 1) / 4]) {
+        heap[i] = heap[(i - 1) / 4];
+        i = (i - 1) / 4;
     }
-    heap[i] = entry;
+    heap[i] = key;
 }
 
-static inline merge_candidate pop_candidate(merge_candidate* heap, int64_t* size) {
-    const merge_candidate top = heap[0];
-    const merge_candidate moving = heap[--*size];
-    int64_t i = 0;
+static inline void heap_sift_down(uint64_t* heap, int64_t size, int64_t i) {
+    const uint64_t moving = heap[i];
     for (;;) {
-        int64_t child = 2 * i + 1;
-        if (child >= *size) break;
-        if (child + 1 < *size && candidate_before(heap[child + 1], heap[child])) child += 1;
-        if (!candidate_before(heap[child], moving)) break;
-        heap[i] = heap[child];
-        i = child;
+        const int64_t first = 4 * i + 1;
+        if (first >= size) break;
+        int64_t best = first;
+        const int64_t last = first + 4 < size ? first + 4 : size;
+        for (int64_t child = first + 1; child < last; child++)
+            if (heap[child] < heap[best]) best = child;
+        if (heap[best] >= moving) break;
+        heap[i] = heap[best];
+        i = best;
     }
     heap[i] = moving;
-    return top;
 }
 
-/* Standard BPE on one piece. The symbols form a linked list (prev/next); a candidate popped from
- * the heap is still valid when its two symbols are unchanged (a symbol only ever changes by
- * merging into a new, larger id, and only a merge changes its next). Each merge pushes at most
- * two candidates, so the heap never holds more than 3n. */
+/* The rank of the pair of adjacent symbols a, b (-1: no merge; an unknown character never
+ * merges). */
+static inline int32_t pair_rank(const pair_table* ranks, const int32_t* symbols, int32_t a, int32_t b) {
+    return symbols[a] < 0 || symbols[b] < 0 ? -1 : pair_table_get(ranks, symbols[a], symbols[b]);
+}
+
+/* Set rank_at[a] for the pair starting at a (none at the end), and push it as a candidate. */
+static inline void refresh_candidate(uint64_t* heap, int64_t* heap_size, int32_t* rank_at,
+                                     const pair_table* ranks, const int32_t* symbols,
+                                     const int32_t* next, int32_t m, int32_t a) {
+    rank_at[a] = next[a] < m ? pair_rank(ranks, symbols, a, next[a]) : -1;
+    if (rank_at[a] >= 0) heap_push(heap, heap_size, (uint64_t)rank_at[a] << 32 | (uint32_t)a);
+}
+
+/* Standard BPE on one piece. The symbols form a linked list (prev/next); rank_at[pos] is the
+ * rank of the pair starting at pos now, so a popped candidate is current exactly when its rank
+ * equals rank_at[pos] (a rank names one pair, and the pair at pos changes whenever pos or its
+ * right neighbour merges). Each merge pushes at most two candidates: the heap never holds more
+ * than 3n. A merge's new pairs rank above it (they contain the token it just made), so merges
+ * come out in rising rank order. */
 static int64_t merge_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
                            const uint8_t* piece, int64_t n) {
     if (n > INT32_MAX / 4) return LLM_ERR_ARGUMENT;   /* positions are int32 */
@@ -215,24 +218,33 @@ static int64_t merge_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspa
     int32_t* symbols = workspace->symbols;
     int32_t* prev = workspace->prev;
     int32_t* next = workspace->next;
-    merge_candidate* heap = workspace->heap;
+    int32_t* rank_at = workspace->rank_at;
+    uint64_t* heap = workspace->heap;
+    const pair_table* ranks = &encoder->ranks;
     const int32_t m = (int32_t)bpe_base_symbols(symbols, encoder->alphabet, piece, n);
     int64_t heap_size = 0;
     for (int32_t i = 0; i < m; i++) {
         prev[i] = i - 1;
         next[i] = i + 1;
     }
-    for (int32_t i = 0; i + 1 < m; i++) push_candidate(heap, &heap_size, &encoder->ranks, symbols, i, i + 1);
+    for (int32_t i = 0; i < m; i++) {   /* candidates in position order, then one heapify */
+        rank_at[i] = i + 1 < m ? pair_rank(ranks, symbols, i, i + 1) : -1;
+        if (rank_at[i] >= 0) heap[heap_size++] = (uint64_t)rank_at[i] << 32 | (uint32_t)i;
+    }
+    for (int64_t i = (heap_size - 2) / 4; i >= 0; i--) heap_sift_down(heap, heap_size, i);
     while (heap_size > 0) {
-        const merge_candidate top = pop_candidate(heap, &heap_size);
-        const int32_t i = top.pos, j = next[i];
-        if (j >= m || symbols[i] != top.left || symbols[j] != top.right) continue;   /* stale */
-        symbols[i] = top.rank;
-        symbols[j] = MERGED_AWAY;
+        const uint64_t top = heap[0];
+        heap[0] = heap[--heap_size];
+        if (heap_size > 0) heap_sift_down(heap, heap_size, 0);
+        const int32_t rank = (int32_t)(top >> 32), i = (int32_t)(uint32_t)top;
+        if (rank_at[i] != rank) continue;   /* stale */
+        const int32_t j = next[i];
+        symbols[i] = rank;
+        rank_at[j] = -1;
         next[i] = next[j];
         if (next[j] < m) prev[next[j]] = i;
-        if (prev[i] >= 0) push_candidate(heap, &heap_size, &encoder->ranks, symbols, prev[i], i);
-        if (next[i] < m) push_candidate(heap, &heap_size, &encoder->ranks, symbols, i, next[i]);
+        if (prev[i] >= 0) refresh_candidate(heap, &heap_size, rank_at, ranks, symbols, next, m, prev[i]);
+        refresh_candidate(heap, &heap_size, rank_at, ranks, symbols, next, m, i);
     }
     int64_t count = 0;
     for (int32_t i = 0; i < m; i = next[i]) ids[count++] = symbols[i] >= 0 ? symbols[i] : encoder->unknown_id;

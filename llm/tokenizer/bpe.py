@@ -60,6 +60,9 @@ def documents(data: Corpus) -> Iterator[str | Path]:
                          "decode it, or write it to a file and pass the path")
     for item in data:
         if isinstance(item, str):
+            if len(item) < 4096 and "\n" not in item and os.path.exists(item):
+                log.warning("training on the text %r, which is also the name of a file: wrap "
+                            "paths in pathlib.Path to train on their contents", item)
             yield item
         elif isinstance(item, os.PathLike):
             yield from iter_files(item)

@@ -146,6 +146,11 @@ class Tokenizer:
     # ---- what the tokenizer is ---------------------------------------------------------------
 
     @property
+    def spec(self) -> format.TokenizerSpec:
+        """Everything the tokenizer is made of (what save writes); Tokenizer(spec) rebuilds it."""
+        return self._spec
+
+    @property
     def mode(self) -> str:
         return self._spec.mode
 

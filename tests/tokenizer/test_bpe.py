@@ -148,6 +148,14 @@ def test_streamed_files_train_like_one_string(tmp_path, monkeypatch):
         assert from_file == from_string
 
 
+def test_a_str_is_text_even_when_a_file_has_that_name(tmp_path, caplog, monkeypatch):
+    (tmp_path / "corpus.txt").write_text("file contents")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert list(bpe.documents("corpus.txt")) == ["corpus.txt"]
+    assert "wrap paths in pathlib.Path" in caplog.text
+
+
 def test_documents_accept_text_paths_and_directories(tmp_path):
     (tmp_path / "a.txt").write_text("alpha")
     (tmp_path / "sub").mkdir()
