@@ -30,7 +30,7 @@
 
 /* Products with at most FEW_ROWS rows skip packing (gemm_few_rows), accumulating a block of C's
  * rows in at most FEW_ROWS_ACCUMULATOR floats (16 KB, half of L1). */
-#define FEW_ROWS 4
+#define FEW_ROWS 8
 #define FEW_ROWS_ACCUMULATOR 4096
 
 /* An operand seen as a matrix: element (i, j) at data[i * row_stride + j * col_stride]. A
@@ -228,8 +228,18 @@ static int row_groups(int nt, int64_t m_panels, int64_t n_panels) {
     return best;
 }
 
-static int parallel_worthwhile(int64_t m, int64_t n, int64_t k) {
-    return 2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS;
+/* Threads for a product: all of OpenMP's, unless it is too small to gain from them or the caller
+ * already runs in a parallel region that cannot nest (then our team would be one thread anyway,
+ * and sizing buffers for more would waste memory). */
+static int threads_for(int64_t m, int64_t n, int64_t k) {
+#ifdef _OPENMP
+    if (2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS
+        && omp_get_active_level() < omp_get_max_active_levels())
+        return omp_get_max_threads();
+#else
+    (void)m, (void)n, (void)k;
+#endif
+    return 1;
 }
 
 /* C (at most FEW_ROWS rows) without packing: every element of B is read once, straight from
@@ -241,16 +251,12 @@ static void gemm_few_rows(float* c, int64_t ldc, strided a, strided b, const flo
                           float* a_rows) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a.data[i * a.row_stride + p * a.col_stride];
-    int parallel = parallel_worthwhile(m, n, k);
+    int threads = threads_for(m, n, k);
     if (b.col_stride == 1) {  /* rows of op(B) contiguous: C row i += A(i, p) * B row p */
         /* Long stretches of each row of B (the prefetcher's friend): one block per thread if
          * the accumulators fit. */
-        int threads = 1;
-#ifdef _OPENMP
-        if (parallel) threads = omp_get_max_threads();
-#endif
         int64_t block = min64(FEW_ROWS_ACCUMULATOR / m, round_up((n + threads - 1) / threads, 16));
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t j0 = 0; j0 < n; j0 += block) {
             int64_t width = min64(block, n - j0);
             float acc_rows[FEW_ROWS_ACCUMULATOR];
@@ -285,7 +291,7 @@ static void gemm_few_rows(float* c, int64_t ldc, strided a, strided b, const flo
                                  beta);
         }
     } else {                  /* columns of op(B) contiguous (B transposed): dot products */
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t j = 0; j < n; j++) {
             const float* column = b.data + j * b.col_stride;
             for (int64_t i = 0; i < m; i++) {
@@ -316,10 +322,7 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
         return LLM_OK;
     }
     const gemm_config* cfg = gemm_config_in_use();
-    int nt = 1;
-#ifdef _OPENMP
-    if (parallel_worthwhile(m, n, k)) nt = omp_get_max_threads();
-#endif
+    int nt = threads_for(m, n, k);
     int64_t kc_max = min64(cfg->kc, k);
     int64_t nc_max = round_up(min64(cfg->nc, n), cfg->nr);
     int64_t mc_max = min64(cfg->mc, round_up(m, cfg->mr));
@@ -401,7 +404,7 @@ llm_status matmul_forward(float* out, const float* inp, const float* weight, con
 
 /* dbias (N) += column sums of dout (M, N); threads split the columns. */
 static void column_sums_add(float* dbias, const float* dout, int64_t m, int64_t n) {
-#pragma omp parallel for schedule(static) if (m * n >= SERIAL_FLOPS)
+#pragma omp parallel for schedule(static) num_threads(threads_for(m, n, 1))
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
         int64_t j1 = min64(n, j0 + 64);
         float sum[64] = {0};
