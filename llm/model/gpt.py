@@ -6,14 +6,13 @@ and a final LN_f before the lm head. Post-norm block (the original Transformer):
     x = LN_1(x + c_proj(attention(c_attn(x))));  x = LN_2(x + mlp_c_proj(act(mlp_c_fc(x))))
 with no final LayerNorm (the last block's output is already normalized).
 
-Every tensor the backward pass reads is kept by the forward pass in buffers allocated once per
-(B, T) and reused (`_Activations`). The backward pass walks the blocks in reverse with one
+Every tensor the backward pass reads is kept by the forward pass in buffers allocated once and
+reused by every later call (`_Activations`, viewed from a `_BufferPool` that only grows). The backward pass walks the blocks in reverse with one
 gradient buffer for the residual stream, `dres`, into which the LayerNorm and linear kernels
 accumulate, so the residual connections cost no copies. Parameter gradients accumulate (+=) into
 `grads` until `zero_grad()`, as in PyTorch, so micro-batches can be summed.
 """
 import json
-import logging
 import math
 import os
 from pathlib import Path
@@ -26,8 +25,6 @@ from llm.model import safetensors
 from llm.model.config import GPTConfig
 from llm.model.parameters import TensorBuffer, decay_mask, initialize, parameter_shapes
 from llm.model.positional import position_ids, sinusoidal_table
-
-log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -157,8 +154,8 @@ class GPT:
         tokens: the vocabulary as strings in id order (len = vocab_size), the strings word2vec
         trained on; vectors: an llm.embeddings.Word2Vec of dimension d_model. Rows of tokens
         without a vector are drawn from N(0, 0.02^2) (seeded by config.seed); rescale scales the
-        trained vectors to the same standard deviation. Returns the number of such tokens (also
-        logged).
+        trained vectors to the same standard deviation. Returns the number of such tokens (the
+        helper also logs it).
         """
         # imported here: the model needs word2vec only when this is used
         from llm.embeddings.init import init_embedding_table
