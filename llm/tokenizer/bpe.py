@@ -144,8 +144,12 @@ def count_corpus(data: Corpus, mode: str, normalizer: Normalizer | None) -> Word
                     count_bytes(counter, read_chunks(document), progress)
                 else:
                     text = encode_utf8(document)
-                    count_bytes(counter, (text[i:i + CHUNK_BYTES]
-                                          for i in range(0, len(text), CHUNK_BYTES)), progress)
+                    if len(text) <= CHUNK_BYTES:   # the common case of many short documents
+                        counter.add(text, "gpt2", final=True)
+                        progress.update(len(text))
+                    else:
+                        count_bytes(counter, (text[i:i + CHUNK_BYTES]
+                                              for i in range(0, len(text), CHUNK_BYTES)), progress)
                 continue
             texts = decoded_lines(document) if isinstance(document, Path) else [document]
             for text in texts:

@@ -73,7 +73,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         shown_alphabet = " ".join(token_text(tokenizer, i) for i in range(tokenizer.n_base))
         print(f"base            {tokenizer.n_base} characters: {shown_alphabet}")
     print(f"merges          {len(merges)}")
-    print(f"special tokens  " + ", ".join(f"{t}={i}" for t, i in tokenizer.special_tokens.items()))
+    print("special tokens  " + ", ".join(f"{t}={i}" for t, i in tokenizer.special_tokens.items()))
     normalizer = tokenizer.normalizer.to_dict() if tokenizer.normalizer else None
     print(f"normalizer      {normalizer}")
     longest = max(range(tokenizer.vocab_size - len(tokenizer.special_tokens)),

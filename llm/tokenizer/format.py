@@ -35,6 +35,7 @@ FORMAT = "llm-from-scratch/tokenizer"
 VERSION = 1
 MODES = ("byte", "naive")
 PRE_TOKENIZERS = {"byte": "gpt2", "naive": "naive"}
+UNKNOWN = "<unknown>"   # naive mode's token for a character outside its alphabet
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ def check_spec(spec: TokenizerSpec, source: str = "tokenizer") -> None:
                              source)
     if len(set(spec.special_tokens)) != len(spec.special_tokens):
         raise spec_error("special_tokens", "lists a token twice", source)
+    if spec.mode == "naive" and UNKNOWN not in spec.special_tokens:
+        raise spec_error("special_tokens", f"must include {UNKNOWN!r} in naive mode (the token of "
+                         "characters outside the alphabet)", source)
     if spec.vocab_size > np.iinfo(np.int32).max:
         raise spec_error("merges", "makes more than 2**31 - 1 tokens", source)
 

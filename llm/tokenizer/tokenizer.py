@@ -20,7 +20,6 @@ Threads: encode/decode may run from many threads at once (the C encoder is share
 each thread has its own piece cache). `encode_batch` uses a thread pool of LLM_NUM_THREADS.
 `register_special_tokens` must not run while other threads encode.
 """
-import logging
 import os
 import re
 import threading
@@ -34,27 +33,29 @@ from llm._ext.bpe_encode import Encoder, Workspace
 from llm._ext.lookup import Vocabulary
 from llm.tokenizer import bpe, format
 from llm.tokenizer.lookup import LOOKUPS
+from llm.tokenizer.format import UNKNOWN
 from llm.tokenizer.normalize import Normalizer
 from llm.tokenizer.pretokenize import encode_utf8
 
-log = logging.getLogger(__name__)
-
 MODES = ("byte", "naive")
 METHODS = ("bpe", "greedy")
-DEFAULT_SPECIAL_TOKENS = {"byte": ("<|endoftext|>",), "naive": ("<endoftext>", "<unknown>", "<pad>")}
-UNKNOWN = "<unknown>"
+DEFAULT_SPECIAL_TOKENS = {"byte": ("<|endoftext|>",), "naive": ("<endoftext>", UNKNOWN, "<pad>")}
 # How naive mode shows its whitespace tokens (decode writes the characters themselves).
 NAIVE_TOKEN_NAMES = {" ": "<space>", "\n": "<newline>", "\t": "<tab>"}
 
 
 class Tokenizer:
-    """A trained BPE tokenizer. Make one with `Tokenizer.train` or `Tokenizer.load`."""
+    """A trained BPE tokenizer (the two modes are described in the module docstring).
+
+    Make one:  Tokenizer.train(data, vocab_size, mode=...), Tokenizer.load(path), Tokenizer(spec)
+    Use it:    encode, encode_ordinary, encode_to_numpy, encode_batch, encode_bytes (byte mode),
+               decode, decode_bytes, save, register_special_tokens
+    Inspect:   vocab_size, vocab, merges, special_tokens, mergeable_ranks() (byte mode), mode,
+               normalizer, alphabet, n_base, spec
+    """
 
     def __init__(self, spec: format.TokenizerSpec):
         format.check_spec(spec)
-        if spec.mode == "naive" and UNKNOWN not in spec.special_tokens:
-            raise ValueError(f"special_tokens: naive mode needs {UNKNOWN!r} for characters "
-                             "outside its alphabet")
         self._spec = spec
         self._build()
 

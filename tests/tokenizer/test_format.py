@@ -72,6 +72,11 @@ def test_naive_alphabet_is_checked():
     naive["base"] = {"kind": "bytes", "size": 256}
     with pytest.raises(ValueError, match="field 'base' must be"):
         from_json(naive)
+    naive = json.loads(to_json(TokenizerSpec("naive", None, ("a",), np.empty((0, 2), np.int32),
+                                             ("<unknown>",))))
+    naive["special_tokens"] = {"<pad>": 1}
+    with pytest.raises(ValueError, match="field 'special_tokens' must include '<unknown>'"):
+        from_json(naive)
 
 
 def test_foreign_truncated_and_binary_files(tmp_path):
