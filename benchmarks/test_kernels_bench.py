@@ -32,19 +32,21 @@ def gflops_table(request):
     """Collects (shape, form, implementation) -> GFLOPS and prints the ratios at the end."""
     table = {}
     yield table
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if not table or reporter is None:
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if not table or reporter is None or capture is None:
         return
-    reporter.write_line("")
-    reporter.write_line("matmul GFLOPS (median time), ours / numpy:")
-    for shape in MATMUL_SHAPES:
-        cells = []
-        for form in MATMUL_FORMS:
-            ours, numpy_ = table.get((shape, form, "ours")), table.get((shape, form, "numpy"))
-            if ours and numpy_:
-                cells.append(f"{form} {ours:6.1f} / {numpy_:6.1f} = {ours / numpy_:4.2f}")
-        if cells:
-            reporter.write_line(f"  {shape_id(shape):>16}  " + "   ".join(cells))
+    with capture.global_and_fixture_disabled():  # a fixture's teardown output is captured
+        reporter.write_line("")
+        reporter.write_line("matmul GFLOPS (median time), ours / numpy = ratio:")
+        for shape in MATMUL_SHAPES:
+            cells = []
+            for form in MATMUL_FORMS:
+                ours, numpy_ = table.get((shape, form, "ours")), table.get((shape, form, "numpy"))
+                if ours and numpy_:
+                    cells.append(f"{form} {ours:6.1f} / {numpy_:6.1f} = {ours / numpy_:4.2f}")
+            if cells:
+                reporter.write_line(f"  {shape_id(shape):>16}  " + "   ".join(cells))
 
 
 @pytest.fixture(scope="module")
