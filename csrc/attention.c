@@ -13,6 +13,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Tile rows are short (hs floats): a memcpy/memset call per row costs more than the copy. */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+
 #define TILE 32                      /* queries, and keys, per tile: a multiple of VECTOR_WIDTH */
 #define VECTOR_WIDTH 8               /* floats per vector */
 #define TILE_VECTORS (TILE / VECTOR_WIDTH)
@@ -86,21 +89,59 @@ TILE_INLINE vfloat vexp(vfloat x) {
 
 /* ---- tile loads ---------------------------------------------------------------------------- */
 
+/* dst[0:n] = scale * src[0:n]. GCC turns such a loop (once it drops a multiplication by a constant
+ * 1) into a memcpy call per row, which costs more than the copy of a short row: the pragma
+ * "no-tree-loop-distribute-patterns" at the top of the file keeps it a loop. */
+TILE_INLINE void scaled_copy(float* restrict dst, const float* restrict src, int64_t n,
+                             float scale) {
+    int64_t d = 0;
+    for (; d + VECTOR_WIDTH <= n; d += VECTOR_WIDTH) {
+        *(vfloat_unaligned*)(dst + d) = *(const vfloat_unaligned*)(src + d) * scale;
+    }
+    for (; d < n; d++) dst[d] = scale * src[d];
+}
+
 /* dst[r][0:hs] = scale * src row r; dst[r][hs:hsp] = 0; for r < rows. */
 TILE_INLINE void load_rows(float* restrict dst, int64_t hsp,
                            const float* restrict src, int64_t src_stride,
                            int64_t rows, int64_t hs, float scale) {
     for (int64_t r = 0; r < rows; r++) {
         float* row = dst + r * hsp;
-        const float* in = src + r * src_stride;
-        for (int64_t d = 0; d < hs; d++) row[d] = scale * in[d];
+        scaled_copy(row, src + r * src_stride, hs, scale);
         for (int64_t d = hs; d < hsp; d++) row[d] = 0.0f;
+    }
+}
+
+/* dst[d * TILE + k] = scale * src[k * row_stride + d] for k, d < 8: an 8 x 8 transpose in
+ * registers (unpack, shuffle, swap 128-bit halves: the classic AVX sequence). */
+TILE_INLINE void transpose_8x8(float* restrict dst, const float* restrict src, int64_t row_stride,
+                               float scale) {
+    typedef int32_t vmask __attribute__((vector_size(32)));
+    const vmask low_pairs = {0, 8, 1, 9, 4, 12, 5, 13}, high_pairs = {2, 10, 3, 11, 6, 14, 7, 15};
+    const vmask low_quads = {0, 1, 8, 9, 4, 5, 12, 13}, high_quads = {2, 3, 10, 11, 6, 7, 14, 15};
+    const vmask low_halves = {0, 1, 2, 3, 8, 9, 10, 11}, high_halves = {4, 5, 6, 7, 12, 13, 14, 15};
+    vfloat r[8], t[8], u[8];
+    for (int k = 0; k < 8; k++) r[k] = *(const vfloat_unaligned*)(src + k * row_stride) * scale;
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = __builtin_shuffle(r[k], r[k + 1], low_pairs);
+        t[k + 1] = __builtin_shuffle(r[k], r[k + 1], high_pairs);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = __builtin_shuffle(t[k], t[k + 2], low_quads);
+        u[k + 1] = __builtin_shuffle(t[k], t[k + 2], high_quads);
+        u[k + 2] = __builtin_shuffle(t[k + 1], t[k + 3], low_quads);
+        u[k + 3] = __builtin_shuffle(t[k + 1], t[k + 3], high_quads);
+    }
+    for (int k = 0; k < 4; k++) {
+        *(vfloat*)(dst + k * TILE) = __builtin_shuffle(u[k], u[k + 4], low_halves);
+        *(vfloat*)(dst + (k + 4) * TILE) = __builtin_shuffle(u[k], u[k + 4], high_halves);
     }
 }
 
 /* dst (hs, TILE) = scale * rows 0..n-1 of src transposed, zero in columns n..TILE-1, where row
  * c's channel d is src[c * row_stride + d * channel_stride]. A key cache stored transposed
- * (row_stride 1) is copied row by row; rows with contiguous channels are transposed. */
+ * (row_stride 1) is copied row by row; rows with contiguous channels are transposed 8 x 8 in
+ * registers, the edges of other sizes element by element. */
 TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
                                  int64_t row_stride, int64_t channel_stride,
                                  int64_t n, int64_t hs, float scale) {
@@ -108,14 +149,18 @@ TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
         for (int64_t d = 0; d < hs; d++) memset(dst + d * TILE + n, 0, (TILE - n) * sizeof(float));
     }
     if (row_stride == 1) {
-        for (int64_t d = 0; d < hs; d++) {
-            for (int64_t c = 0; c < n; c++) dst[d * TILE + c] = scale * src[d * channel_stride + c];
+        for (int64_t d = 0; d < hs; d++) scaled_copy(dst + d * TILE, src + d * channel_stride, n, scale);
+        return;
+    }
+    const int64_t rows_in_blocks = channel_stride == 1 ? n / 8 * 8 : 0, channels_in_blocks = hs / 8 * 8;
+    for (int64_t c = 0; c < rows_in_blocks; c += 8) {
+        for (int64_t d = 0; d < channels_in_blocks; d += 8) {
+            transpose_8x8(dst + d * TILE + c, src + c * row_stride + d, row_stride, scale);
         }
-    } else {
-        for (int64_t c = 0; c < n; c++) {
-            for (int64_t d = 0; d < hs; d++) {
-                dst[d * TILE + c] = scale * src[c * row_stride + d * channel_stride];
-            }
+    }
+    for (int64_t c = 0; c < n; c++) {
+        for (int64_t d = c < rows_in_blocks ? channels_in_blocks : 0; d < hs; d++) {
+            dst[d * TILE + c] = scale * src[c * row_stride + d * channel_stride];
         }
     }
 }
