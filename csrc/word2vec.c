@@ -31,7 +31,8 @@ static inline float rng_unit(uint64_t r) { return (float)(r & 0xFFFFFF) * 0x1p-2
 /* The stream of one (epoch, sentence): independent of which thread trains it. */
 static inline uint64_t rng_for_sentence(uint64_t seed, int64_t epoch, int64_t n_sentences,
                                         int64_t sentence) {
-    uint64_t state = seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(epoch * n_sentences + sentence + 1));
+    uint64_t stream = (uint64_t)(epoch * n_sentences + sentence + 1);
+    uint64_t state = seed ^ (0xD1B54A32D192ED03ull * stream);
     rng_next(&state);
     return state;
 }
@@ -75,7 +76,8 @@ static inline float dot_avx512(const float* a, const float* b, int64_t n) {
     }
     for (; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc0);
+        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
+                               acc0);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
@@ -130,7 +132,8 @@ static inline void axpy_avx2(float* y, float g, const float* x, int64_t n) {
     __m256 gv = _mm256_set1_ps(g);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(gv, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(gv, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += g * x[i];
 }
 
@@ -415,8 +418,10 @@ llm_status word2vec_train(float* input_vectors, float* output_vectors, int64_t* 
 
     const int64_t dim = config->dim, n_threads = config->n_threads;
     /* Per thread: kept ids and targets, then the two D-vectors (float and int32 are both 4 bytes
-     * wide, so one block of 4-byte cells serves both). */
-    const int64_t cells_per_thread = longest + config->negative + 1 + 2 * dim;
+     * wide, so one block of 4-byte cells serves both). Each thread's part is a whole number of
+     * 64-byte lines plus one, so no cache line holds two threads' buffers. */
+    const int64_t cells_used = longest + config->negative + 1 + 2 * dim;
+    const int64_t cells_per_thread = (cells_used + 15) / 16 * 16 + 16;
     void* block = malloc((size_t)(n_threads * cells_per_thread) * sizeof(float));
     if (block == NULL) return LLM_ERR_NOMEM;
 

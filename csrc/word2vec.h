@@ -74,7 +74,7 @@ llm_status word2vec_train(float* input_vectors,            // (V, D)
                           float* output_vectors,           // (V, D)
                           int64_t* progress,               // (2,)
                           const int32_t* corpus,           // (N,) word ids
-                          const int64_t* sentence_starts,  // (S + 1,) 0 = starts[0] <= ... <= starts[S] = N
+                          const int64_t* sentence_starts,  // (S + 1,) from 0 up to N
                           const float* keep_probability,   // (V,) subsampling, in [0, 1]
                           const float* noise_accept,       // (V,) alias table of the noise
                           const int32_t* noise_alias,      // (V,)   distribution

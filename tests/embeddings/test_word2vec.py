@@ -82,6 +82,8 @@ def test_progress_bar_run_gives_the_same_vectors(capsys):
     ([["a"]], {"min_count": 1, "dim": 0}, "dim=0"),
     ([["a"]], {"min_count": 1, "seed": -1}, "seed=-1"),
     ([["a"]], {"min_count": 1, "window": 0}, "window=0"),
+    ([["a"]], {"min_count": 1, "threads": 0}, "threads=0"),
+    ([["a"]], {"min_count": 1, "alpha": -1.0}, "alpha=-1"),
     ([["a"]], {"min_count": 1, "sample": -0.5}, "sample=-0.5"),
 ])
 def test_bad_training_input_is_a_clear_value_error(sentences, options, message):
