@@ -65,8 +65,7 @@ def token_strings(tokenizer: Tokenizer) -> list[str]:
 
 
 class WordSentences:
-    """The sentences of text files as words, re-iterable (word2vec reads them twice: to count,
-    to encode).
+    """The sentences of text files as words; each iteration reads the files again.
 
     paths: files or directories (their *.txt files, recursively, in sorted order). Files that are
     not valid UTF-8 are read with the bad bytes replaced, and a warning (llm.data.text).
@@ -83,7 +82,7 @@ class WordSentences:
 
 
 class TokenSentences(WordSentences):
-    """The sentences of text files as the token strings of tokenizer, re-iterable."""
+    """The sentences of text files as the token strings of tokenizer."""
 
     def __init__(self, paths: PathLike | Iterable[PathLike], tokenizer: Tokenizer):
         super().__init__(paths)

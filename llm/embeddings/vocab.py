@@ -1,7 +1,8 @@
 """The word2vec vocabulary: words with their corpus counts, most frequent first; a word's id is
-its position. It also turns sentences into the int32 corpus the C kernel trains on, and gives the
-two per-word distributions training samples from (subsampling, noise words)."""
-from collections import Counter
+its position. It is built in the same single pass over the sentences that turns them into the
+int32 corpus the C kernel trains on, and gives the two per-word distributions training samples
+from (subsampling, noise words)."""
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -24,40 +25,45 @@ class Vocabulary:
         return len(self.words)
 
     @classmethod
-    def build(cls, sentences: Iterable[Sequence[str]], min_count: int) -> "Vocabulary":
-        """The words occurring at least min_count times, by descending count (ties: first
-        occurrence first, as gensim orders them)."""
+    def encode_corpus(cls, sentences: Iterable[Sequence[str]],
+                      min_count: int) -> tuple["Vocabulary", np.ndarray, np.ndarray]:
+        """Read sentences once: the vocabulary of the words occurring at least min_count times
+        (by descending count; ties: first occurrence first, as gensim orders them), and the
+        corpus as ids of those words.
+
+        Words below min_count are dropped from the corpus (as word2vec.c and gensim drop them,
+        so windows reach across them); sentences left empty are dropped.
+        Returns (vocabulary, corpus: (N,) int32 ids, sentence_starts: (S + 1,) int64 offsets),
+        sentence s being corpus[sentence_starts[s]:sentence_starts[s + 1]].
+        """
         if min_count < 1:
             raise ValueError(f"min_count={min_count}: must be at least 1")
-        counter = Counter()
+        first_seen: dict[str, int] = {}   # word -> id in order of first occurrence
+        ids = array("i")
+        lengths = array("q")
         for sentence in sentences:
-            counter.update(sentence)
-        if not counter:
+            ids.extend([first_seen.setdefault(word, len(first_seen)) for word in sentence])
+            lengths.append(len(sentence))
+        if not first_seen:
             raise ValueError("the corpus is empty: no sentence holds a word")
-        kept = sorted(((word, count) for word, count in counter.items() if count >= min_count),
-                      key=lambda item: -item[1])
-        if not kept:
+        ids_array = np.frombuffer(ids, dtype=np.intc)
+        counts = np.bincount(ids_array, minlength=len(first_seen))
+        by_count = np.argsort(-counts, kind="stable")
+        kept = by_count[counts[by_count] >= min_count]
+        words = list(first_seen)
+        if kept.size == 0:
             raise ValueError(f"no word occurs min_count={min_count} times (the most frequent, "
-                             f"{counter.most_common(1)[0][0]!r}, occurs "
-                             f"{counter.most_common(1)[0][1]}); lower min_count")
-        words, counts = zip(*kept)
-        return cls(words, np.array(counts, dtype=np.int64))
-
-    def encode(self, sentences: Iterable[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """The sentences as word ids, words outside the vocabulary dropped (as word2vec.c and
-        gensim do, so windows reach across them); sentences left empty are dropped.
-
-        Returns corpus: (N,) int32 ids and sentence_starts: (S + 1,) int64 offsets, sentence s
-        being corpus[sentence_starts[s]:sentence_starts[s + 1]].
-        """
-        index = self.index
-        ids: list[int] = []
-        starts = [0]
-        for sentence in sentences:
-            ids.extend(index[word] for word in sentence if word in index)
-            if len(ids) > starts[-1]:
-                starts.append(len(ids))
-        return np.array(ids, dtype=np.int32), np.array(starts, dtype=np.int64)
+                             f"{words[by_count[0]]!r}, occurs {counts[by_count[0]]}); lower "
+                             "min_count")
+        new_id = np.full(len(first_seen), -1, dtype=np.int32)
+        new_id[kept] = np.arange(kept.size, dtype=np.int32)
+        renumbered = new_id[ids_array]
+        known = renumbered >= 0
+        known_before = np.concatenate([[0], np.cumsum(known, dtype=np.int64)])
+        sentence_ends = np.cumsum(np.frombuffer(lengths, dtype=np.longlong))
+        sentence_starts = np.unique(np.concatenate([[0], known_before[sentence_ends]]))
+        vocabulary = cls([words[i] for i in kept], counts[kept])
+        return vocabulary, renumbered[known], sentence_starts
 
     def keep_probabilities(self, sample: float) -> np.ndarray:
         """(V,) float32: the probability that subsampling keeps each occurrence of a word,

@@ -79,8 +79,8 @@ class Word2Vec:
               skip_gram: bool = True, epochs: int = 5, alpha: float | None = None,
               min_alpha: float = 1e-4, seed: int = 1, threads: int | None = None,
               progress: bool = False, simd: str | None = None) -> "Word2Vec":
-        """Train word vectors on sentences (lists of words; iterated twice, so pass a list or a
-        re-iterable such as llm.embeddings.WordSentences).
+        """Train word vectors on sentences: an iterable of lists of words, read once (a list,
+        a generator, or llm.embeddings.WordSentences over files).
 
         dim: vector size; window: largest distance of a context word (each centre word draws
         its reach uniformly from 1..window); negative: noise words per step; sample: subsampling
@@ -100,8 +100,7 @@ class Word2Vec:
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed={seed!r}: must be a non-negative int")
 
-        vocab = Vocabulary.build(sentences, min_count)
-        corpus, sentence_starts = vocab.encode(sentences)
+        vocab, corpus, sentence_starts = Vocabulary.encode_corpus(sentences, min_count)
         log.info("word2vec: %d words in the vocabulary (min_count=%d), %d corpus words in %d "
                  "sentences", len(vocab), min_count, corpus.size, sentence_starts.size - 1)
         # Uniform in [-1/dim, 1/dim), as gensim 4 (word2vec.c: ±0.5/dim, which on the Gutenberg

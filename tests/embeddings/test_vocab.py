@@ -7,11 +7,11 @@ from llm.embeddings.vocab import Vocabulary
 SENTENCES = [["b", "a", "c", "a"], ["d"], ["c", "a", "b", "e"], ["e", "d", "x"]]
 
 
-def test_build_orders_by_count_then_first_occurrence_and_applies_min_count():
-    vocab = Vocabulary.build(SENTENCES, min_count=2)
+def test_vocabulary_orders_by_count_then_first_occurrence_and_applies_min_count():
+    vocab, _, _ = Vocabulary.encode_corpus(SENTENCES, min_count=2)
     assert vocab.words == ["a", "b", "c", "d", "e"]       # a:3; b, c, d, e: 2 in order seen
     assert vocab.counts.tolist() == [3, 2, 2, 2, 2]
-    assert Vocabulary.build(SENTENCES, min_count=3).words == ["a"]
+    assert Vocabulary.encode_corpus(SENTENCES, min_count=3)[0].words == ["a"]
 
 
 @pytest.mark.parametrize("sentences, min_count, message", [
@@ -20,19 +20,20 @@ def test_build_orders_by_count_then_first_occurrence_and_applies_min_count():
     (SENTENCES, 4, "no word occurs min_count=4 times .* 'a', occurs 3"),
     (SENTENCES, 0, "min_count=0"),
 ])
-def test_build_rejects_empty_or_too_rare_corpora(sentences, min_count, message):
+def test_empty_or_too_rare_corpora_are_refused(sentences, min_count, message):
     with pytest.raises(ValueError, match=message):
-        Vocabulary.build(sentences, min_count=min_count)
+        Vocabulary.encode_corpus(sentences, min_count=min_count)
 
 
-def test_encode_drops_unknown_words_and_emptied_sentences():
-    vocab = Vocabulary.build(SENTENCES, min_count=2)
-    corpus, starts = vocab.encode(SENTENCES + [["x", "y"]])
+def test_corpus_drops_rare_words_and_emptied_sentences_in_one_pass():
+    sentences = iter(SENTENCES + [["q", "y"], [], ["a"]])     # a generator is read once
+    vocab, corpus, starts = Vocabulary.encode_corpus(sentences, min_count=2)
     assert corpus.dtype == np.int32 and starts.dtype == np.int64
-    assert corpus.tolist() == [1, 0, 2, 0, 3, 2, 0, 1, 4, 4, 3]
-    assert starts.tolist() == [0, 4, 5, 9, 11]
-    empty, empty_starts = vocab.encode([["x"]])
-    assert empty.size == 0 and empty_starts.tolist() == [0]
+    assert corpus.tolist() == [1, 0, 2, 0, 3, 2, 0, 1, 4, 4, 3, 0]
+    assert starts.tolist() == [0, 4, 5, 9, 11, 12]
+    words = np.array(vocab.words)[corpus]
+    expected = [w for sentence in SENTENCES + [["a"]] for w in sentence if w in vocab.words]
+    assert words.tolist() == expected
 
 
 def test_keep_probabilities_follow_word2vec_formula():
