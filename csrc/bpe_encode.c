@@ -56,7 +56,8 @@ bpe_encoder* bpe_encoder_new(llm_status* status,
         if (pair_table_get(&encoder->ranks, merges[2 * k], merges[2 * k + 1]) >= 0)
             *status = LLM_ERR_ARGUMENT;   /* the same pair merged twice */
         else
-            *status = pair_table_put(&encoder->ranks, merges[2 * k], merges[2 * k + 1], (int32_t)(n_base + k));
+            *status = pair_table_put(&encoder->ranks, merges[2 * k], merges[2 * k + 1],
+                                     (int32_t)(n_base + k));
     }
     if (*status == LLM_OK) {
         encoder->tokens = bpe_token_table(tokens);
@@ -289,20 +290,24 @@ static int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_worksp
     return count;
 }
 
-int64_t bpe_encode(int32_t* ids,                  // (n,)
+int64_t bpe_encode(int32_t* ids,                  // (capacity,)
+                   int64_t* consumed,
                    const bpe_encoder* encoder,
                    bpe_workspace* workspace,
                    bpe_method method,
                    const uint8_t* text,           // (n,)
-                   int64_t n) {
-    int64_t count = 0;
-    for (int64_t pos = 0; pos < n;) {
+                   int64_t n,
+                   int64_t capacity) {
+    int64_t count = 0, pos = 0;
+    while (pos < n) {
         const int64_t end = pretokenize_piece_end(encoder->mode, text, n, pos);
+        if (end - pos > capacity - count) break;   /* its ids might not fit */
         const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos, end - pos);
         if (written < 0) return written;
         count += written;
         pos = end;
     }
+    *consumed = pos;
     return count;
 }
 

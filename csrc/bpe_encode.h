@@ -55,16 +55,20 @@ void bpe_encoder_free(bpe_encoder* encoder);   /* NULL is fine */
 bpe_workspace* bpe_workspace_new(void);         /* NULL when out of memory */
 void bpe_workspace_free(bpe_workspace* workspace);   /* NULL is fine */
 
-/* Encode text[0:n] into ids; returns the number of ids (at most n: every token covers at least
- * one byte), or a negative llm_status: LLM_ERR_NOMEM, or LLM_ERR_ARGUMENT for a single piece of
- * INT32_MAX / 4 bytes or more. A workspace caches pieces for one encoder and one method: use a
- * separate workspace for each (encoder, method). */
-int64_t bpe_encode(int32_t* ids,                  // (n,) out
+/* Encode text[0:n] into ids, whole pieces at a time, as far as the ids surely fit in capacity (a
+ * piece of k bytes gives at most k ids, so capacity >= n always encodes all of text). Sets
+ * *consumed to the bytes encoded — 0 when the first piece is longer than capacity: call again with
+ * more room — and returns the number of ids written, or a negative llm_status: LLM_ERR_NOMEM, or
+ * LLM_ERR_ARGUMENT for a single piece of INT32_MAX / 4 bytes or more. A workspace caches pieces
+ * for one encoder and one method: use a separate workspace for each (encoder, method). */
+int64_t bpe_encode(int32_t* ids,                  // (capacity,) out
+                   int64_t* consumed,
                    const bpe_encoder* encoder,
                    bpe_workspace* workspace,
                    bpe_method method,
                    const uint8_t* text,           // (n,)
-                   int64_t n);
+                   int64_t n,
+                   int64_t capacity);
 
 /* Decoding: the bytes of ids, back to back. bpe_decoded_length checks every id against the
  * vocabulary and sums their lengths: LLM_ERR_RANGE with *bad_index set at the first id outside

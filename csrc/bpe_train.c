@@ -288,7 +288,8 @@ static llm_status add_counted_words(bpe_trainer* trainer, const bpe_word_counter
         for (int64_t start = 0; start < n && status == LLM_OK;) {
             int64_t end = start;
             while (end < n && symbols[end] >= 0) end++;
-            if (end - start >= 2) status = add_word(trainer, symbols + start, end - start, counter->counts[i]);
+            if (end - start >= 2)
+                status = add_word(trainer, symbols + start, end - start, counter->counts[i]);
             start = end + 1;   /* past the unknown character */
         }
     }

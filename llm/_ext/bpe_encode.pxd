@@ -21,8 +21,9 @@ cdef extern from "bpe_encode.h":
     void bpe_encoder_free(bpe_encoder* encoder)
     bpe_workspace* bpe_workspace_new()
     void bpe_workspace_free(bpe_workspace* workspace)
-    int64_t bpe_encode(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
-                       bpe_method method, const uint8_t* text, int64_t n) nogil
+    int64_t bpe_encode(int32_t* ids, int64_t* consumed, const bpe_encoder* encoder,
+                       bpe_workspace* workspace, bpe_method method, const uint8_t* text, int64_t n,
+                       int64_t capacity) nogil
     llm_status bpe_decoded_length(int64_t* length, int64_t* bad_index, lookup_vocabulary tokens,
                                   const int64_t* ids, int64_t n_ids) nogil
     void bpe_decode(uint8_t* out, lookup_vocabulary tokens, const int64_t* ids,

@@ -1,13 +1,15 @@
 """BPE encoding and decoding with trained merges (wraps csrc/bpe_encode.c).
 
 Encoder holds the merges and the token bytes (an llm._ext.lookup.Vocabulary) and is read-only:
-one Encoder serves any number of threads. A Workspace holds one thread's piece cache and scratch. Methods: "bpe" (standard
-merge-rank BPE) and "greedy" (longest match); the rules are in csrc/bpe_encode.h.
+one Encoder serves any number of threads. A Workspace holds one thread's piece cache and scratch.
+Methods: "bpe" (standard merge-rank BPE) and "greedy" (longest match); the rules are in
+csrc/bpe_encode.h.
 """
 # The C declarations come from bpe_encode.pxd, which Cython includes automatically.
 import numpy as np
 
 METHODS = {"bpe": BPE_MERGE_RANK, "greedy": BPE_GREEDY}
+BLOCK_IDS = 1 << 22   # output ids per C call on long inputs
 PRETOKENIZER_MODES = {"gpt2": PRETOKENIZE_GPT2, "naive": PRETOKENIZE_NAIVE}
 
 
@@ -65,23 +67,34 @@ cdef class Encoder:
         bpe_encoder_free(self.encoder)
 
     def encode(self, data, Workspace workspace, str method="bpe"):
-        """Token ids of data (bytes-like): (count,) int32."""
+        """Token ids of data (bytes-like): (count,) int32. Long inputs are encoded in blocks of
+        BLOCK_IDS ids, so the scratch output stays small whatever the input size."""
         if method not in METHODS:
             raise ValueError(f"method={method!r}: must be one of {tuple(METHODS)}")
         cdef bpe_method c_method = METHODS[method]
         cdef const uint8_t[::1] text = data
-        cdef int64_t n = text.shape[0], count = 0
-        if n == 0:
-            return np.empty(0, dtype=np.int32)
-        ids = np.empty(n, dtype=np.int32)
-        cdef int32_t[::1] ids_view = ids
-        with nogil:
-            count = bpe_encode(&ids_view[0], self.encoder, workspace.workspace, c_method, &text[0], n)
-        if count == LLM_ERR_NOMEM:
-            raise MemoryError("encode: out of memory")
-        if count < 0:
-            raise ValueError(f"encode: a single piece of {n} bytes is too long to encode")
-        return ids[:count].copy()
+        cdef int64_t n = text.shape[0], pos = 0, consumed = 0, count = 0
+        cdef int64_t capacity = min(n, BLOCK_IDS)
+        cdef int32_t[::1] ids_view
+        blocks = []
+        while pos < n:
+            ids = np.empty(capacity, dtype=np.int32)
+            ids_view = ids
+            with nogil:
+                count = bpe_encode(&ids_view[0], &consumed, self.encoder, workspace.workspace,
+                                   c_method, &text[pos], n - pos, capacity)
+            if count == LLM_ERR_NOMEM:
+                raise MemoryError("encode: out of memory")
+            if count < 0:
+                raise ValueError(f"encode: a single piece of more than {2**29} bytes is too long")
+            if consumed == 0:   # the next piece alone is longer than capacity
+                capacity *= 2
+                continue
+            blocks.append(ids[:count] if count == capacity else ids[:count].copy())
+            pos += consumed
+        if len(blocks) == 1:
+            return blocks[0]
+        return np.concatenate(blocks) if blocks else np.empty(0, dtype=np.int32)
 
     def decode(self, ids) -> bytes:
         """The bytes of token ids, back to back. ids: a sequence or array of integers; an id

@@ -132,7 +132,8 @@ def to_json(spec: TokenizerSpec) -> str:
     }
     specials = {token: first_special + i for i, token in enumerate(spec.special_tokens)}
     lines = ["{"]
-    lines += [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}," for key, value in header.items()]
+    lines += [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},"
+              for key, value in header.items()]
     pairs = ",\n".join(f"    [{left}, {right}]" for left, right in spec.merges.tolist())
     lines.append('  "merges": [\n' + pairs + "\n  ]," if pairs else '  "merges": [],')
     lines.append(f'  "special_tokens": {json.dumps(specials, ensure_ascii=False)}')

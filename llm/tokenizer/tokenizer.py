@@ -194,7 +194,13 @@ class Tokenizer:
             raise ValueError("mergeable_ranks() exists for byte mode only; naive tokens are "
                              "built over a character alphabet, not bytes")
         n_mergeable = self.n_base + len(self._spec.merges)
-        return {token: i for i, token in enumerate(self._vocab[:n_mergeable])}
+        ranks = {token: i for i, token in enumerate(self._vocab[:n_mergeable])}
+        if len(ranks) < n_mergeable:   # training never makes a token twice; a hand-made file may
+            first = {}
+            repeated = next(i for i, token in enumerate(self._vocab) if first.setdefault(token, i) != i)
+            raise ValueError(f"token {repeated} repeats the bytes {self._vocab[repeated]!r} of token "
+                             f"{first[self._vocab[repeated]]}; tiktoken ranks need distinct tokens")
+        return ranks
 
     def __repr__(self) -> str:
         return (f"Tokenizer(mode={self.mode!r}, vocab_size={self.vocab_size}, "

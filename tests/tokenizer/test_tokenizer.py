@@ -15,7 +15,9 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llm._ext import bpe_encode
 from llm.tokenizer import Normalizer, Tokenizer
+from llm.tokenizer.format import TokenizerSpec
 from llm.tokenizer.pretokenize import GPT2_PATTERN, pretokenize
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -174,6 +176,15 @@ def test_piece_cache_starts_over_when_full(byte_tokenizer):
     assert byte_tokenizer.encode(tail) == reference_encode(byte_tokenizer, tail)
 
 
+def test_long_inputs_are_encoded_in_blocks(byte_tokenizer, naive_tokenizer, monkeypatch):
+    """Blocks of BLOCK_IDS ids end at piece boundaries; a piece longer than a block grows it."""
+    texts = (SAMPLE, "x" + "a" * 50 + " " + SAMPLE[:300])
+    expected = [[t.encode(text) for text in texts] for t in (byte_tokenizer, naive_tokenizer)]
+    monkeypatch.setattr(bpe_encode, "BLOCK_IDS", 5)
+    for tokenizer, ids in zip((byte_tokenizer, naive_tokenizer), expected):
+        assert [Tokenizer(tokenizer.spec).encode(text) for text in texts] == ids
+
+
 def test_invalid_method_is_refused(byte_tokenizer):
     with pytest.raises(ValueError, match="method='fast'"):
         byte_tokenizer.encode("x", method="fast")
@@ -227,6 +238,14 @@ def test_ids_follow_gpt2_convention(byte_tokenizer):
     for k, (left, right) in enumerate(byte_tokenizer.merges.tolist()):
         vocab = byte_tokenizer.vocab
         assert ranks[vocab[left] + vocab[right]] == 256 + k
+
+
+def test_mergeable_ranks_needs_distinct_tokens():
+    # Hand-made merges: (a, bc) and (ab, c) both make "abc".
+    merges = np.array([[97, 98], [98, 99], [97, 257], [256, 99]], np.int32)
+    tokenizer = Tokenizer(TokenizerSpec("byte", None, None, merges, ()))
+    with pytest.raises(ValueError, match="token 259 repeats the bytes b'abc' of token 258"):
+        tokenizer.mergeable_ranks()
 
 
 def test_mergeable_ranks_is_byte_mode_only(naive_tokenizer):
@@ -343,7 +362,8 @@ def test_save_load_gives_identical_encodings(tmp_path, byte_tokenizer, naive_tok
         loaded = Tokenizer.load(path)
         assert loaded.vocab == tokenizer.vocab and loaded.special_tokens == tokenizer.special_tokens
         assert loaded.normalizer == tokenizer.normalizer and loaded.alphabet == tokenizer.alphabet
-        assert loaded.encode(SAMPLE, allowed_special="all") == tokenizer.encode(SAMPLE, allowed_special="all")
+        assert loaded.encode(SAMPLE, allowed_special="all") == \
+            tokenizer.encode(SAMPLE, allowed_special="all")
         assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
