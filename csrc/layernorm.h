@@ -15,17 +15,21 @@ void layernorm_forward(float* out,           // (N, C)
                        const float* bias,    // (C,)
                        int64_t N, int64_t C, float eps);
 
-/* Accumulates (+=) dx, dweight and dbias. dweight and dbias are summed per channel over blocks
- * of 64 rows, block by block in row order (threads own channels), so the result is the same for
- * every thread count. */
+/* Accumulates (+=) dx, dweight and dbias in one pass over the rows. dweight and dbias are
+ * summed per block of rows into scratch, then over the blocks in order, so the result is the
+ * same for every thread count. scratch holds layernorm_backward_scratch_size(N, C) floats. */
 void layernorm_backward(float* dx,            // (N, C)
                         float* dweight,       // (C,)
                         float* dbias,         // (C,)
+                        float* scratch,       // (layernorm_backward_scratch_size(N, C),)
                         const float* dout,    // (N, C)
                         const float* x,       // (N, C)
                         const float* weight,  // (C,)
                         const float* mean,    // (N,)
                         const float* rstd,    // (N,)
                         int64_t N, int64_t C);
+
+/* Floats of scratch that layernorm_backward needs for N rows of C channels. */
+int64_t layernorm_backward_scratch_size(int64_t N, int64_t C);
 
 #endif

@@ -7,5 +7,7 @@ cdef extern from "layernorm.h":
         float* out, float* mean, float* rstd, const float* x, const float* weight,
         const float* bias, int64_t N, int64_t C, float eps) nogil
     void c_layernorm_backward "layernorm_backward"(
-        float* dx, float* dweight, float* dbias, const float* dout, const float* x,
-        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) nogil
+        float* dx, float* dweight, float* dbias, float* scratch, const float* dout,
+        const float* x, const float* weight, const float* mean, const float* rstd,
+        int64_t N, int64_t C) nogil
+    int64_t layernorm_backward_scratch_size(int64_t N, int64_t C)

@@ -3,6 +3,10 @@
 Arrays are float32 and C-contiguous. x: (..., C), leading dimensions flatten to N rows; the
 row statistics mean and rstd are (N,) or x.shape[:-1]. Backward accumulates (+=) into dx,
 dweight and dbias (zero them first when they are not running gradients).
+
+Beyond the planned API: x may have leading dimensions, and layernorm_backward takes an optional
+scratch array (one pass over the data with deterministic dweight/dbias sums needs a slot per
+block of 64 rows; without it the wrapper allocates one per call).
 """
 cimport numpy as cnp
 import numpy as np
@@ -51,9 +55,19 @@ def layernorm_forward(out, mean, rstd, x, weight, bias, float eps=1e-5):
         c_layernorm_forward(out_ptr, mean_ptr, rstd_ptr, x_ptr, weight_ptr, bias_ptr, n, c, eps)
 
 
-def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd):
+def backward_scratch_size(N, C) -> int:
+    """Floats of scratch layernorm_backward needs for N rows of C channels (about 2 C N / 64)."""
+    return layernorm_backward_scratch_size(N, C)
+
+
+def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=None):
     """dx, dweight, dbias += the gradients of LayerNorm given dout (..., C), the forward's input
-    x, weight (C,) and the forward's mean and rstd. Gradient arrays must not overlap inputs."""
+    x, weight (C,) and the forward's mean and rstd. Gradient arrays must not overlap inputs.
+
+    scratch: None (allocated per call) or a float32 array of backward_scratch_size(N, C)
+    elements, for callers that keep one to avoid the allocation. The result is the same bit for
+    bit with any number of threads.
+    """
     check_array("x", x, np.float32)
     N, C = _rows_and_channels(x)
     check_array("dout", dout, np.float32, x.shape)
@@ -63,11 +77,17 @@ def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd):
     check_array("dx", dx, np.float32, x.shape, writeable=True)
     check_array("dweight", dweight, np.float32, (C,), writeable=True)
     check_array("dbias", dbias, np.float32, (C,), writeable=True)
-    check_disjoint((("dx", dx), ("dweight", dweight), ("dbias", dbias)),
+    scratch_size = layernorm_backward_scratch_size(N, C)
+    if scratch is None:
+        scratch = np.empty(scratch_size, np.float32)
+    else:
+        check_array("scratch", scratch, np.float32, (scratch_size,), writeable=True)
+    check_disjoint((("dx", dx), ("dweight", dweight), ("dbias", dbias), ("scratch", scratch)),
                    (("dout", dout), ("x", x), ("weight", weight), ("mean", mean), ("rstd", rstd)))
     cdef float* dx_ptr = <float*>cnp.PyArray_DATA(dx)
     cdef float* dweight_ptr = <float*>cnp.PyArray_DATA(dweight)
     cdef float* dbias_ptr = <float*>cnp.PyArray_DATA(dbias)
+    cdef float* scratch_ptr = <float*>cnp.PyArray_DATA(scratch)
     cdef const float* dout_ptr = <const float*>cnp.PyArray_DATA(dout)
     cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
     cdef const float* weight_ptr = <const float*>cnp.PyArray_DATA(weight)
@@ -75,5 +95,5 @@ def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd):
     cdef const float* rstd_ptr = <const float*>cnp.PyArray_DATA(rstd)
     cdef int64_t n = N, c = C
     with nogil:
-        c_layernorm_backward(dx_ptr, dweight_ptr, dbias_ptr, dout_ptr, x_ptr, weight_ptr,
-                             mean_ptr, rstd_ptr, n, c)
+        c_layernorm_backward(dx_ptr, dweight_ptr, dbias_ptr, scratch_ptr, dout_ptr, x_ptr,
+                             weight_ptr, mean_ptr, rstd_ptr, n, c)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from llm._ext.layernorm import layernorm_backward, layernorm_forward
+from llm._ext.layernorm import backward_scratch_size, layernorm_backward, layernorm_forward
 
 EPS = 1e-5
 
@@ -72,14 +72,34 @@ def test_backward_matches_finite_differences_and_accumulates(shape, numeric_grad
                                **tolerance)
 
 
+def test_backward_over_many_row_blocks_matches_analytic_float64():
+    x, weight, bias = random_inputs((2, 150, 70), seed=6)     # 300 rows: 5 blocks of 64
+    dout = np.random.default_rng(7).standard_normal(x.shape).astype(np.float32)
+    _, mean, rstd = forward(x, weight, bias)
+    dx, dweight, dbias = np.zeros_like(x), np.zeros_like(weight), np.zeros_like(bias)
+    layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd)
+    _, ref_mean, ref_rstd = layernorm_reference(x, weight, bias)
+    norm = (x - ref_mean[..., None]) * ref_rstd[..., None]
+    dnorm = dout.astype(np.float64) * weight
+    ref_dx = ref_rstd[..., None] * (dnorm - dnorm.mean(-1, keepdims=True)
+                                    - norm * (dnorm * norm).mean(-1, keepdims=True))
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-5, atol=2e-5)
+    # Sums of 300 float32 terms of O(1): 1e-5 relative to their O(sqrt(300)) size.
+    np.testing.assert_allclose(dweight, (dout * norm).sum(axis=(0, 1)), rtol=0, atol=2e-4)
+    np.testing.assert_allclose(dbias, dout.astype(np.float64).sum(axis=(0, 1)), rtol=0,
+                               atol=2e-4)
+
+
 def test_one_and_two_threads_agree_bit_for_bit(with_threads):
     x, weight, bias = random_inputs((197, 200), seed=4)   # above the one-thread size
     dout = np.random.default_rng(5).standard_normal(x.shape).astype(np.float32)
 
+    scratch = np.empty(backward_scratch_size(197, 200), np.float32)
+
     def run():
         out, mean, rstd = forward(x, weight, bias)
         dx, dweight, dbias = np.zeros_like(x), np.zeros_like(weight), np.zeros_like(bias)
-        layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd)
+        layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=scratch)
         return out, mean, rstd, dx, dweight, dbias
 
     for one, two in zip(with_threads(1, run), with_threads(2, run)):
@@ -110,5 +130,8 @@ def test_bad_arguments_raise_value_error_naming_them():
         layernorm_backward(dx, dweight, dbias, dx, x, weight, mean, rstd)
     with pytest.raises(ValueError, match="at least one channel"):
         layernorm_forward(out[:, :0].copy(), mean, rstd, x[:, :0].copy(), weight[:0], bias[:0])
+    with pytest.raises(ValueError, match="scratch has shape"):
+        layernorm_backward(dx, dweight, dbias, out, x, weight, mean, rstd,
+                           scratch=np.empty(3, np.float32))
     with pytest.raises(ValueError, match="mean must be C-contiguous"):
         layernorm_backward(dx, dweight, dbias, out, x, weight, np.zeros(8, np.float32)[::2], rstd)
