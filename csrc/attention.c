@@ -22,6 +22,7 @@
 /* Tile rows a product keeps in registers at once: 8 with AVX-512VL's 32 ymm registers, 4 with
  * AVX2's 16. Each per-ISA copy passes its own. */
 #define MAX_ROW_BLOCK 8
+#define MAX_BLOCK_VECTORS 4
 /* Below this many multiply-adds a call runs on one thread (a decoding step of a small model). */
 #define PARALLEL_MIN_WORK (1 << 18)
 
@@ -210,36 +211,63 @@ TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64
     }
 }
 
-/* acc[i][0:hsp] += Σ_{c < inner} w[i][c] · x[c][0:hsp] for the `rows` rows of a block, where
- * acc rows are acc_stride apart (any alignment) and w[i][c] = w[i * w_row + c * w_inner]. */
+/* acc[i][0:width] += Σ_{c < inner} w[i][c] · x[c][0:width] for i < rows, width = vectors *
+ * VECTOR_WIDTH, all rows x vectors sums in registers; acc rows are acc_stride apart (any
+ * alignment), x rows hsp apart, and w[i][c] = w[i * w_row + c * w_inner]. */
 TILE_INLINE void accumulate_block(float* restrict acc, int64_t acc_stride, const float* restrict w,
-                                  int64_t w_row, int64_t w_inner,
-                                  const float* restrict x, int64_t inner, int64_t hsp, int rows) {
-    for (int64_t v = 0; v < hsp; v += VECTOR_WIDTH) {
-        vfloat sum[MAX_ROW_BLOCK];
-        for (int i = 0; i < rows; i++) sum[i] = *(vfloat_unaligned*)(acc + i * acc_stride + v);
-        for (int64_t c = 0; c < inner; c++) {
-            const vfloat x_c = *(const vfloat*)(x + c * hsp + v);
-            for (int i = 0; i < rows; i++) sum[i] += w[i * w_row + c * w_inner] * x_c;
+                                  int64_t w_row, int64_t w_inner, const float* restrict x,
+                                  int64_t inner, int64_t hsp, int rows, int vectors) {
+    vfloat sum[MAX_ROW_BLOCK][MAX_BLOCK_VECTORS];
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < vectors; j++) {
+            sum[i][j] = *(vfloat_unaligned*)(acc + i * acc_stride + j * VECTOR_WIDTH);
         }
-        for (int i = 0; i < rows; i++) *(vfloat_unaligned*)(acc + i * acc_stride + v) = sum[i];
+    }
+    for (int64_t c = 0; c < inner; c++) {
+        vfloat x_c[MAX_BLOCK_VECTORS];
+        for (int j = 0; j < vectors; j++) x_c[j] = *(const vfloat*)(x + c * hsp + j * VECTOR_WIDTH);
+        for (int i = 0; i < rows; i++) {
+            const float w_ic = w[i * w_row + c * w_inner];
+            for (int j = 0; j < vectors; j++) sum[i][j] += w_ic * x_c[j];
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < vectors; j++) {
+            *(vfloat_unaligned*)(acc + i * acc_stride + j * VECTOR_WIDTH) = sum[i][j];
+        }
+    }
+}
+
+/* The `rows` rows of acc from acc_stride apart += w · x over all hsp columns, `vectors` vectors at
+ * a time (then one at a time for the rest). */
+TILE_INLINE void accumulate_rows(float* restrict acc, int64_t acc_stride, const float* restrict w,
+                                 int64_t w_row, int64_t w_inner, const float* restrict x,
+                                 int64_t inner, int64_t hsp, int rows, int vectors) {
+    int64_t v = 0;
+    for (; v + vectors * VECTOR_WIDTH <= hsp; v += vectors * VECTOR_WIDTH) {
+        accumulate_block(acc + v, acc_stride, w, w_row, w_inner, x + v, inner, hsp, rows, vectors);
+    }
+    for (; v < hsp; v += VECTOR_WIDTH) {
+        accumulate_block(acc + v, acc_stride, w, w_row, w_inner, x + v, inner, hsp, rows, 1);
     }
 }
 
 /* acc (rows, hsp) += w (rows, inner) · x (inner, hsp), strided as in accumulate_block:
- * O += P·V and dV += Pᵀ·dO, dK += dSᵀ·Q (w as stored), dQ += dS·K (w read transposed). */
+ * O += P·V and dV += Pᵀ·dO, dK += dSᵀ·Q (w as stored), dQ += dS·K (w read transposed).
+ * Blocks of row_block rows x 2 vectors; a lone row (a decoding step) takes 4 vectors at a time,
+ * so that four independent sums hide the latency of the multiply-adds. */
 TILE_INLINE void tile_accumulate(float* restrict acc, int64_t acc_stride, const float* restrict w,
                                  int64_t w_row, int64_t w_inner,
                                  const float* restrict x, int64_t inner, int64_t hsp, int64_t rows,
                                  int row_block) {
     int64_t i = 0;
     for (; i + row_block <= rows; i += row_block) {
-        accumulate_block(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x, inner,
-                         hsp, row_block);
+        accumulate_rows(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x, inner,
+                        hsp, row_block, 2);
     }
     for (; i < rows; i++) {
-        accumulate_block(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x, inner,
-                         hsp, 1);
+        accumulate_rows(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x, inner,
+                        hsp, 1, MAX_BLOCK_VECTORS);
     }
 }
 
