@@ -113,15 +113,18 @@ def test_train_iteration(benchmark, implementation, size):
 # ------------------------------------------------------------ the table (subprocess per run)
 
 def measure(implementation: str, size: str, iterations: int) -> dict:
-    """Run in a fresh process: ms of each iteration after one warm-up, and peak memory."""
+    """Run in a fresh process: wall and CPU ms of each iteration after one warm-up, and peak
+    memory. (On a busy machine the CPU time of a one-thread run is the steadier figure.)"""
     train_step = STEP_BUILDERS[implementation](size)
     train_step()
-    times = []
+    wall, cpu = [], []
     for _ in range(iterations):
-        start = time.perf_counter()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         train_step()
-        times.append((time.perf_counter() - start) * 1e3)
-    return {"ms": times, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        wall.append((time.perf_counter() - start_wall) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
+    return {"ms": wall, "cpu_ms": cpu,
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def run_measure(implementation: str, size: str, iterations: int) -> dict:
@@ -133,16 +136,19 @@ def run_measure(implementation: str, size: str, iterations: int) -> dict:
 
 def compare(size: str, repeats: int = 2) -> None:
     iterations = max(1, SIZES[size]["rounds"] // repeats)
-    results = {name: {"ms": [], "maxrss_mb": 0.0} for name in STEP_BUILDERS}
+    results = {name: {"ms": [], "cpu_ms": [], "maxrss_mb": 0.0} for name in STEP_BUILDERS}
     for _ in range(repeats):
         for name in STEP_BUILDERS:
             run = run_measure(name, size, iterations)
             results[name]["ms"] += run["ms"]
+            results[name]["cpu_ms"] += run["cpu_ms"]
             results[name]["maxrss_mb"] = max(results[name]["maxrss_mb"], run["maxrss_mb"])
-    medians = {name: statistics.median(result["ms"]) for name, result in results.items()}
+    wall = {name: statistics.median(result["ms"]) for name, result in results.items()}
+    cpu = {name: statistics.median(result["cpu_ms"]) for name, result in results.items()}
     print(f"{size}: threads={llm.build_info()['omp_threads']}  " + "  ".join(
-        f"{name} {medians[name]:.1f} ms/iter (peak {results[name]['maxrss_mb']:.0f} MB)"
-        for name in STEP_BUILDERS) + f"  speed-up {medians['torch'] / medians['ours']:.2f}x")
+        f"{name} {wall[name]:.1f} ms/iter (cpu {cpu[name]:.1f} ms, peak "
+        f"{results[name]['maxrss_mb']:.0f} MB)" for name in STEP_BUILDERS) +
+        f"  speed-up {wall['torch'] / wall['ours']:.2f}x (cpu {cpu['torch'] / cpu['ours']:.2f}x)")
 
 
 if __name__ == "__main__":
