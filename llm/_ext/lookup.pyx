@@ -1,16 +1,16 @@
 """Token lookup three ways (wraps csrc/lookup.c): BruteForceIndex, BinarySearchIndex, HashIndex.
 
 Each index is built from a Vocabulary (token i has id i) and answers `get(token)`, the id or -1,
-and `get_many(tokens)`, (n,) int32 ids found by one C call with the GIL released. Keys are bytes
-objects, any bytes (NUL included). The indexes reject a repeated token with a plain ValueError;
-llm.tokenizer.lookup checks first and names both ids.
+and `get_many(tokens)`, (n,) int32 ids found by one C call (see get_many for the GIL). Keys are
+bytes objects, any bytes (NUL included). The indexes reject a repeated token with a plain
+ValueError; llm.tokenizer.lookup checks first and names both ids.
 """
 # The C declarations come from lookup.pxd, which Cython includes automatically.
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
-from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from libc.stdint cimport INT32_MAX
 
 import numpy as np
@@ -77,14 +77,15 @@ cdef class Vocabulary:
 
 
 cdef class KeyBatch:
-    """Pointers to n keys and their lengths, for one C call; holds the keys' owner so the
-    pointers stay valid while the GIL is released."""
+    """Pointers to n keys and their lengths for one C call, read from the object that owns the
+    keys: a Vocabulary, or a list or tuple of bytes."""
     cdef object owner
     cdef const uint8_t** pointers
     cdef int64_t* lengths
     cdef int64_t n
 
-    def __cinit__(self, int64_t n):
+    def __cinit__(self, object owner, int64_t n):
+        self.owner = owner
         self.n = n
         self.pointers = <const uint8_t**>PyMem_Malloc(max(n, 1) * sizeof(uint8_t*))
         self.lengths = <int64_t*>PyMem_Malloc(max(n, 1) * sizeof(int64_t))
@@ -95,37 +96,35 @@ cdef class KeyBatch:
         PyMem_Free(self.pointers)
         PyMem_Free(self.lengths)
 
-
-cdef KeyBatch batch_of_tokens(object tokens):
-    # A tuple: the caller's list may change while C runs, the tuple cannot.
-    cdef tuple held = tuple(tokens)
-    cdef KeyBatch batch = KeyBatch(len(held))
-    cdef PyObject* token
-    cdef int64_t i
-    for i in range(batch.n):
-        token = PyTuple_GET_ITEM(held, i)   # borrowed: no reference counting per key
-        if not bytes_check(token):
-            raise TypeError(not_bytes_message(f"tokens[{i}]", <object>token))
-        batch.pointers[i] = <const uint8_t*>bytes_data(token)
-        batch.lengths[i] = bytes_size(token)
-    batch.owner = held
-    return batch
-
-
-cdef KeyBatch batch_of_vocabulary(Vocabulary keys):
-    cdef KeyBatch batch = KeyBatch(keys.view.size)
-    cdef int64_t i
-    for i in range(batch.n):
-        batch.pointers[i] = keys.view.bytes + keys.view.offsets[i]
-        batch.lengths[i] = keys.view.offsets[i + 1] - keys.view.offsets[i]
-    batch.owner = keys
-    return batch
+    cdef int fill(self) except -1:
+        """Read the pointers and lengths (no allocation unless it raises)."""
+        cdef Vocabulary vocabulary
+        cdef PyObject** items
+        cdef PyObject* token
+        cdef int64_t i
+        if isinstance(self.owner, Vocabulary):
+            vocabulary = self.owner
+            for i in range(self.n):
+                self.pointers[i] = vocabulary.view.bytes + vocabulary.view.offsets[i]
+                self.lengths[i] = vocabulary.view.offsets[i + 1] - vocabulary.view.offsets[i]
+            return 0
+        if PySequence_Fast_GET_SIZE(self.owner) != self.n:
+            raise RuntimeError("tokens changed size while get_many read them")
+        items = PySequence_Fast_ITEMS(self.owner)
+        for i in range(self.n):
+            token = items[i]   # borrowed: no reference counting per key
+            if not bytes_check(token):
+                raise TypeError(not_bytes_message(f"tokens[{i}]", <object>token))
+            self.pointers[i] = <const uint8_t*>bytes_data(token)
+            self.lengths[i] = bytes_size(token)
+        return 0
 
 
 cdef class TokenIndex:
     """What the three indexes share: get, get_many, len. Each overrides lookup_one and
     lookup_many with its C functions."""
     cdef readonly int64_t size
+    cdef readonly int64_t hold_gil_below   # see get_many; 0: always release the GIL
 
     cdef int32_t lookup_one(self, const uint8_t* key, int64_t key_len) noexcept nogil:
         return -1
@@ -145,17 +144,32 @@ cdef class TokenIndex:
 
         tokens: a sequence of n bytes objects, or a Vocabulary (keys packed in one buffer).
         out: optional (n,) int32 C-contiguous array to write the ids into.
+        The call releases the GIL, except for batches shorter than hold_gil_below keys (a hash
+        table answers those in under 0.1 ms): they need no copy of a key list, which would
+        cost a fifth of the call, since nothing can change the list while the GIL is held.
         """
-        cdef KeyBatch batch = (batch_of_vocabulary(tokens) if isinstance(tokens, Vocabulary)
-                               else batch_of_tokens(tokens))
-        cdef cnp.npy_intp n = batch.n
+        cdef object keys = tokens
+        if not isinstance(tokens, Vocabulary):
+            keys = PySequence_Fast(tokens, "tokens: expected a sequence of bytes or a Vocabulary")
+        cdef int64_t n = len(keys)
+        cdef bint release_gil = n >= self.hold_gil_below
+        if release_gil and not isinstance(keys, Vocabulary):
+            keys = tuple(keys)   # holds every key while C runs without the GIL
+        cdef cnp.npy_intp length = n
         if out is None:
-            out = cnp.PyArray_EMPTY(1, &n, cnp.NPY_INT32, 0)   # np.empty's call costs ~150 ns
+            out = cnp.PyArray_EMPTY(1, &length, cnp.NPY_INT32, 0)   # np.empty's call costs ~150 ns
         else:
-            check_array("out", out, np.int32, (batch.n,), writeable=True)
+            check_array("out", out, np.int32, (n,), writeable=True)
         cdef int32_t* out_ids = <int32_t*>cnp.PyArray_DATA(out)
-        with nogil:
-            self.lookup_many(out_ids, batch.pointers, batch.lengths, batch.n)
+        cdef KeyBatch batch = KeyBatch(keys, n)
+        # Nothing allocates from here to the C call, so no Python code (a finalizer run by the
+        # garbage collector) can change the keys' list in between.
+        batch.fill()
+        if release_gil:
+            with nogil:
+                self.lookup_many(out_ids, batch.pointers, batch.lengths, n)
+        else:
+            self.lookup_many(out_ids, batch.pointers, batch.lengths, n)
         return out
 
     def __len__(self):
@@ -241,6 +255,7 @@ cdef class HashIndex(TokenIndex):
                 raise ValueError(f"token {i} ({vocabulary[i]!r}) repeats token "
                                  f"{self.get(vocabulary[i])}; each token must occur once")
         self.size = view.size
+        self.hold_gil_below = 8192   # ~0.1 ms of lookups
 
     def __dealloc__(self):
         hash_lookup_free(self.table)

@@ -56,7 +56,8 @@ class TokenLookup:
         return self._index.get(token)   # replaced per instance by the index's method
 
     def get_many(self, tokens, out: np.ndarray | None = None) -> np.ndarray:
-        """(n,) int32 ids of n tokens (-1 where absent), in one C call without the GIL.
+        """(n,) int32 ids of n tokens (-1 where absent), in one C call that releases the GIL
+        (except a hash-table batch of under 8192 keys, which is over in under 0.1 ms).
 
         tokens: a sequence of bytes, or a Vocabulary (the keys packed in one buffer: cheapest).
         out: optional (n,) int32 C-contiguous array to write into.

@@ -183,11 +183,12 @@ def format_table(results: dict) -> str:
             values = [f"{results[size, method, mode, position]:8.1f}"
                       for mode in MODES for position in POSITIONS]
             label = size_label(size) if row == 0 else ""
-            lines.append(f"{label:6}{method:8}{''.join(values[:5])}  {''.join(values[5:])}")
+            single, batch = values[:len(POSITIONS)], values[len(POSITIONS):]
+            lines.append(f"{label:6}{method:8}{''.join(single)}  {''.join(batch)}")
     lines.append("")
     for size in sizes:
-        ratios = [results[size, "dict", "batch", position] / results[size, "hash", "batch", position]
-                  for position in POSITIONS]
+        ratios = [results[size, "dict", "batch", position]
+                  / results[size, "hash", "batch", position] for position in POSITIONS]
         lines.append(f"{size_label(size)}: hash get_many is {min(ratios):.1f}-{max(ratios):.1f}x "
                      f"faster per key than a Python loop over dict.get")
     return "\n".join(lines)
