@@ -179,35 +179,39 @@ TILE_INLINE void add_rows(float* restrict dst, int64_t dst_stride,
 
 /* ---- tile products ------------------------------------------------------------------------- */
 
-/* out[i][0:TILE] = Σ_{d < depth} a[i][d] · bt[d][0:TILE] for the `rows` rows of a block. */
+/* out[i][0:width] = Σ_{d < depth} a[i][d] · bt[d][0:width] for i < rows, width = vectors *
+ * VECTOR_WIDTH, all rows x vectors sums in registers; out and bt rows TILE apart. */
 TILE_INLINE void scores_block(float* restrict out, const float* restrict a, int64_t a_stride,
-                              const float* restrict bt, int64_t depth, int rows) {
-    vfloat acc[MAX_ROW_BLOCK][TILE_VECTORS];
+                              const float* restrict bt, int64_t depth, int rows, int vectors) {
+    vfloat acc[MAX_ROW_BLOCK][MAX_BLOCK_VECTORS];
     for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < TILE_VECTORS; j++) acc[i][j] = vsplat(0.0f);
+        for (int j = 0; j < vectors; j++) acc[i][j] = vsplat(0.0f);
     }
     for (int64_t d = 0; d < depth; d++) {
-        vfloat b[TILE_VECTORS];       /* in registers, reused by every row of the block */
-        for (int j = 0; j < TILE_VECTORS; j++) b[j] = ((const vfloat*)(bt + d * TILE))[j];
+        vfloat b[MAX_BLOCK_VECTORS];    /* in registers, reused by every row of the block */
+        for (int j = 0; j < vectors; j++) b[j] = ((const vfloat*)(bt + d * TILE))[j];
         for (int i = 0; i < rows; i++) {
             const float a_id = a[i * a_stride + d];
-            for (int j = 0; j < TILE_VECTORS; j++) acc[i][j] += a_id * b[j];
+            for (int j = 0; j < vectors; j++) acc[i][j] += a_id * b[j];
         }
     }
     for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < TILE_VECTORS; j++) ((vfloat*)(out + i * TILE))[j] = acc[i][j];
+        for (int j = 0; j < vectors; j++) ((vfloat*)(out + i * TILE))[j] = acc[i][j];
     }
 }
 
-/* out (rows, TILE) = a (rows, depth) · bt (depth, TILE): scores Q·Kᵀ, or dO·Vᵀ. */
+/* out (rows, TILE) = a (rows, depth) · bt (depth, TILE): scores Q·Kᵀ, or dO·Vᵀ, in blocks of
+ * row_block rows x 2 vectors; a lone row (a decoding step) takes the whole tile width at once. */
 TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64_t a_stride,
                              const float* restrict bt, int64_t depth, int64_t rows, int row_block) {
     int64_t i = 0;
     for (; i + row_block <= rows; i += row_block) {
-        scores_block(out + i * TILE, a + i * a_stride, a_stride, bt, depth, row_block);
+        for (int64_t v = 0; v < TILE; v += 2 * VECTOR_WIDTH) {
+            scores_block(out + i * TILE + v, a + i * a_stride, a_stride, bt + v, depth, row_block, 2);
+        }
     }
     for (; i < rows; i++) {
-        scores_block(out + i * TILE, a + i * a_stride, a_stride, bt, depth, 1);
+        scores_block(out + i * TILE, a + i * a_stride, a_stride, bt, depth, 1, TILE_VECTORS);
     }
 }
 
