@@ -82,7 +82,8 @@ static void lookup_batch(lookup_range_fn lookup_range, const void* index, int32_
 int32_t brute_force_get(lookup_vocabulary vocabulary, const uint8_t* key, int64_t key_len) {
     for (int64_t i = 0; i < vocabulary.size; i++) {
         /* The length check rejects most tokens without touching their bytes. */
-        if (token_length(vocabulary, i) == key_len && bytes_equal(token_bytes(vocabulary, i), key, key_len))
+        if (token_length(vocabulary, i) == key_len
+                && bytes_equal(token_bytes(vocabulary, i), key, key_len))
             return (int32_t)i;
     }
     return -1;
@@ -183,9 +184,10 @@ void binary_search_get_many(int32_t* out_ids, lookup_vocabulary sorted, const in
 
 /* ---- the hash ---------------------------------------------------------- */
 
-/* A wyhash-style hash (after Wang Yi's wyhash, final version 4): input is read
- * 8 bytes at a time and every 16 bytes cost one 64x64->128-bit multiply whose
- * two halves are folded together.
+/* A wyhash-style hash: Wang Yi's wyhash (final version 4) for keys of up to
+ * 48 bytes, with its first constants and seed 0; longer keys stay in one lane
+ * instead of three. Input is read 8 bytes at a time and every 16 bytes cost
+ * one 64x64->128-bit multiply whose two halves are folded together.
  *
  * Why this one: BPE tokens are short (most are 2-10 bytes), and a key of up to
  * 16 bytes is read with a few overlapping loads and mixed by two multiplies,
