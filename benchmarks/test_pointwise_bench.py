@@ -6,7 +6,9 @@ V = 65 (characters), AdamW over 10M parameters, embedding forward/backward. Each
 callables run in turn, round after round, so all see the same machine noise; the table printed
 at the end gives median milliseconds and the peers' time over ours (> 1: we are faster).
 PyTorch uses the same thread count as our kernels (LLM_NUM_THREADS, default all cores) and is
-called at its kernel level where that exists (aten.*_backward), so autograd is not timed.
+called at its kernel level where that exists (aten.*_backward), so autograd is not timed;
+"torch" allocates its outputs as its functional API does, "torch_out" writes into preallocated
+arrays through the aten .out overloads (no page faults on fresh output buffers), as ours does.
 
     python -m pytest benchmarks/test_pointwise_bench.py
 """
@@ -112,11 +114,17 @@ def layernorm_case(backward):
     if torch is not None:
         tx, tw, tb, td = map(torch.from_numpy, (x, weight, bias, dout))
         tmean, trstd = torch.from_numpy(mean)[:, None], torch.from_numpy(rstd)[:, None]
+        t_outputs = (torch.empty(N, C), torch.empty(C), torch.empty(C)) if backward else \
+            (torch.empty(N, C), torch.empty(N, 1), torch.empty(N, 1))
         if backward:
-            cases["torch"] = lambda: torch.ops.aten.native_layer_norm_backward(
-                td, tx, [C], tmean, trstd, tw, tb, [True, True, True])
+            arguments = (td, tx, [C], tmean, trstd, tw, tb, [True, True, True])
+            cases["torch"] = lambda: torch.ops.aten.native_layer_norm_backward(*arguments)
+            cases["torch_out"] = lambda: torch.ops.aten.native_layer_norm_backward.out(
+                *arguments, out0=t_outputs[0], out1=t_outputs[1], out2=t_outputs[2])
         else:
             cases["torch"] = lambda: torch.ops.aten.native_layer_norm(tx, [C], tw, tb, 1e-5)
+            cases["torch_out"] = lambda: torch.ops.aten.native_layer_norm.out(
+                tx, [C], tw, tb, 1e-5, out0=t_outputs[0], out1=t_outputs[1], out2=t_outputs[2])
     return cases
 
 
@@ -129,11 +137,15 @@ def gelu_case(backward):
     else:
         cases = {"ours": lambda: gelu_forward(out, x), "numpy": lambda: numpy_gelu(x)}
     if torch is not None:
-        tx, td = torch.from_numpy(x), torch.from_numpy(dout)
+        tx, td, t_out = torch.from_numpy(x), torch.from_numpy(dout), torch.empty(x.shape)
         if backward:
             cases["torch"] = lambda: torch.ops.aten.gelu_backward(td, tx, approximate="tanh")
+            cases["torch_out"] = lambda: torch.ops.aten.gelu_backward.grad_input(
+                td, tx, approximate="tanh", grad_input=t_out)
         else:
             cases["torch"] = lambda: torch.nn.functional.gelu(tx, approximate="tanh")
+            cases["torch_out"] = lambda: torch.ops.aten.gelu.out(tx, approximate="tanh",
+                                                                 out=t_out)
     return cases
 
 
@@ -148,11 +160,15 @@ def softmax_case(backward):
         cases = {"ours": lambda: softmax_forward(out, x), "numpy": lambda: numpy_softmax(x)}
     if torch is not None:
         tx, td, tout = torch.from_numpy(x), torch.from_numpy(dout), torch.from_numpy(out)
+        t_result = torch.empty(x.shape)
         if backward:
             cases["torch"] = lambda: torch.ops.aten._softmax_backward_data(td, tout, 1,
                                                                            torch.float32)
+            cases["torch_out"] = lambda: torch.ops.aten._softmax_backward_data.out(
+                td, tout, 1, torch.float32, grad_input=t_result)
         else:
             cases["torch"] = lambda: torch.softmax(tx, dim=1)
+            cases["torch_out"] = lambda: torch.ops.aten._softmax.out(tx, 1, False, out=t_result)
     return cases
 
 
@@ -207,11 +223,16 @@ def embedding_case(backward):
     if torch is not None:
         t_table, t_ids, t_dout = torch.from_numpy(table), torch.from_numpy(ids).long(), \
             torch.from_numpy(dout)
+        t_result = torch.empty((V, C) if backward else (N, C))
         if backward:
             cases["torch"] = lambda: torch.ops.aten.embedding_dense_backward(
                 t_dout, t_ids, V, -1, False)
+            cases["torch_out"] = lambda: torch.ops.aten.embedding_dense_backward.out(
+                t_dout, t_ids, V, -1, False, out=t_result)
         else:
             cases["torch"] = lambda: torch.nn.functional.embedding(t_ids, t_table)
+            cases["torch_out"] = lambda: torch.ops.aten.embedding.out(t_table, t_ids,
+                                                                      out=t_result)
     return cases
 
 
