@@ -163,6 +163,23 @@ def test_one_and_two_threads_agree(m, k, n, restore_threads):
     np.testing.assert_allclose(results[0], results[1], rtol=0, atol=1e-5 * np.sqrt(k))
 
 
+def test_concurrent_calls_from_python_threads_are_independent():
+    """The GIL is released and each calling thread has its own packing workspace."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(6)
+    problems = [(random(rng, m, 300), random(rng, 300, 129)) for m in (5, 40, 200, 333)] * 3
+
+    def product(operands):
+        a, b = operands
+        return matmul.gemm(np.empty((a.shape[0], b.shape[1]), dtype=np.float32), a, b)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(product, problems))
+    for (a, b), c in zip(problems, results):
+        np.testing.assert_allclose(c, reference(a, b, False, False), rtol=0, atol=tolerance(300))
+
+
 def test_bad_arguments_raise_value_error_naming_them():
     f32 = np.float32
     inp, weight = np.zeros((4, 129), f32), np.zeros((128, 384), f32)
