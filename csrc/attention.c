@@ -1,6 +1,6 @@
 /* Causal multi-head self-attention, flash-attention style; the contract is in attention.h.
  *
- * Reading order: vector helpers (32-byte vectors, a vectorised exp) -> tile loads -> the two tile
+ * Reading order: vector helpers (GCC vectors, a vectorised exp) -> tile loads -> the two tile
  * products (scores = rows · columnsᵀ, and accumulate += weights · rows) -> masking and the online
  * softmax -> one query tile of forward, one head of backward -> per-ISA copies and dispatch -> the
  * public functions, which only validate, slice heads and spread tasks over threads.
@@ -17,22 +17,30 @@
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 
 #define TILE 32                      /* queries, and keys, per tile: a multiple of VECTOR_WIDTH */
-#define VECTOR_WIDTH 8               /* floats per vector */
+#define VECTOR_WIDTH (VECTOR_BYTES / 4)   /* floats per vector */
 #define TILE_VECTORS (TILE / VECTOR_WIDTH)
-/* Tile rows a product keeps in registers at once: 8 with AVX-512VL's 32 ymm registers, 4 with
- * AVX2's 16. Each per-ISA copy passes its own. */
+/* Tile rows a product keeps in registers at once (times 2 vectors): 8 with AVX-512VL's 32
+ * registers, 4 with the 16 of AVX2 or the baseline. Each per-ISA copy passes its own. */
 #define MAX_ROW_BLOCK 8
-#define MAX_BLOCK_VECTORS 4
+#define MAX_BLOCK_VECTORS TILE_VECTORS
 /* Below this many multiply-adds a call runs on one thread (a decoding step of a small model). */
 #define PARALLEL_MIN_WORK (1 << 18)
 
-/* GCC/Clang vector extensions: one source, compiled for AVX-512VL, AVX2 (one ymm register each)
- * or baseline SSE (two xmm) by the per-ISA copies at the end of the file. 32-byte vectors, not 64:
- * a 64-byte vector has no register outside AVX-512, so the AVX2 copy kept its accumulators on the
- * stack (18x slower); and on Zen 4, 512-bit FMAs are double-pumped, so ymm measured within 7%. */
-typedef float vfloat __attribute__((vector_size(32)));
-typedef int32_t vint __attribute__((vector_size(32)));
-typedef float vfloat_unaligned __attribute__((vector_size(32), aligned(4)));   /* user rows */
+/* GCC/Clang vector extensions: one source, compiled for AVX-512VL, AVX2 and the baseline by the
+ * per-ISA copies at the end of the file. A vector type lives in registers only where the compile
+ * flags give it a register, else in memory (64-byte vectors kept the AVX2 copy's sums on the stack,
+ * 18x slower). So: 32 bytes (ymm) when the build targets AVX or better, the default -march=native
+ * build on any recent x86; 16 bytes (xmm, NEON) for a portable baseline build, whose AVX2 and
+ * AVX-512 copies then run at half width. On Zen 4, ymm measured within 7% of zmm (512-bit FMAs
+ * are double-pumped there). */
+#if defined(__AVX__)
+#define VECTOR_BYTES 32
+#else
+#define VECTOR_BYTES 16
+#endif
+typedef float vfloat __attribute__((vector_size(VECTOR_BYTES)));
+typedef int32_t vint __attribute__((vector_size(VECTOR_BYTES)));
+typedef float vfloat_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));
 
 /* Everything below up to the per-ISA copies is inlined into them, so it is compiled per ISA; no
  * vector crosses a real call, so GCC's note that vector arguments change the ABI without AVX
@@ -113,6 +121,7 @@ TILE_INLINE void load_rows(float* restrict dst, int64_t hsp,
     }
 }
 
+#if VECTOR_WIDTH == 8
 /* dst[d * TILE + k] = scale * src[k * row_stride + d] for k, d < 8: an 8 x 8 transpose in
  * registers (unpack, shuffle, swap 128-bit halves: the classic AVX sequence). */
 TILE_INLINE void transpose_8x8(float* restrict dst, const float* restrict src, int64_t row_stride,
@@ -138,6 +147,7 @@ TILE_INLINE void transpose_8x8(float* restrict dst, const float* restrict src, i
         *(vfloat*)(dst + (k + 4) * TILE) = __builtin_shuffle(u[k], u[k + 4], high_halves);
     }
 }
+#endif
 
 /* dst (hs, TILE) = scale * rows 0..n-1 of src transposed, zero in columns n..TILE-1, where row
  * c's channel d is src[c * row_stride + d * channel_stride]. A key cache stored transposed
@@ -153,12 +163,18 @@ TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
         for (int64_t d = 0; d < hs; d++) scaled_copy(dst + d * TILE, src + d * channel_stride, n, scale);
         return;
     }
-    const int64_t rows_in_blocks = channel_stride == 1 ? n / 8 * 8 : 0, channels_in_blocks = hs / 8 * 8;
-    for (int64_t c = 0; c < rows_in_blocks; c += 8) {
-        for (int64_t d = 0; d < channels_in_blocks; d += 8) {
-            transpose_8x8(dst + d * TILE + c, src + c * row_stride + d, row_stride, scale);
+    int64_t rows_in_blocks = 0;
+    const int64_t channels_in_blocks = hs / 8 * 8;
+#if VECTOR_WIDTH == 8
+    if (channel_stride == 1) {
+        rows_in_blocks = n / 8 * 8;
+        for (int64_t c = 0; c < rows_in_blocks; c += 8) {
+            for (int64_t d = 0; d < channels_in_blocks; d += 8) {
+                transpose_8x8(dst + d * TILE + c, src + c * row_stride + d, row_stride, scale);
+            }
         }
     }
+#endif
     for (int64_t c = 0; c < n; c++) {
         for (int64_t d = c < rows_in_blocks ? channels_in_blocks : 0; d < hs; d++) {
             dst[d * TILE + c] = scale * src[c * row_stride + d * channel_stride];

@@ -13,8 +13,9 @@
  * (stats), and backward recomputes the probabilities from it. Scratch is a few tiles on each
  * thread's stack (at most ~256 KiB with hs = 256). Work is split with OpenMP over (batch, head,
  * query tile) in forward and (batch, head) in backward, so every thread owns the gradient slices
- * it writes: results do not depend on the thread count. The tile arithmetic uses 32-byte vectors
- * compiled for AVX-512VL, AVX2+FMA and portable C, chosen at run time with llm_simd_detect().
+ * it writes: results do not depend on the thread count. The tile arithmetic (GCC vectors of 8
+ * floats, 4 in a build for a baseline without AVX) is compiled for AVX-512VL, AVX2+FMA and the
+ * baseline, chosen at run time with llm_simd_detect().
  *
  * Limits: 1 <= hs <= ATTENTION_MAX_HEAD_SIZE; C % NH == 0. Functions return LLM_ERR_ARGUMENT
  * (and write nothing) otherwise.
