@@ -13,7 +13,8 @@ from pathlib import Path
 import llm
 
 # Modules whose register(subparsers) adds a command group.
-COMMAND_MODULES = ("llm.tokenizer.cli", "llm.embeddings.cli", "llm.bench", "llm.train.cli")
+COMMAND_MODULES = ("llm.tokenizer.cli", "llm.embeddings.cli", "llm.bench", "llm.train.cli",
+                   "llm.data.cli")
 
 log = logging.getLogger("llm")
 

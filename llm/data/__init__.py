@@ -1,4 +1,9 @@
-"""Reading corpora: files and folders of text, and (later) conversations and downloads."""
+"""Reading corpora: text files and folders, conversations (ShareGPT / LimaRP JSON and JSONL).
+
+Submodules with heavier imports are used by name: llm.data.download (named datasets over
+HTTP), llm.data.prepare (token arrays tokenized once, memory-mapped by training).
+"""
+from llm.data.conversations import Conversation, Turn, load_conversations
 from llm.data.text import iter_files, read_bytes, read_text
 
-__all__ = ["iter_files", "read_bytes", "read_text"]
+__all__ = ["Conversation", "Turn", "iter_files", "load_conversations", "read_bytes", "read_text"]
