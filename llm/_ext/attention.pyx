@@ -26,6 +26,16 @@ cdef int64_t head_count(int64_t C, n_head) except -1:
     return n_head
 
 
+cdef tuple qkv_sizes(qkv, n_head):
+    """(B, T, C, n_head) of a checked (B, T, 3C) qkv."""
+    check_array("qkv", qkv, np.float32, (None, None, None))
+    if qkv.shape[2] % 3:
+        raise ValueError(f"qkv has shape {qkv.shape}; expected (B, T, 3C): the last size is "
+                         f"not a multiple of 3")
+    C = qkv.shape[2] // 3
+    return qkv.shape[0], qkv.shape[1], C, head_count(C, n_head)
+
+
 cdef const uint8_t* key_mask_pointer(key_mask, int64_t B, int64_t T) except? NULL:
     """The (B, T) mask as uint8 bytes (bool is viewed as uint8), or NULL for None."""
     if key_mask is None:
@@ -54,12 +64,8 @@ def attention_forward(out, stats, qkv, n_head, key_mask=None):
     written: log Σ_j exp(score_ij) over the keys query i sees, +inf for a query that sees none;
     keep it for attention_backward. key_mask: (B, T) uint8 or bool, or None.
     """
-    check_array("qkv", qkv, np.float32, (None, None, None))
-    if qkv.shape[2] % 3:
-        raise ValueError(f"qkv has shape {qkv.shape}; expected (B, T, 3C): the last size is "
-                         f"not a multiple of 3")
-    cdef int64_t B = qkv.shape[0], T = qkv.shape[1], C = qkv.shape[2] // 3
-    cdef int64_t NH = head_count(C, n_head)
+    cdef int64_t B, T, C, NH
+    B, T, C, NH = qkv_sizes(qkv, n_head)
     check_array("out", out, np.float32, (B, T, C), writeable=True)
     check_array("stats", stats, np.float32, (B, NH, T), writeable=True)
     check_disjoint((("out", out), ("stats", stats)), (("qkv", qkv), ("key_mask", key_mask)))
@@ -79,12 +85,8 @@ def attention_backward(dqkv, dout, qkv, out, stats, n_head, key_mask=None):
     dqkv: (B, T, 3C) float32, accumulated (zero it first unless it holds a running gradient).
     dout, out: (B, T, C) float32; qkv, out, stats, key_mask as in and from attention_forward.
     """
-    check_array("qkv", qkv, np.float32, (None, None, None))
-    if qkv.shape[2] % 3:
-        raise ValueError(f"qkv has shape {qkv.shape}; expected (B, T, 3C): the last size is "
-                         f"not a multiple of 3")
-    cdef int64_t B = qkv.shape[0], T = qkv.shape[1], C = qkv.shape[2] // 3
-    cdef int64_t NH = head_count(C, n_head)
+    cdef int64_t B, T, C, NH
+    B, T, C, NH = qkv_sizes(qkv, n_head)
     check_array("dqkv", dqkv, np.float32, (B, T, 3 * C), writeable=True)
     check_array("dout", dout, np.float32, (B, T, C))
     check_array("out", out, np.float32, (B, T, C))
