@@ -95,7 +95,8 @@ def interleaved_medians(functions, rounds):
 
 
 def record_medians(info, medians, unit, scale):
-    """extra_info entries <name>_<unit> (wall), <name>_cpu_<unit>, <peer>_over_ours (wall and cpu)."""
+    """extra_info entries <name>_<unit> (wall), <name>_cpu_<unit>, and the ratios
+    <peer>_over_ours (wall) and <peer>_over_ours_cpu."""
     for name, (wall, cpu) in medians.items():
         info[f"{name}_{unit}"] = round(wall * scale, 2)
         info[f"{name}_cpu_{unit}"] = round(cpu * scale, 2)

@@ -160,7 +160,9 @@ TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
         for (int64_t d = 0; d < hs; d++) memset(dst + d * TILE + n, 0, (TILE - n) * sizeof(float));
     }
     if (row_stride == 1) {
-        for (int64_t d = 0; d < hs; d++) scaled_copy(dst + d * TILE, src + d * channel_stride, n, scale);
+        for (int64_t d = 0; d < hs; d++) {
+            scaled_copy(dst + d * TILE, src + d * channel_stride, n, scale);
+        }
         return;
     }
     int64_t rows_in_blocks = 0;
@@ -223,7 +225,8 @@ TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64
     int64_t i = 0;
     for (; i + row_block <= rows; i += row_block) {
         for (int64_t v = 0; v < TILE; v += 2 * VECTOR_WIDTH) {
-            scores_block(out + i * TILE + v, a + i * a_stride, a_stride, bt + v, depth, row_block, 2);
+            scores_block(out + i * TILE + v, a + i * a_stride, a_stride, bt + v, depth,
+                         row_block, 2);
         }
     }
     for (; i < rows; i++) {
@@ -313,7 +316,9 @@ TILE_INLINE void mask_scores(float* restrict scores, int64_t query_stride, int64
     if (real_keys == TILE && j0 + TILE - 1 <= p0) return;   /* all visible to all queries */
     for (int64_t i = 0; i < queries; i++) {
         for (int64_t c = 0; c < keys; c++) {
-            if (!key_visible[c] || j0 + c > p0 + i) scores[i * query_stride + c * key_stride] = -INFINITY;
+            if (!key_visible[c] || j0 + c > p0 + i) {
+                scores[i * query_stride + c * key_stride] = -INFINITY;
+            }
         }
     }
 }
@@ -457,12 +462,13 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
     vfloat qt_buf[hs * TILE_VECTORS], dout_t_buf[hs * TILE_VECTORS];          /* (hs, TILE) */
     vfloat q_buf[TILE * hsp / VECTOR_WIDTH], dout_buf[TILE * hsp / VECTOR_WIDTH];
     vfloat dq_buf[TILE * hsp / VECTOR_WIDTH];
-    vfloat k_buf[TILE * hsp / VECTOR_WIDTH], dkv_buf[TILE * hsp / VECTOR_WIDTH];
+    vfloat k_buf[TILE * hsp / VECTOR_WIDTH], scratch_buf[TILE * hsp / VECTOR_WIDTH];
     vfloat pt_buf[TILE * TILE_VECTORS], dst_buf[TILE * TILE_VECTORS];         /* (key, query) */
     vfloat lse_buf[TILE_VECTORS], out_dot_dout_buf[TILE_VECTORS];
     float *qt = (float*)qt_buf, *dout_t = (float*)dout_t_buf;
     float *q = (float*)q_buf, *dout = (float*)dout_buf, *dq = (float*)dq_buf;
-    float *k = (float*)k_buf, *dkv = (float*)dkv_buf, *pt = (float*)pt_buf, *dst = (float*)dst_buf;
+    float *k = (float*)k_buf, *pt = (float*)pt_buf, *dst = (float*)dst_buf;
+    float* scratch = (float*)scratch_buf;   /* O rows for D, then accumulate_key_gradient's */
     float *lse = (float*)lse_buf, *out_dot_dout = (float*)out_dot_dout_buf;
     uint8_t key_visible[TILE];
 
@@ -476,11 +482,13 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
         load_transposed(qt, q_rows, in->q_stride, 1, rows, hs, in->scale);
         load_transposed(dout_t, dout_rows, g->out_stride, 1, rows, hs, 1.0f);
         memset(dq, 0, rows * hsp * sizeof(float));
-        load_rows(dkv, hsp, g->out + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
+        load_rows(scratch, hsp, g->out + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
         for (int64_t i = 0; i < TILE; i++) {      /* columns past the tile: P = 0 via lse = inf */
             vfloat dot = vsplat(0.0f);
-            for (int64_t v = 0; v < hsp / VECTOR_WIDTH && i < rows; v++) {
-                dot += ((vfloat*)(dkv + i * hsp))[v] * ((vfloat*)(dout + i * hsp))[v];
+            if (i < rows) {
+                for (int64_t v = 0; v < hsp / VECTOR_WIDTH; v++) {
+                    dot += ((vfloat*)(scratch + i * hsp))[v] * ((vfloat*)(dout + i * hsp))[v];
+                }
             }
             out_dot_dout[i] = hsum(dot);
             lse[i] = i < rows ? g->lse[i0 + i] : INFINITY;
@@ -504,10 +512,10 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             }
             load_rows(k, hsp, k_rows, in->k_stride, n, hs, 1.0f);
             tile_accumulate(dq, hsp, dst, 1, TILE, k, n, hsp, rows, row_block);     /* dS·K */
-            accumulate_key_gradient(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, dkv, pt, dout,
-                                    rows, n, hs, row_block);                        /* Pᵀ·dO */
-            accumulate_key_gradient(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, dkv, dst, q,
-                                    rows, n, hs, row_block);               /* dSᵀ·Q, scaled */
+            accumulate_key_gradient(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, scratch, pt,
+                                    dout, rows, n, hs, row_block);                  /* Pᵀ·dO */
+            accumulate_key_gradient(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, scratch, dst,
+                                    q, rows, n, hs, row_block);            /* dSᵀ·Q, scaled */
         }
         add_rows(g->dq + i0 * g->dqkv_stride, g->dqkv_stride, dq, hsp, rows, hs, in->scale);
     }

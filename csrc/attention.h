@@ -9,9 +9,10 @@
  * (a fully padded row of a left-padded batch) outputs zeros and gets zero gradients, never NaN.
  *
  * Method (flash-attention 2 on the CPU): queries in tiles of 32 rows, keys in tiles of 32, an
- * online softmax, tiles wholly above the diagonal or wholly padding skipped. Nothing of size T x T is ever stored: forward keeps one log-sum-exp per query row
- * (stats), and backward recomputes the probabilities from it. Scratch is a few tiles on each
- * thread's stack (at most ~256 KiB with hs = 256). Work is split with OpenMP over (batch, head,
+ * online softmax, tiles wholly above the diagonal or wholly padding skipped. Nothing of size
+ * T x T is ever stored: forward keeps one log-sum-exp per query row (stats), and backward
+ * recomputes the probabilities from it. Scratch is a few tiles on each thread's stack (at most
+ * ~230 KiB, with hs = 256). Work is split with OpenMP over (batch, head,
  * query tile) in forward and (batch, head) in backward, so every thread owns the gradient slices
  * it writes: results do not depend on the thread count. The tile arithmetic (GCC vectors of 8
  * floats, 4 in a build for a baseline without AVX) is compiled for AVX-512VL, AVX2+FMA and the

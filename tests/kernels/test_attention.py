@@ -82,7 +82,9 @@ def random_case(B, T, C, seed=0, scale=1.0):
 
 
 SHAPES = [(2, 1, 8, 2), (3, 5, 12, 3), (2, 33, 64, 4), (3, 70, 48, 1), (2, 70, 96, 6),
-          (1, 40, 40, 5)]   # (B, T, C, n_head): odd T, tile remainders, hs 4 .. 48, hs = 8 = 40/5
+          (1, 40, 40, 5), (1, 37, 256, 1)]
+# (B, T, C, n_head): odd T, tile remainders, hs 4 .. 48 (whole vectors of 8 or not), the largest
+# head size (256, the most stack).
 
 
 @pytest.mark.parametrize("B,T,C,n_head", SHAPES)
