@@ -176,8 +176,8 @@ def fetch(url: str, destination: str | os.PathLike, sha256: str | None = None,
         raise ValueError(f"{url}: SHA-256 is {digest}, expected {sha256}; the download was "
                          "deleted. If the file changed upstream, pass --sha256 with the new "
                          "digest (or 'none') after checking it")
+    write_digest(destination, digest)   # first: a file under its final name has its record
     os.replace(part, destination)
-    write_digest(destination, digest)
     log.info("downloaded %s (%s bytes, sha256 %s)", destination, f"{destination.stat().st_size:,}",
              digest)
     return destination

@@ -75,6 +75,8 @@ def prepare(tokenizer: Tokenizer | str | os.PathLike, inputs, out_dir: str | os.
         raise ValueError(f"val_fraction={val_fraction}: must lie strictly between 0 and 1")
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes={chunk_bytes}: must be positive")
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
     out_dir = Path(out_dir)
     if out_dir.exists() and not (overwrite and is_prepared(out_dir)):
         hint = "pass --force to replace it" if is_prepared(out_dir) else "choose a new --out"
