@@ -332,7 +332,8 @@ TILE_INLINE void online_softmax_row(float* restrict score_row, float* restrict r
     vfloat* s = (vfloat*)score_row;
     vfloat tile_max = s[0];
     for (int j = 1; j < TILE_VECTORS; j++) tile_max = vmax(tile_max, s[j]);
-    const float new_max = fmaxf(*running_max, hmax(tile_max));
+    const float tile_row_max = hmax(tile_max);
+    const float new_max = tile_row_max > *running_max ? tile_row_max : *running_max;
     if (new_max == -INFINITY) {
         for (int j = 0; j < TILE_VECTORS; j++) s[j] = vsplat(0.0f);
         return;
