@@ -8,7 +8,8 @@
  *         jr: NR columns      micro-panel of B
  *           ir: MR rows       micro-kernel: C tile (MR x NR) = alpha * A panel @ B panel + ...
  * Threads form a grid over (rows, columns) of C chosen per shape, so that a tall C is split by
- * rows and a short, wide one (a few tokens times a vocabulary) by columns.
+ * rows and a short, wide one by columns. Products of at most FEW_ROWS rows (generation, a token
+ * at a time) skip all this: gemm_few_rows streams B once, unpacked.
  */
 #include "matmul.h"
 
@@ -139,7 +140,7 @@ int matmul_set_simd_level(int level) {
 }
 
 static const gemm_config* gemm_config_in_use(void) {
-    if (simd_level < 0) matmul_set_simd_level((int)llm_simd_detect());
+    if (simd_level < 0) matmul_set_simd_level(-1);
 #ifdef MATMUL_X86
     static const gemm_config avx512 = {kernel_avx512, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
     static const gemm_config avx2 = {kernel_avx2, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
@@ -238,7 +239,6 @@ static float* workspace_get(size_t floats) {
     pthread_setspecific(workspace_key, data);
     return workspace_data;
 }
-
 
 /* ---------------------------------------------------------------- driver */
 
