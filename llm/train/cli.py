@@ -60,16 +60,16 @@ def register(subparsers) -> None:
                        help="keep files apart: windows never cross files, short files are "
                             "left-padded, the last files validate")
     model = train.add_argument_group("model (GPT-2 layout by default)")
-    model.add_argument("--n-layer", type=int, help="transformer blocks (default 4)")
-    model.add_argument("--n-head", type=int, help="attention heads (default 4)")
-    model.add_argument("--d-model", type=int, help="width of the residual stream (default 128)")
-    model.add_argument("--d-ff", type=int, help="MLP hidden width (default 4 * d-model)")
-    model.add_argument("--block-size", type=int,
+    model.add_argument("--n-layer", type=int, metavar="N", help="transformer blocks (default 4)")
+    model.add_argument("--n-head", type=int, metavar="N", help="attention heads (default 4)")
+    model.add_argument("--d-model", type=int, metavar="N", help="width of the residual stream (default 128)")
+    model.add_argument("--d-ff", type=int, metavar="N", help="MLP hidden width (default 4 * d-model)")
+    model.add_argument("--block-size", type=int, metavar="N",
                        help=f"context length in tokens (default {DEFAULT_BLOCK_SIZE})")
     model.add_argument("--activation", choices=["gelu", "relu"], help="default gelu")
     model.add_argument("--norm", choices=["pre", "post"], help="LayerNorm placement (default pre)")
     model.add_argument("--positional", choices=["learned", "sinusoidal"], help="default learned")
-    model.add_argument("--label-smoothing", type=float, help="default 0")
+    model.add_argument("--label-smoothing", type=float, metavar="X", help="default 0")
     training = train.add_argument_group("training (defaults: nanoGPT's Shakespeare-char recipe)")
     defaults = TrainConfig()
     for field in fields(TrainConfig):
@@ -77,7 +77,7 @@ def register(subparsers) -> None:
                                        "grad_clip", "val_fraction") else int
         default = getattr(defaults, field.name)
         shown = "" if default is None else f" (default {default})"
-        training.add_argument(flag(field.name), type=kind, metavar=field.name.upper(),
+        training.add_argument(flag(field.name), type=kind, metavar="X" if kind is float else "N",
                               help=TRAIN_FLAG_HELP[field.name] + shown)
     train.set_defaults(func=cmd_train)
 

@@ -66,7 +66,8 @@ def prepare(run_dir: str | os.PathLike, data: list[str] | None = None, char: boo
     if not data:
         write_pydoc_topics(paths[0])
     tokenizer = "char" if char else Tokenizer.train(paths, vocab_size)
-    config = TrainConfig(**{**TRAIN_CONFIG.to_dict(), "max_iters": max_iters, "seed": seed})
+    config = TrainConfig(**{**TRAIN_CONFIG.to_dict(), "max_iters": max_iters, "seed": seed,
+                            "warmup_iters": min(TRAIN_CONFIG.warmup_iters, max_iters // 10)})
     return run.start(paths, run_dir, MODEL_CONFIG, config, tokenizer)
 
 

@@ -33,8 +33,7 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-import llm
-from llm._ext import adamw
+from llm._ext import adamw, runtime
 from llm.model import GPT
 from llm.train import checkpoint, metrics
 from llm.train.loader import Batch, WindowLoader
@@ -183,7 +182,7 @@ class Trainer:
             "loss_sum": self.loss_sum,
             "loss_count": self.loss_count,
             "best_val_loss": self.best_val_loss,
-            "num_threads": llm.build_info()["omp_threads"],
+            "num_threads": runtime.max_threads(),
             "train_config": self.config.to_dict(),
             "run": self.run_info,
         }
@@ -191,13 +190,17 @@ class Trainer:
     def restore(self, saved: checkpoint.Checkpoint) -> None:
         """Continue from a checkpoint (whose model this trainer was built with)."""
         state = saved.state
+        missing = sorted(set(self.state()) - set(state))
+        if missing:
+            raise ValueError(f"{saved.directory}: the trainer state lacks {missing}; the "
+                             "checkpoint is damaged")
         saved.restore_optimizer(self.optimizer)
         self.step = state["step"]
         self.train_loader.set_state(state["train_loader"])
         self.loss_sum, self.loss_count = state["loss_sum"], state["loss_count"]
         self.best_val_loss = state["best_val_loss"]
         self.checkpoint_step = self.step
-        threads = llm.build_info()["omp_threads"]
+        threads = runtime.max_threads()
         if state["num_threads"] != threads:
             log.warning("the run used %d threads and continues with %d: losses will differ "
                         "from an uninterrupted run in the last bits", state["num_threads"], threads)
@@ -263,7 +266,6 @@ class Trainer:
         checkpoint_interval = cfg.checkpoint_interval or cfg.eval_interval
         session_seconds, session_steps = 0.0, 0
         interval_seconds, interval_steps = 0.0, 0
-        last_record = {}
         if self.step >= cfg.max_iters:
             log.info("the run already reached step %d of max_iters=%d", self.step, cfg.max_iters)
         bar = tqdm(total=cfg.max_iters, initial=self.step, desc="training", unit="step",
@@ -284,11 +286,11 @@ class Trainer:
                 last = self.step == cfg.max_iters
                 evaluate = self.step % cfg.eval_interval == 0 or last
                 if self.step % cfg.log_interval == 0 or evaluate:
-                    last_record = self.write_metrics(lr, tokens_per_step * interval_steps
-                                                     / interval_seconds, evaluate)
+                    record = self.write_metrics(lr, tokens_per_step * interval_steps
+                                                / interval_seconds, evaluate)
                     interval_seconds, interval_steps = 0.0, 0
-                    bar.set_postfix(loss=f"{last_record['train_loss']:.4f}",
-                                    tok_s=f"{last_record['tokens_per_second']:.0f}")
+                    bar.set_postfix(loss=f"{record['train_loss']:.4f}",
+                                    tok_s=f"{record['tokens_per_second']:.0f}")
                 if self.step % checkpoint_interval == 0 or last or stop.requested:
                     self.save_checkpoint()
                 bar.update(1)
@@ -296,10 +298,12 @@ class Trainer:
                     log.warning("interrupted: checkpoint of step %d saved in %s; continue with "
                                 "--resume", self.step, self.run_dir / CHECKPOINT_DIR)
                     raise KeyboardInterrupt
-        self.finish()
+        records = self.finish()
+        evaluated = [record for record in records if "val_loss" in record]
         return TrainResult(
-            self.run_dir, self.step, last_record.get("train_loss"), last_record.get("val_loss"),
-            self.best_val_loss, session_seconds,
+            self.run_dir, self.step, records[-1]["train_loss"] if records else None,
+            evaluated[-1]["val_loss"] if evaluated else None, self.best_val_loss,
+            session_seconds,
             tokens_per_step * session_steps / session_seconds if session_seconds else None)
 
     def write_metrics(self, lr: float, tokens_per_second: float, evaluate: bool) -> dict:
@@ -321,8 +325,9 @@ class Trainer:
         self.metrics.append(record)
         return record
 
-    def finish(self) -> None:
-        """Write the final model (model/) and the loss curve (loss.svg)."""
+    def finish(self) -> list[dict]:
+        """Write the final model (model/) and the loss curve (loss.svg); returns the run's
+        metrics records."""
         model_dir = self.run_dir / MODEL_DIR
         checkpoint.write_directory(model_dir, lambda temporary: self.model.save(temporary,
                                                                                 self.tokenizer))
@@ -331,6 +336,7 @@ class Trainer:
             write_loss_curve(self.run_dir / LOSS_CURVE_FILE, records,
                              title=f"{self.run_dir.name}: loss per step")
         log.info("model saved in %s; metrics in %s", model_dir, self.metrics.path)
+        return records
 
 
 def console_logging_through(bar: tqdm):
