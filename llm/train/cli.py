@@ -46,7 +46,8 @@ def register(subparsers) -> None:
                     "metrics.jsonl, loss.svg, train.log). Ctrl-C saves a checkpoint; --resume "
                     "continues exactly where it stopped.")
     train.add_argument("--data", nargs="+", metavar="PATH",
-                       help="text files or directories of .txt files (each file a document)")
+                       help="text files or directories of .txt files (each file a document), "
+                            "or a directory from `llm data prepare` (tokenized once)")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--tokenizer", type=Path, metavar="FILE",
                         help="a tokenizer.json (from `llm tokenizer train`)")
@@ -143,9 +144,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise ValueError("no data: pass --data PATH (text files or directories)")
-        if not (args.tokenizer or args.char):
+        if not (args.tokenizer or args.char or run.prepared_directory(args.data)):
             raise ValueError("choose a tokenizer: --tokenizer FILE (a trained tokenizer.json) "
-                             "or --char (character-level)")
+                             "or --char (character-level); a directory from `llm data "
+                             "prepare` brings its own")
         use_run_log(args, args.out)
         trainer = run.start(args.data, args.out, {"block_size": DEFAULT_BLOCK_SIZE,
                                                   **model_values},

@@ -80,12 +80,16 @@ class WindowLoader:
 
 
 class StreamLoader(WindowLoader):
-    """Random windows of one token stream, tokens: (N,) integer ids, N >= block_size + 1."""
+    """Random windows of one token stream, tokens: (N,) integer ids, N >= block_size + 1.
+
+    tokens is kept as given (a memory-mapped uint16 array stays on disk); batches are int32.
+    """
 
     def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed, name="data"):
-        tokens = np.ascontiguousarray(tokens, dtype=np.int32)
-        if tokens.ndim != 1:
-            raise ValueError(f"tokens has shape {tokens.shape}; expected a 1-D array of ids")
+        tokens = np.asanyarray(tokens)   # keeps an np.memmap one
+        if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+            raise ValueError(f"tokens is a {tokens.dtype} array of shape {tokens.shape}; "
+                             "expected a 1-D array of integer ids")
         if len(tokens) < block_size + 1:
             raise ValueError(f"the {name} holds {len(tokens)} tokens, fewer than block_size + 1 "
                              f"= {block_size + 1} that one window needs; lower --block-size or "
@@ -96,7 +100,7 @@ class StreamLoader(WindowLoader):
 
     def next_batch(self) -> Batch:
         starts = self.rng.integers(0, len(self.tokens) - self.block_size, size=self.batch_size)
-        windows = self.tokens[starts[:, None] + self.offsets]        # (B, T + 1)
+        windows = self.tokens[starts[:, None] + self.offsets].astype(np.int32)   # (B, T + 1)
         return Batch(np.ascontiguousarray(windows[:, :-1]), np.ascontiguousarray(windows[:, 1:]))
 
 

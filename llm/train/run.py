@@ -11,6 +11,8 @@ Data: text files (or directories of .txt files), each one document, tokenized wi
 tokenizer. By default the documents are joined into one stream (separated by the tokenizer's
 end-of-text token when it has one) whose first 1 - val_fraction trains and whose end validates;
 in document mode each document stays apart (left-padded windows) and the last documents validate.
+Or one directory written by `llm data prepare`: the same stream and split, tokenized once, read
+from its memory-mapped train.bin and val.bin, with its tokenizer.json.
 """
 import logging
 import os
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llm.data.prepare import TOKENIZER_FILE as PREPARED_TOKENIZER, is_prepared, load_prepared
 from llm.data.text import iter_files, read_text
 from llm.generate import end_of_text_id
 from llm.model import GPT, GPTConfig
@@ -103,40 +106,92 @@ def make_data(tokenizer: Tokenizer, texts: list[str], block_size: int, config: T
                              "checksum": checksum})
 
 
+def prepared_directory(data: list[str | os.PathLike] | None) -> Path | None:
+    """The directory when data names one directory written by `llm data prepare`, else None."""
+    return Path(data[0]) if data and len(data) == 1 and is_prepared(data[0]) else None
+
+
+def data_paths(data: list[str | os.PathLike]) -> list[str]:
+    """The resolved paths a run records for data: its files, or its prepared directory."""
+    prepared_dir = prepared_directory(data)
+    return [str(path.resolve()) for path in ([prepared_dir] if prepared_dir else iter_files(data))]
+
+
+def prepared_data(directory: Path, block_size: int, config: TrainConfig) -> Data:
+    """The loaders of a prepared directory: its train.bin and val.bin as they are (the split
+    was fixed when it was prepared; config.val_fraction must be the same)."""
+    train_tokens, val_tokens, meta = load_prepared(directory)
+    if meta["val_fraction"] != config.val_fraction:
+        raise ValueError(f"{directory} was prepared with val_fraction={meta['val_fraction']}; "
+                         f"pass --val-fraction {meta['val_fraction']} or prepare it again")
+    seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
+    train = loader.StreamLoader(train_tokens, block_size, config.batch_size, seeds[0],
+                                f"training data ({directory}/train.bin)")
+    val = loader.StreamLoader(val_tokens, block_size, config.batch_size, seeds[1],
+                              f"validation data ({directory}/val.bin)")
+    log.info("data: %s, %d training and %d validation tokens", directory, len(train_tokens),
+             len(val_tokens))
+    return Data(train, val, {"train_tokens": len(train_tokens), "val_tokens": len(val_tokens),
+                             "checksum": zlib.crc32(val_tokens, zlib.crc32(train_tokens))})
+
+
+def prepared_tokenizer(directory: Path, tokenizer, documents: bool) -> Tokenizer:
+    """The tokenizer of a prepared directory; tokenizer (what the caller asked for) must be
+    None or the same one."""
+    own = Tokenizer.load(directory / PREPARED_TOKENIZER)
+    if isinstance(tokenizer, (str, os.PathLike)) and tokenizer != "char":
+        tokenizer = Tokenizer.load(tokenizer)
+    if tokenizer is not None and (tokenizer == "char" or tokenizer.spec != own.spec):
+        raise ValueError(f"{directory} was tokenized with its own {PREPARED_TOKENIZER}; leave "
+                         "out --tokenizer/--char (or prepare the data with that tokenizer)")
+    if documents:
+        raise ValueError(f"{directory} is one prepared token stream; document mode "
+                         "(--documents) needs the text files")
+    return own
+
+
 def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_config: dict,
-          config: TrainConfig = TrainConfig(), tokenizer: Tokenizer | str | os.PathLike = "char",
+          config: TrainConfig = TrainConfig(),
+          tokenizer: Tokenizer | str | os.PathLike | None = "char",
           documents: bool = False) -> Trainer:
     """A Trainer for a new run in run_dir.
 
-    data: text files or directories. tokenizer: "char" (build a character-level tokenizer from
-    the data), a trained Tokenizer, or the path of a tokenizer.json. model_config: GPTConfig
-    fields except vocab_size (from the tokenizer) and seed (config.seed); block_size is required.
+    data: text files or directories, or one directory written by `llm data prepare` (its own
+    tokenizer is used; tokenizer may then be None). tokenizer: "char" (build a character-level
+    tokenizer from the data), a trained Tokenizer, or the path of a tokenizer.json.
+    model_config: GPTConfig fields except vocab_size (from the tokenizer) and seed
+    (config.seed); block_size is required.
     documents: keep documents apart (left-padded windows) instead of joining them.
     """
     run_dir = Path(run_dir)
     if (run_dir / CHECKPOINT_DIR).exists():
         raise ValueError(f"{run_dir} already holds a run (it has {CHECKPOINT_DIR}/); continue it "
                          "with --resume or choose another --out")
-    files = read_documents(data)
-    texts = [text for _, text in files]
-    if isinstance(tokenizer, Tokenizer):
-        tokenizer_source = "given"
-    elif tokenizer == "char":
-        tokenizer_source = "char"
-        tokenizer = char_tokenizer(texts)
+    prepared_dir = prepared_directory(data)
+    if prepared_dir is not None:
+        tokenizer = prepared_tokenizer(prepared_dir, tokenizer, documents)
+        tokenizer_source = str((prepared_dir / PREPARED_TOKENIZER).resolve())
     else:
-        tokenizer_source = str(Path(tokenizer).resolve())
-        tokenizer = Tokenizer.load(tokenizer)
+        texts = [text for _, text in read_documents(data)]
+        if isinstance(tokenizer, Tokenizer):
+            tokenizer_source = "given"
+        elif tokenizer == "char":
+            tokenizer_source = "char"
+            tokenizer = char_tokenizer(texts)
+        else:
+            tokenizer_source = str(Path(tokenizer).resolve())
+            tokenizer = Tokenizer.load(tokenizer)
     for key in ("vocab_size", "seed"):
         if key in model_config:
             raise ValueError(f"model_config: {key} is set by the run (the tokenizer's vocabulary "
                              "and the training seed); leave it out")
     gpt_config = GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config)
-    prepared = make_data(tokenizer, texts, gpt_config.block_size, config, documents)
+    prepared = (prepared_data(prepared_dir, gpt_config.block_size, config) if prepared_dir
+                else make_data(tokenizer, texts, gpt_config.block_size, config, documents))
     model = GPT(gpt_config)
     log.info("model: %s parameters (%s); tokenizer: %s", f"{model.num_parameters:,}",
              ", ".join(f"{k}={v}" for k, v in gpt_config.to_dict().items()), tokenizer)
-    run_info = {"data": [str(path.resolve()) for path, _ in files], "documents": documents,
+    run_info = {"data": data_paths(data), "documents": documents,
                 "tokenizer": tokenizer_source, **prepared.info}
     (run_dir / METRICS_FILE).unlink(missing_ok=True)
     return Trainer(model, prepared.train, prepared.val, config, run_dir, tokenizer, run_info)
@@ -148,7 +203,8 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
 
     changes: TrainConfig fields to change (only those in RESUMABLE_CHANGES, e.g. max_iters to
     train longer); the run then no longer matches an uninterrupted one.
-    data: None (the run's own files), or the same files the run started with.
+    data: None (the run's own files), or the same files (or prepared directory) the run
+        started with.
     """
     run_dir = Path(run_dir)
     saved = checkpoint.load(run_dir / CHECKPOINT_DIR)
@@ -164,14 +220,16 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
         log.warning("resuming with changed settings %s: the run will differ from one trained "
                     "straight through", changes)
         config = replace(config, **changes)
-    if data and [str(path.resolve()) for path in iter_files(data)] != info["data"]:
+    if data and data_paths(data) != info["data"]:
         raise ValueError(f"--data names other files than the run's ({', '.join(info['data'])});"
                          " a resumed run reads its own data: leave --data out")
     if saved.tokenizer is None:
         raise ValueError(f"{saved.directory} has no tokenizer.json; the checkpoint is incomplete")
-    texts = [text for _, text in read_documents(info["data"])]
-    prepared = make_data(saved.tokenizer, texts, saved.model.config.block_size, config,
-                         info["documents"])
+    prepared_dir = prepared_directory(info["data"])
+    block_size = saved.model.config.block_size
+    prepared = (prepared_data(prepared_dir, block_size, config) if prepared_dir else
+                make_data(saved.tokenizer, [text for _, text in read_documents(info["data"])],
+                          block_size, config, info["documents"]))
     if prepared.info["checksum"] != info["checksum"]:
         raise ValueError(f"the data ({', '.join(info['data'])}) changed since the run started "
                          "(its tokens differ); resume needs the same data")
