@@ -160,7 +160,9 @@ def test_one_and_two_threads_agree(m, k, n, restore_threads):
         c = np.empty((m, n), dtype=np.float32)
         matmul.gemm(c, a, b, trans_b=True)
         results.append(c)
-    np.testing.assert_allclose(results[0], results[1], rtol=0, atol=1e-5 * np.sqrt(k))
+    # Every element sums its k products in the same order whatever the split, so the results
+    # are in fact identical; the issue asks for agreement to 1e-5.
+    np.testing.assert_allclose(results[0], results[1], rtol=0, atol=1e-5)
 
 
 def test_concurrent_calls_from_python_threads_are_independent():
