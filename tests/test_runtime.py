@@ -52,3 +52,12 @@ def test_cli_turns_errors_into_one_line(capsys, tmp_path, monkeypatch):
     assert cli.main(["--log-file", str(tmp_path / "log"), "info"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "llm: error: vocab_size=3 is too small"
+
+
+def test_cli_exits_quietly_when_the_reader_closes_the_pipe():
+    proc = subprocess.Popen([sys.executable, "-m", "llm", "info"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before llm writes (as with `llm ... | head -0`)
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert b"Broken pipe" not in err and b"Exception" not in err
