@@ -1,12 +1,42 @@
-"""Text generation: load() a model directory; sample(), a minimal sampler (temperature and top-k, no KV cache) that runs
-the whole context through model.forward for every new token."""
+"""Text generation with a KV cache: sampling, stop tokens, batched prompts, streaming, and a
+sliding window past block_size.
+
+    model.generate(prompt_ids, max_new_tokens, ...)              new token ids
+    model.generate_stream(prompt_ids, max_new_tokens, ...)       the same, one token at a time
+    sample(model, tokenizer, "Once", 200), stream_text(...)      text in, text out
+
+The prompt is read in one GPT.forward_cached call (the prefill), then each new token costs one
+position: its keys and values join the cache and its query attends over it.
+
+Sliding window: the model never saw positions past block_size, so when a new token would not fit
+in the cache, the oldest tokens are dropped, keeping the newest block_size // 2 (at least 1), and
+those are read again as a fresh prefill (their position ids restart at 0, as in training). The
+cache cannot simply drop its oldest columns: every cached key depends on its position id. Keeping
+half bounds the cost (one prefill of block_size / 2 tokens every block_size / 2 tokens) while the
+model always sees at least half a window of context. A prompt longer than block_size is cut to
+its last block_size tokens.
+
+Batched prompts of different lengths are left-padded to the longest; padded keys are masked and
+each row's positions count from its first real token, so (greedy) each row generates what it
+would alone — until the first slide, which happens for all rows at once, when the longest row
+fills the window (a shorter row then loses context it would have kept alone).
+
+Sampling: temperature 0 is greedy (the likeliest token). Otherwise the distribution is
+softmax(logits / temperature), cut to the top_k likeliest tokens, then to the smallest set of
+likeliest tokens whose probability reaches top_p (nucleus sampling), drawn with a NumPy Generator
+seeded by seed (the same seed gives the same tokens).
+"""
+import codecs
+import numbers
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from llm.model import GPT
 from llm.model.gpt import TOKENIZER_FILE
+from llm.model.kv_cache import KVCache
 from llm.tokenizer import Tokenizer
 
 END_OF_TEXT = ("<|endoftext|>", "<endoftext>")
@@ -23,36 +53,217 @@ def load(directory: str | os.PathLike) -> tuple[GPT, Tokenizer]:
     return GPT.load(directory), Tokenizer.load(tokenizer_path)
 
 
-def sample(model: GPT, tokenizer, prompt: str = "", max_new_tokens: int = 200,
-           temperature: float = 1.0, top_k: int | None = None, seed: int | None = None) -> str:
-    """The text generated after prompt (not including it).
+class Sampler:
+    """Draws the next token of each row from its logits, as the module docstring says.
 
-    Each new token is drawn from softmax(logits / temperature) of the last position, given the
-    last block_size tokens; top_k keeps only the k likeliest tokens; temperature 0 takes the
-    likeliest token. An empty prompt starts from the end-of-text token (or a newline).
+    temperature >= 0 (0: greedy); top_k: None or >= 1; top_p: None or in (0, 1]; seed: anything
+    np.random.default_rng takes.
     """
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 0")
-    if not temperature >= 0:
-        raise ValueError(f"temperature={temperature}: must be >= 0")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k={top_k}: must be >= 1 (or None for no limit)")
-    ids = tokenizer.encode(prompt) if prompt else start_ids(tokenizer)
-    n_prompt = len(ids)
-    rng = np.random.default_rng(seed)
-    for _ in range(max_new_tokens):
-        context = np.array([ids[-model.config.block_size:]], dtype=np.int32)
-        logits = model.forward(context)[0, -1].astype(np.float64)
-        if temperature == 0:
-            ids.append(int(np.argmax(logits)))
-            continue
-        logits /= temperature
-        if top_k is not None and top_k < logits.size:
-            logits[logits < np.partition(logits, -top_k)[-top_k]] = -np.inf
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
-        ids.append(int(rng.choice(logits.size, p=probabilities)))
-    return tokenizer.decode(ids[n_prompt:])
+
+    def __init__(self, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, seed=None):
+        if not (isinstance(temperature, numbers.Real) and 0 <= temperature < float("inf")):
+            raise ValueError(f"temperature={temperature!r}: must be a finite number >= 0 "
+                             "(0 picks the likeliest token)")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)
+                                  or top_k < 1):
+            raise ValueError(f"top_k={top_k!r}: must be an integer >= 1 (or None for no limit)")
+        if top_p is not None and not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):
+            raise ValueError(f"top_p={top_p!r}: must be in (0, 1] (or None for no limit)")
+        self.temperature = float(temperature)
+        self.top_k = None if top_k is None else int(top_k)
+        self.top_p = None if top_p is None or top_p == 1 else float(top_p)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        """(B,) int64 token ids drawn from logits (B, V)."""
+        if self.temperature == 0:
+            return logits.argmax(axis=1)
+        scores = logits.astype(np.float64)
+        scores /= self.temperature
+        if self.top_k is not None and self.top_k < scores.shape[1]:
+            kth_largest = np.partition(scores, -self.top_k, axis=1)[:, -self.top_k, None]
+            scores[scores < kth_largest] = -np.inf
+        scores -= scores.max(axis=1, keepdims=True)
+        probabilities = np.exp(scores, out=scores)
+        if self.top_p is not None:
+            order = np.argsort(-probabilities, axis=1, kind="stable")
+            ranked = np.take_along_axis(probabilities, order, axis=1)   # unnormalized
+            cumulative = np.cumsum(ranked, axis=1)
+            # drop a token when the likelier ones already hold top_p of the mass
+            ranked[cumulative - ranked >= self.top_p * cumulative[:, -1:]] = 0.0
+            np.put_along_axis(probabilities, order, ranked, axis=1)
+        cumulative = np.cumsum(probabilities, axis=1)
+        draws = self.rng.random((len(cumulative), 1)) * cumulative[:, -1:]
+        chosen = (cumulative <= draws).sum(axis=1)
+        # a draw that rounds up to the total lands past the end: take the last possible token
+        last_possible = cumulative.shape[1] - 1 - np.argmax(probabilities[:, ::-1] > 0, axis=1)
+        return np.minimum(chosen, last_possible)
+
+
+class _Context:
+    """The tokens each row's next token is conditioned on, and their KV cache.
+
+    tokens, real: (B, P + max_new_tokens) int32 ids and uint8 flags (0 = left padding); columns
+    start..end-1 are the window the cache holds (P = the longest prompt).
+    """
+
+    def __init__(self, model: GPT, prompts: list[np.ndarray], max_new_tokens: int):
+        longest = max(len(prompt) for prompt in prompts)
+        shape = (len(prompts), longest + max_new_tokens)
+        self.model = model
+        self.tokens = np.zeros(shape, np.int32)
+        self.real = np.ones(shape, np.uint8)
+        for row, prompt in enumerate(prompts):
+            self.tokens[row, longest - len(prompt):longest] = prompt
+            self.real[row, :longest - len(prompt)] = 0
+        self.block_size = model.config.block_size
+        self.keep_on_slide = max(1, self.block_size // 2)
+        self.end = longest
+        self.start = max(0, longest - self.block_size)
+        self.cache = KVCache(model.config, len(prompts))
+
+    def prefill(self) -> np.ndarray:
+        """Logits (B, V) after reading the window start..end into an emptied cache."""
+        self.cache.reset()
+        window = slice(self.start, self.end)
+        real = self.real[:, window]
+        return self.model.forward_cached(self.tokens[:, window], self.cache,
+                                         None if real.all() else real)
+
+    def append(self, next_ids: np.ndarray) -> np.ndarray:
+        """Logits (B, V) after appending next_ids (B,), sliding the window when it is full."""
+        self.tokens[:, self.end] = next_ids
+        self.end += 1
+        if self.end - self.start > self.block_size:
+            self.start = self.end - self.keep_on_slide
+            return self.prefill()
+        return self.model.forward_cached(self.tokens[:, self.end - 1:self.end], self.cache)
+
+
+def generate_stream(model: GPT, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None,
+                    stop_tokens: Iterable[int] = (), seed=None) -> Iterator:
+    """New tokens, yielded as they are produced.
+
+    prompt_ids: one prompt (a sequence of token ids, or a 1-D array), or a batch (a sequence of
+    such sequences, lengths may differ, or a 2-D array). One prompt yields ints; a batch yields
+    a tuple per step with each row's token, None for a row that has stopped. A row stops after
+    yielding a token of stop_tokens, or after max_new_tokens tokens; the stream ends when every
+    row has stopped. Arguments are checked at once (not at the first next()).
+    """
+    prompts, batched = _prompts(prompt_ids, model.config.vocab_size)
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) \
+            or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens!r}: must be an integer >= 0")
+    sampler = Sampler(temperature, top_k, top_p, seed)
+    stops = _token_ids("stop_tokens", stop_tokens, model.config.vocab_size)
+    return _steps(model, prompts, batched, int(max_new_tokens), sampler, stops)
+
+
+def generate(model: GPT, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None,
+             stop_tokens: Iterable[int] = (), seed=None) -> list:
+    """The new tokens of generate_stream: a list of ints for one prompt, a list of such lists
+    (one per row) for a batch. A stop token that ended a row is its last token."""
+    _, batched = _prompts(prompt_ids, model.config.vocab_size)
+    steps = generate_stream(model, prompt_ids, max_new_tokens, temperature, top_k, top_p,
+                            stop_tokens, seed)
+    if not batched:
+        return list(steps)
+    rows = None
+    for step in steps:
+        rows = rows or [[] for _ in step]
+        for row, token in zip(rows, step):
+            if token is not None:
+                row.append(token)
+    return rows or [[] for _ in prompt_ids]
+
+
+def _steps(model, prompts, batched, max_new_tokens, sampler, stops):
+    if max_new_tokens == 0:
+        return
+    context = _Context(model, prompts, max_new_tokens)
+    logits = context.prefill()
+    stopped = np.zeros(len(prompts), bool)
+    for step in range(max_new_tokens):
+        next_ids = sampler(logits)
+        if batched:
+            yield tuple(None if done else token
+                        for done, token in zip(stopped.tolist(), next_ids.tolist()))
+        else:
+            yield int(next_ids[0])
+        if step == max_new_tokens - 1:
+            return
+        if stops.size:
+            stopped |= np.isin(next_ids, stops)
+            if stopped.all():
+                return
+        logits = context.append(next_ids)
+
+
+def _prompts(prompt_ids, vocab_size: int) -> tuple[list[np.ndarray], bool]:
+    """(prompts as int64 arrays, whether prompt_ids is a batch), after checking every id."""
+    if isinstance(prompt_ids, np.ndarray):
+        if prompt_ids.ndim not in (1, 2):
+            raise ValueError(f"prompt_ids has shape {prompt_ids.shape}; expected (T,) for one "
+                             "prompt or (B, T) for a batch")
+        batched = prompt_ids.ndim == 2
+    elif isinstance(prompt_ids, (str, bytes)) or not isinstance(prompt_ids, Iterable):
+        raise ValueError(f"prompt_ids must be token ids (a list of ints), got "
+                         f"{type(prompt_ids).__name__}; encode text with the tokenizer first")
+    else:
+        prompt_ids = list(prompt_ids)
+        batched = bool(prompt_ids) and isinstance(prompt_ids[0], (Iterable, np.ndarray)) \
+            and not isinstance(prompt_ids[0], (str, bytes))
+    rows = list(prompt_ids) if batched else [prompt_ids]
+    prompts = []
+    for number, row in enumerate(rows):
+        name = f"prompt_ids[{number}]" if batched else "prompt_ids"
+        ids = _token_ids(name, row, vocab_size)
+        if not len(ids):
+            raise ValueError(f"{name} is empty; generation needs at least one token to start "
+                             "from (e.g. the end-of-text token)")
+        prompts.append(ids)
+    return prompts, batched
+
+
+def _token_ids(name: str, ids, vocab_size: int) -> np.ndarray:
+    """ids as a 1-D int64 array, or ValueError if they are not ids of the vocabulary."""
+    try:
+        array = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of token ids") from None
+    if array.size == 0:
+        return np.empty(0, np.int64)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be a flat sequence of integer token ids, got an array "
+                         f"of shape {array.shape} and dtype {array.dtype}")
+    if array.min() < 0 or array.max() >= vocab_size:
+        bad = array[(array < 0) | (array >= vocab_size)][0]
+        raise ValueError(f"{name} holds the id {bad}, outside the vocabulary [0, {vocab_size})")
+    return array.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------- text
+
+
+def decode_stream(tokens: Iterable[int], tokenizer, stop_tokens: Iterable[int] = ()
+                  ) -> Iterator[str]:
+    """The text of tokens as they arrive, in pieces, until a stop token (not shown). A
+    byte-level token may end inside a character's UTF-8 bytes: they wait for the rest (bytes
+    that never form a character become U+FFFD)."""
+    stops = set(stop_tokens)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for token in tokens:
+        if token in stops:
+            break
+        piece = decoder.decode(tokenizer.decode_bytes([token]))
+        if piece:
+            yield piece
+    rest = decoder.decode(b"", final=True)
+    if rest:
+        yield rest
 
 
 def end_of_text_id(tokenizer) -> int | None:
@@ -62,5 +273,26 @@ def end_of_text_id(tokenizer) -> int | None:
 
 
 def start_ids(tokenizer) -> list[int]:
+    """What an empty prompt starts from: the end-of-text token, or a newline without one."""
     end_of_text = end_of_text_id(tokenizer)
     return [end_of_text] if end_of_text is not None else tokenizer.encode("\n")
+
+
+def stream_text(model: GPT, tokenizer, prompt: str = "", max_new_tokens: int = 200,
+                temperature: float = 1.0, top_k: int | None = None, seed=None,
+                top_p: float | None = None, stop_tokens: Iterable[int] = ()) -> Iterator[str]:
+    """The text generated after prompt, in pieces as tokens arrive (a stop token that ends
+    the text is not shown). An empty prompt starts from start_ids(tokenizer)."""
+    ids = tokenizer.encode(prompt) if prompt else start_ids(tokenizer)
+    stop_tokens = list(stop_tokens)
+    tokens = generate_stream(model, ids, max_new_tokens, temperature, top_k, top_p, stop_tokens,
+                             seed)
+    return decode_stream(tokens, tokenizer, stop_tokens)
+
+
+def sample(model: GPT, tokenizer, prompt: str = "", max_new_tokens: int = 200,
+           temperature: float = 1.0, top_k: int | None = None, seed=None,
+           top_p: float | None = None, stop_tokens: Iterable[int] = ()) -> str:
+    """The text generated after prompt (not including it): stream_text joined."""
+    return "".join(stream_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k,
+                               seed, top_p, stop_tokens))

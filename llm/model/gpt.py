@@ -11,6 +11,10 @@ reused by every later call (`_Activations`, viewed from a `_BufferPool` that onl
 gradient buffer for the residual stream, `dres`, into which the LayerNorm and linear kernels
 accumulate, so the residual connections cost no copies. Parameter gradients accumulate (+=) into
 `grads` until `zero_grad()`, as in PyTorch, so micro-batches can be summed.
+
+Generation: forward_cached runs the same block code on the new positions only, its attention
+step reading the earlier positions' keys and values from a KVCache (llm/model/kv_cache.py)
+instead of recomputing them; generate / generate_stream (llm/generate.py) sample with it.
 """
 import json
 import math
@@ -67,6 +71,18 @@ class _BufferPool:
         return array[:size].reshape(shape)
 
 
+def _block_tensor_shapes(config: GPTConfig, B: int, T: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of the float32 tensors one block's forward writes."""
+    C, F, NH = config.d_model, config.d_ff, config.n_head
+    return {"ln1": (B, T, C), "ln1_mean": (B, T), "ln1_rstd": (B, T),
+            "qkv": (B, T, 3 * C),
+            "attn": (B, T, C),                # attention output, before c_proj
+            "attn_stats": (B, NH, T), "resid1": (B, T, C),
+            "ln2": (B, T, C), "ln2_mean": (B, T), "ln2_rstd": (B, T),
+            "fc": (B, T, F),                  # c_fc output, before the activation
+            "fc_act": (B, T, F), "resid2": (B, T, C)}
+
+
 class _Activations:
     """Forward tensors kept for backward, and backward scratch, for one (B, T).
 
@@ -78,7 +94,7 @@ class _Activations:
 
     def __init__(self, config: GPTConfig, batch_size: int, seq_len: int, pool: _BufferPool):
         L, B, T = config.n_layer, batch_size, seq_len
-        C, F, V, NH = config.d_model, config.d_ff, config.vocab_size, config.n_head
+        C, F, V = config.d_model, config.d_ff, config.vocab_size
         f32 = np.float32
         self.shape = (B, T)
         model_wide = {
@@ -97,14 +113,8 @@ class _Activations:
                            "lnf_rstd": ((B, T), f32)}
         for name, (shape, dtype) in model_wide.items():
             setattr(self, name, pool.take(name, shape, dtype))
-        per_layer = {"ln1": (B, T, C), "ln1_mean": (B, T), "ln1_rstd": (B, T),
-                     "qkv": (B, T, 3 * C),
-                     "attn": (B, T, C),                # attention output, before c_proj
-                     "attn_stats": (B, NH, T), "resid1": (B, T, C),
-                     "ln2": (B, T, C), "ln2_mean": (B, T), "ln2_rstd": (B, T),
-                     "fc": (B, T, F),                  # c_fc output, before the activation
-                     "fc_act": (B, T, F), "resid2": (B, T, C)}
-        stacked = {name: pool.take(name, (L,) + shape, f32) for name, shape in per_layer.items()}
+        stacked = {name: pool.take(name, (L,) + shape, f32)
+                   for name, shape in _block_tensor_shapes(config, B, T).items()}
         self.layers = [SimpleNamespace(**{name: array[i] for name, array in stacked.items()})
                        for i in range(L)]
         # block i's input: the embedding, then each block's output
@@ -113,6 +123,34 @@ class _Activations:
         self.top = outputs[-1]
         # the lm head's input, as (B*T, C) rows like logits
         self.head_input = (self.lnf if config.norm == "pre" else self.top).reshape(B * T, C)
+
+
+class _CachedActivations:
+    """Tensors of one forward_cached call for (B, T) new positions; nothing is kept for backward.
+
+    Every block reuses the one set of block tensors `block`: its output (resid2 pre-norm, ln2
+    post-norm) is the next block's input, which the block code reads before overwriting it. The
+    lm head runs on the last position only: `last` (B, C) is its input, `logits` (B, V) its output.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int):
+        B, T, C, V = batch_size, seq_len, config.d_model, config.vocab_size
+        f32 = np.float32
+        self.shape = (B, T)
+        self.idx = np.empty((B, T), np.int32)
+        self.positions = np.empty((B, T), np.int32)
+        self.embedded = np.empty((B, T, C), f32)
+        self.position_embedded = np.empty((B, T, C), f32)
+        self.block = SimpleNamespace(**{name: np.empty(shape, f32) for name, shape
+                                        in _block_tensor_shapes(config, B, T).items()})
+        self.top = self.block.resid2 if config.norm == "pre" else self.block.ln2
+        # the last position's rows: a view when T = 1, else a copy made by forward_cached
+        self.last = self.top.reshape(B, C) if T == 1 else np.empty((B, C), f32)
+        if config.norm == "pre":
+            self.lnf = np.empty((B, C), f32)
+            self.lnf_mean, self.lnf_rstd = np.empty(B, f32), np.empty(B, f32)
+        self.head_input = self.lnf if config.norm == "pre" else self.last
+        self.logits = np.empty((B, V), f32)
 
 
 class GPT:
@@ -179,6 +217,62 @@ class GPT:
         """
         self._forward(idx, padding_mask)
         return self._acts.logits.reshape(*self._acts.shape, -1).copy()
+
+    def forward_cached(self, idx: np.ndarray, cache, padding_mask: np.ndarray | None = None
+                       ) -> np.ndarray:
+        """Logits (B, vocab_size) float32 of the last of idx's positions, the earlier positions
+        being those held by cache (an llm.model.KVCache of this model); the keys and values of
+        idx's positions are appended to it. Equals forward(every id so far)[:, -1] up to float
+        rounding.
+
+        idx: (B, T) token ids: the prompt on the first call (the prefill), then one position per
+        generated token. padding_mask: (B, T) as forward, on the first call only (left-padded
+        prompts: the padding lies within them). The result is the cache's buffer, overwritten
+        by the next call: copy it to keep it.
+        """
+        idx = np.asarray(idx)
+        if idx.ndim != 2 or idx.shape[0] != cache.batch_size:
+            raise ValueError(f"idx has shape {idx.shape}; expected ({cache.batch_size}, T) "
+                             "token ids, one row per cache row")
+        self._check_ids("idx", idx)
+        B, T = idx.shape
+        acts = cache.activations
+        if acts is None or acts.shape != (B, T):
+            acts = cache.activations = _CachedActivations(self.config, B, T)
+        cache.begin(T, padding_mask, acts.positions)
+        acts.idx[...] = idx
+        self._embed(acts)
+        block_forward = self._block_forward_pre if self.config.norm == "pre" else \
+            self._block_forward_post
+        x = acts.embedded
+        for layer in range(self.config.n_layer):
+            block_forward(layer, acts.block, x, cache.attend)
+            x = acts.top
+        if T > 1:
+            acts.last[...] = acts.top[:, -1]
+        self._head_forward(acts, acts.last)
+        cache.commit()
+        return acts.logits
+
+    def generate(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, stop_tokens=(),
+                 seed=None) -> list:
+        """New token ids after prompt_ids (one prompt, or a batch of prompts of any lengths),
+        with a KV cache: see llm.generate.generate (sampling, stop tokens, sliding window)."""
+        from llm import generate   # llm.generate builds on this module
+
+        return generate.generate(self, prompt_ids, max_new_tokens, temperature, top_k, top_p,
+                                 stop_tokens, seed)
+
+    def generate_stream(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
+                        top_k: int | None = None, top_p: float | None = None, stop_tokens=(),
+                        seed=None):
+        """generate, one token at a time as it is produced (a generator): see
+        llm.generate.generate_stream."""
+        from llm import generate
+
+        return generate.generate_stream(self, prompt_ids, max_new_tokens, temperature, top_k,
+                                        top_p, stop_tokens, seed)
 
     def loss(self, idx: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
              padding_mask: np.ndarray | None = None) -> float:
@@ -312,15 +406,24 @@ class GPT:
             self._key_mask = acts.key_mask
         position_ids(B, T, padding_mask, out=acts.positions)
 
+        self._embed(acts)
+        block_forward = self._block_forward_pre if cfg.norm == "pre" else self._block_forward_post
+        for layer in range(cfg.n_layer):
+            block_forward(layer, acts.layers[layer], acts.block_inputs[layer], self._attend)
+        self._head_forward(acts, acts.top)
+
+    def _embed(self, acts) -> None:
+        """acts.embedded = token embedding of acts.idx + positional encoding of acts.positions."""
         embedding.embedding_forward(acts.embedded, acts.idx, self.params["wte.weight"])
         embedding.embedding_forward(acts.position_embedded, acts.positions,
                                     self._positional_table)
         np.add(acts.embedded, acts.position_embedded, out=acts.embedded)
-        block_forward = self._block_forward_pre if cfg.norm == "pre" else self._block_forward_post
-        for layer in range(cfg.n_layer):
-            block_forward(layer)
-        if cfg.norm == "pre":
-            layernorm.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, acts.top,
+
+    def _head_forward(self, acts, x) -> None:
+        """acts.logits = lm_head(LN_f(x)) pre-norm (LN_f(x) kept in acts.lnf), lm_head(x)
+        post-norm; acts.head_input is the head's input viewed as rows."""
+        if self.config.norm == "pre":
+            layernorm.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, x,
                                         self.params["ln_f.weight"], self.params["ln_f.bias"])
         matmul.matmul_forward(acts.logits, acts.head_input, self._head_weight,
                               transpose_weight=True)
@@ -339,21 +442,22 @@ class GPT:
         else:
             activation.relu_backward(dx, dout, x)
 
-    def _block_forward_pre(self, layer: int) -> None:
-        a, w = self._acts.layers[layer], self._weights[layer]
-        x = self._acts.block_inputs[layer]
+    def _block_forward_pre(self, layer: int, a, x, attend) -> None:
+        """Block `layer` on input x, writing its tensors into a (a.resid2 is the output);
+        attend as in _attention_forward."""
+        w = self._weights[layer]
         layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln_1_weight, w.ln_1_bias)
-        self._attention_forward(a, w, a.ln1, out=a.resid1)
+        self._attention_forward(layer, a, w, a.ln1, a.resid1, attend)
         np.add(a.resid1, x, out=a.resid1)
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid1, w.ln_2_weight,
                                     w.ln_2_bias)
         self._mlp_forward(a, w, a.ln2, out=a.resid2)
         np.add(a.resid2, a.resid1, out=a.resid2)
 
-    def _block_forward_post(self, layer: int) -> None:
-        a, w = self._acts.layers[layer], self._weights[layer]
-        x = self._acts.block_inputs[layer]
-        self._attention_forward(a, w, x, out=a.resid1)
+    def _block_forward_post(self, layer: int, a, x, attend) -> None:
+        """As _block_forward_pre, the post-norm block (a.ln2 is the output)."""
+        w = self._weights[layer]
+        self._attention_forward(layer, a, w, x, a.resid1, attend)
         np.add(a.resid1, x, out=a.resid1)
         layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.resid1, w.ln_1_weight,
                                     w.ln_1_bias)
@@ -362,12 +466,18 @@ class GPT:
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid2, w.ln_2_weight,
                                     w.ln_2_bias)
 
-    def _attention_forward(self, a, w, x, out) -> None:
-        """out = c_proj(attention(c_attn(x))), keeping qkv, attn and attn_stats in a."""
+    def _attention_forward(self, layer: int, a, w, x, out, attend) -> None:
+        """out = c_proj(attention(c_attn(x))), keeping qkv and attn in a. attend(layer, a)
+        computes a.attn from a.qkv: _attend over the whole sequence in training, a KVCache's
+        attend over the cached positions in forward_cached."""
         matmul.matmul_forward(a.qkv, x, w.c_attn_weight, w.c_attn_bias)
+        attend(layer, a)
+        matmul.matmul_forward(out, a.attn, w.attn_proj_weight, w.attn_proj_bias)
+
+    def _attend(self, layer: int, a) -> None:
+        """a.attn = causal attention of a.qkv over the whole sequence, keeping a.attn_stats."""
         attention.attention_forward(a.attn, a.attn_stats, a.qkv, self.config.n_head,
                                     self._key_mask)
-        matmul.matmul_forward(out, a.attn, w.attn_proj_weight, w.attn_proj_bias)
 
     def _mlp_forward(self, a, w, x, out) -> None:
         """out = mlp_c_proj(act(c_fc(x))), keeping fc and fc_act in a."""

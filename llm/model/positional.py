@@ -27,8 +27,13 @@ def position_ids(batch_size: int, seq_len: int, padding_mask: np.ndarray | None 
         out = np.empty((batch_size, seq_len), dtype=np.int32)
     out[:] = np.arange(seq_len, dtype=np.int32)
     if padding_mask is not None:
-        real = padding_mask != 0
-        first_real = np.where(real.any(axis=1), np.argmax(real, axis=1), seq_len).astype(np.int32)
-        np.subtract(out, first_real[:, None], out=out)
+        np.subtract(out, first_real_columns(padding_mask)[:, None], out=out)
         np.maximum(out, 0, out=out)
     return out
+
+
+def first_real_columns(padding_mask: np.ndarray) -> np.ndarray:
+    """(B,) int32: the column of each row's first real token in padding_mask ((B, T), nonzero =
+    real), T for a row of padding only."""
+    real = np.asarray(padding_mask) != 0
+    return np.where(real.any(axis=1), np.argmax(real, axis=1), real.shape[1]).astype(np.int32)
