@@ -14,7 +14,7 @@ import llm
 
 # Modules whose register(subparsers) adds a command group.
 COMMAND_MODULES = ("llm.tokenizer.cli", "llm.embeddings.cli", "llm.bench", "llm.train.cli",
-                   "llm.data.cli")
+                   "llm.data.cli", "llm.generate_cli")
 
 log = logging.getLogger("llm")
 

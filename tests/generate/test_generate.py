@@ -3,24 +3,13 @@ window too), batched prompts, sampling (seeds, top-k, top-p), stop tokens, strea
 import numpy as np
 import pytest
 
-import llm
 from llm import generate as generation
-from llm._ext import runtime
 from llm.generate import Sampler, decode_stream, generate, generate_stream, load, sample
 from llm.model import GPT, GPTConfig
 from llm.tokenizer import Tokenizer
 from llm.train.char_tokenizer import char_tokenizer
 
 V, BLOCK = 31, 8
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """A one-token forward pass is far too small for two threads (and slow on a busy machine)."""
-    before = runtime.max_threads()
-    llm.set_num_threads(1)
-    yield
-    llm.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
