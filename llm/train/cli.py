@@ -2,6 +2,7 @@
 
     llm train --data input.txt --char --out runs/shakespeare         # nanoGPT's baby GPT recipe
     llm train --out runs/shakespeare --resume                        # continue after Ctrl-C
+    llm train --data chats.jsonl --tokenizer tok.json --out runs/chat  # loss on assistant turns
     llm eval --model runs/shakespeare/model --data input.txt         # val loss and perplexity
     llm demo                                                         # a few minutes, end to end
 """
@@ -47,7 +48,9 @@ def register(subparsers) -> None:
                     "continues exactly where it stopped.")
     train.add_argument("--data", nargs="+", metavar="PATH",
                        help="text files or directories of .txt files (each file a document), "
-                            "or a directory from `llm data prepare` (tokenized once)")
+                            "a directory from `llm data prepare` (tokenized once), or "
+                            "conversation files (.json/.jsonl, ShareGPT/LimaRP: chat training, "
+                            "the loss on the assistant's turns only)")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--tokenizer", type=Path, metavar="FILE",
                         help="a tokenizer.json (from `llm tokenizer train`)")
@@ -199,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = " ".join(map(str, demo.corpus_paths(args.out, args.data)))
     print(f"\n--- done in {time.perf_counter() - started:.0f} s; the model is in {model_dir} ---\n"
           f"evaluate it:    llm eval --model {model_dir} --data {data}\n"
-          f"sample from it: python -c \"from llm.generate import load, sample; "
-          f"model, tokenizer = load('{model_dir}'); print(sample(model, tokenizer, 'The ', 300))\"\n"
+          f"sample from it: llm generate --model {model_dir} --prompt 'The ' "
+          "--max-new-tokens 300\n"
           f"train longer:   llm train --out {args.out} --resume --max-iters {2 * args.max_iters}")
     return 0

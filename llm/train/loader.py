@@ -7,7 +7,8 @@ Two kinds of data:
   documents   a list of token arrays that must not be joined (conversations, short texts). A
               window never crosses a document; a document shorter than block_size + 1 fills the
               right end of its row and the left is padding, marked by `padding_mask` (0 = pad)
-              so attention ignores it, with `mask` saying which targets count.
+              so attention ignores it, with `mask` saying which targets count (optionally only
+              some tokens' targets, such as a conversation's assistant turns).
 
 Windows are drawn by a NumPy Generator seeded from the run's seed; its state (`state()`) is
 all a checkpoint needs to continue the same sequence of batches.
@@ -109,40 +110,67 @@ class DocumentLoader(WindowLoader):
 
     Every window start is equally likely: a document of n tokens offers max(1, n - block_size)
     starts. Documents of fewer than 2 tokens (no input/target pair) are dropped.
+    target_masks: None (every target counts), or per document an (n,) array, nonzero at the
+    tokens whose prediction counts (a conversation's assistant turns); a batch in which no
+    target counts is drawn again.
     """
 
     def __init__(self, documents: list[np.ndarray], block_size: int, batch_size: int, seed,
-                 name="data"):
-        kept = [np.asarray(doc, dtype=np.int32) for doc in documents if len(doc) >= 2]
+                 name="data", target_masks: list[np.ndarray] | None = None):
+        if target_masks is not None and len(target_masks) != len(documents):
+            raise ValueError(f"{len(target_masks)} target masks for {len(documents)} documents")
+        masks = [None] * len(documents) if target_masks is None else target_masks
+        kept = [(np.asarray(doc, dtype=np.int32), mask) for doc, mask in zip(documents, masks)
+                if len(doc) >= 2]
         if not kept:
             raise ValueError(f"the {name} has no document of 2 or more tokens; add text")
-        self.documents = kept
-        starts = np.array([max(1, len(doc) - block_size) for doc in kept], dtype=np.int64)
+        self.documents = [doc for doc, _ in kept]
+        self.target_masks = None
+        if target_masks is not None:
+            self.target_masks = [np.asarray(mask, dtype=np.uint8) for _, mask in kept]
+            if not any(mask[1:].any() for mask in self.target_masks):
+                raise ValueError(f"the {name} has no target to learn: every target mask is 0 "
+                                 "(conversations without an assistant turn?)")
+        starts = np.array([max(1, len(doc) - block_size) for doc in self.documents],
+                          dtype=np.int64)
         self.cumulative_starts = np.cumsum(starts)
         super().__init__(block_size, batch_size, seed)
 
     def next_batch(self) -> Batch:
-        draws = self.rng.integers(0, self.cumulative_starts[-1], size=self.batch_size)
-        which = np.searchsorted(self.cumulative_starts, draws, side="right")
-        windows = []
-        for doc_index, draw in zip(which.tolist(), draws.tolist()):
-            start = draw - (int(self.cumulative_starts[doc_index - 1]) if doc_index else 0)
-            windows.append(self.documents[doc_index][start:start + self.block_size + 1])
-        return left_padded_batch(windows, self.batch_size, self.block_size)
+        while True:
+            draws = self.rng.integers(0, self.cumulative_starts[-1], size=self.batch_size)
+            which = np.searchsorted(self.cumulative_starts, draws, side="right")
+            windows, target_windows = [], []
+            for doc_index, draw in zip(which.tolist(), draws.tolist()):
+                start = draw - (int(self.cumulative_starts[doc_index - 1]) if doc_index else 0)
+                window = slice(start, start + self.block_size + 1)
+                windows.append(self.documents[doc_index][window])
+                if self.target_masks is not None:
+                    target_windows.append(self.target_masks[doc_index][window])
+            batch = left_padded_batch(windows, self.batch_size, self.block_size,
+                                      target_windows if self.target_masks is not None else None)
+            if batch.mask.any():
+                return batch
 
 
-def left_padded_batch(windows: list[np.ndarray], batch_size: int, block_size: int) -> Batch:
+def left_padded_batch(windows: list[np.ndarray], batch_size: int, block_size: int,
+                      target_windows: list[np.ndarray] | None = None) -> Batch:
     """A Batch of up to batch_size windows of 2..block_size + 1 tokens, each at the right end of
     its row with padding on the left; missing rows are all padding. In the row of a window of r
-    tokens, columns block_size + 1 - r on are real (input seen, target counted): r - 1 targets."""
+    tokens, columns block_size + 1 - r on are real (input seen, target counted): r - 1 targets.
+    target_windows: each window's target mask (see DocumentLoader); a target then counts where
+    the mask of its token is nonzero."""
     T = block_size
     rows = np.full((batch_size, T + 1), PAD_ID, dtype=np.int32)
     real = np.zeros((batch_size, T), dtype=np.uint8)
     for row, window in enumerate(windows):
         rows[row, T + 1 - len(window):] = window
         real[row, T + 1 - len(window):] = 1
+    counted = real.copy()
+    for row, flags in enumerate(target_windows or ()):
+        counted[row, T + 1 - len(flags):] = flags[1:] != 0
     return Batch(np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:]),
-                 mask=real, padding_mask=real.copy())
+                 mask=counted, padding_mask=real)
 
 
 def sequential_batches(tokens: np.ndarray, block_size: int, batch_size: int):

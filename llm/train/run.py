@@ -12,7 +12,10 @@ tokenizer. By default the documents are joined into one stream (separated by the
 end-of-text token when it has one) whose first 1 - val_fraction trains and whose end validates;
 in document mode each document stays apart (left-padded windows) and the last documents validate.
 Or one directory written by `llm data prepare`: the same stream and split, tokenized once, read
-from its memory-mapped train.bin and val.bin, with its tokenizer.json.
+from its memory-mapped train.bin and val.bin, with its tokenizer.json. Or conversation files
+(.json / .jsonl, ShareGPT / LimaRP): chat training. The tokenizer gets the chat template's
+special tokens; each conversation, rendered with the template, is a document (document mode)
+whose targets count only on the assistant's turns; the last conversations validate.
 """
 import logging
 import os
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from llm.data.chat_template import ChatTemplate, add_chat_tokens
+from llm.data.conversations import Conversation, load_conversations
 from llm.data.prepare import TOKENIZER_FILE as PREPARED_TOKENIZER, is_prepared, load_prepared
 from llm.data.text import iter_files, read_text
 from llm.generate import end_of_text_id
@@ -38,6 +43,7 @@ RESUMABLE_CHANGES = {"max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iter
                      "beta2", "eps", "weight_decay", "grad_clip", "eval_interval", "eval_batches",
                      "log_interval", "checkpoint_interval"}
 TRAIN_STREAM, VAL_STREAM = 1, 2   # second words of the loaders' seeds
+CONVERSATION_SUFFIXES = (".json", ".jsonl")
 
 
 def read_documents(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:
@@ -50,6 +56,19 @@ def read_documents(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:
     if not documents:
         raise ValueError(f"empty corpus: {', '.join(map(str, paths))} hold(s) no text")
     return documents
+
+
+def read_conversations(paths: list[str | os.PathLike]) -> list[Conversation] | None:
+    """The conversations of paths when they name conversation files (.json, .jsonl), None
+    when they name text; both at once is a ValueError."""
+    files = list(iter_files(paths))
+    chat = [path.suffix.lower() in CONVERSATION_SUFFIXES for path in files]
+    if not any(chat):
+        return None
+    if not all(chat):
+        raise ValueError("the data mixes conversation files (.json, .jsonl) with text files; "
+                         "train on one kind")
+    return [conversation for path in files for conversation in load_conversations(path)]
 
 
 def encode_documents(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
@@ -77,18 +96,28 @@ class Data:
     info: dict
 
 
-def make_data(tokenizer: Tokenizer, texts: list[str], block_size: int, config: TrainConfig,
-              documents: bool) -> Data:
-    """Tokenize texts, split them into train/val and make the two loaders (seeded from
+def make_data(tokenizer: Tokenizer, texts: list[str] | None, block_size: int,
+              config: TrainConfig, documents: bool,
+              conversations: list[Conversation] | None = None) -> Data:
+    """Tokenize texts (or render conversations with the chat template: document mode, targets
+    on the assistant's turns), split them into train/val and make the two loaders (seeded from
     config.seed; validation batches are the same at every evaluation)."""
-    encoded = encode_documents(tokenizer, texts)
+    target_masks = None
+    if conversations is None:
+        encoded = encode_documents(tokenizer, texts)
+    else:
+        template = ChatTemplate(tokenizer)
+        encoded, target_masks = map(list, zip(*map(template.render, conversations)))
+        documents = True
     seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
     if documents:
         train_docs, val_docs = loader.split_documents(encoded, config.val_fraction)
+        train_masks, val_masks = (None, None) if target_masks is None else \
+            loader.split_documents(target_masks, config.val_fraction)
         train = loader.DocumentLoader(train_docs, block_size, config.batch_size, seeds[0],
-                                      "training data")
+                                      "training data", train_masks)
         val = loader.DocumentLoader(val_docs, block_size, config.batch_size, seeds[1],
-                                    "validation data")
+                                    "validation data", val_masks)
         counts = sum(map(len, train_docs)), sum(map(len, val_docs))
     else:
         train_tokens, val_tokens = loader.split_stream(join_documents(tokenizer, encoded),
@@ -157,7 +186,8 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
     """A Trainer for a new run in run_dir.
 
     data: text files or directories, or one directory written by `llm data prepare` (its own
-    tokenizer is used; tokenizer may then be None). tokenizer: "char" (build a character-level
+    tokenizer is used; tokenizer may then be None), or conversation files (chat training: the
+    chat tokens are added to the tokenizer). tokenizer: "char" (build a character-level
     tokenizer from the data), a trained Tokenizer, or the path of a tokenizer.json.
     model_config: GPTConfig fields except vocab_size (from the tokenizer) and seed
     (config.seed); block_size is required.
@@ -168,11 +198,13 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
         raise ValueError(f"{run_dir} already holds a run (it has {CHECKPOINT_DIR}/); continue it "
                          "with --resume or choose another --out")
     prepared_dir = prepared_directory(data)
+    conversations = None if prepared_dir else read_conversations(data)
     if prepared_dir is not None:
         tokenizer = prepared_tokenizer(prepared_dir, tokenizer, documents)
         tokenizer_source = str((prepared_dir / PREPARED_TOKENIZER).resolve())
     else:
-        texts = [text for _, text in read_documents(data)]
+        texts = [text for _, text in read_documents(data)] if conversations is None else \
+            [turn.text for conversation in conversations for turn in conversation]
         if isinstance(tokenizer, Tokenizer):
             tokenizer_source = "given"
         elif tokenizer == "char":
@@ -181,13 +213,16 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
         else:
             tokenizer_source = str(Path(tokenizer).resolve())
             tokenizer = Tokenizer.load(tokenizer)
+    if conversations is not None:
+        add_chat_tokens(tokenizer)
     for key in ("vocab_size", "seed"):
         if key in model_config:
             raise ValueError(f"model_config: {key} is set by the run (the tokenizer's vocabulary "
                              "and the training seed); leave it out")
     gpt_config = GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config)
     prepared = (prepared_data(prepared_dir, gpt_config.block_size, config) if prepared_dir
-                else make_data(tokenizer, texts, gpt_config.block_size, config, documents))
+                else make_data(tokenizer, texts, gpt_config.block_size, config, documents,
+                               conversations))
     model = GPT(gpt_config)
     log.info("model: %s parameters (%s); tokenizer: %s", f"{model.num_parameters:,}",
              ", ".join(f"{k}={v}" for k, v in gpt_config.to_dict().items()), tokenizer)
@@ -227,9 +262,11 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
         raise ValueError(f"{saved.directory} has no tokenizer.json; the checkpoint is incomplete")
     prepared_dir = prepared_directory(info["data"])
     block_size = saved.model.config.block_size
+    conversations = None if prepared_dir else read_conversations(info["data"])
     prepared = (prepared_data(prepared_dir, block_size, config) if prepared_dir else
-                make_data(saved.tokenizer, [text for _, text in read_documents(info["data"])],
-                          block_size, config, info["documents"]))
+                make_data(saved.tokenizer, None if conversations else
+                          [text for _, text in read_documents(info["data"])],
+                          block_size, config, info["documents"], conversations))
     if prepared.info["checksum"] != info["checksum"]:
         raise ValueError(f"the data ({', '.join(info['data'])}) changed since the run started "
                          "(its tokens differ); resume needs the same data")
