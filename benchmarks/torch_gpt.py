@@ -3,7 +3,8 @@ tests (tests/model/test_torch_parity.py) and the training benchmark (test_train_
 
 Parameters use our names and GPT-2's layout (Conv1D: y = x @ W + b, W (in, out)), so weights copy
 across by name and gradients compare by name. Eager mode; attention through
-scaled_dot_product_attention (is_causal without padding, its fastest CPU path).
+scaled_dot_product_attention (is_causal without padding, its fastest CPU path). For generation,
+forward takes a TorchKVCache (the generation benchmark's peer).
 """
 import numpy as np
 import torch
@@ -52,14 +53,17 @@ class TorchGPT(torch.nn.Module):
         return [{"params": decay, "weight_decay": weight_decay},
                 {"params": other, "weight_decay": 0.0}]
 
-    def _attention(self, x, layer, padding_mask):
+    def _attention(self, x, layer, padding_mask, cache=None):
         B, T, C = x.shape
         NH = self.config.n_head
         h = f"h.{layer}.attn."
         qkv = F.linear(x, self[h + "c_attn.weight"].t(), self[h + "c_attn.bias"])
         q, k, v = (t.view(B, T, NH, C // NH).transpose(1, 2) for t in qkv.split(C, dim=2))
+        if cache is not None:
+            k, v = cache.append(layer, k, v)
         if padding_mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            # causal when the queries are all the positions; one new query sees every key
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1)
         else:
             causal = torch.ones(T, T, dtype=torch.bool).tril()
             visible = causal[None, None] & padding_mask[:, None, None, :]
@@ -80,11 +84,14 @@ class TorchGPT(torch.nn.Module):
         return F.layer_norm(x, (x.shape[-1],), self[name + ".weight"], self[name + ".bias"],
                             LN_EPS)
 
-    def forward(self, idx, padding_mask=None):
-        """idx: (B, T) int64 tensor; padding_mask: (B, T) bool tensor or None."""
+    def forward(self, idx, padding_mask=None, cache=None):
+        """idx: (B, T) int64 tensor; padding_mask: (B, T) bool tensor or None. With a
+        TorchKVCache (no padding_mask), idx follows the cache's positions: the whole prompt into
+        an empty cache, then one token at a time; its keys and values are appended."""
         cfg = self.config
         B, T = idx.shape
-        positions = torch.arange(T).expand(B, T)
+        start = 0 if cache is None else cache.begin(T, padding_mask)
+        positions = torch.arange(start, start + T).expand(B, T)
         if padding_mask is not None:
             first_real = torch.where(padding_mask.any(dim=1, keepdim=True),
                                      padding_mask.to(torch.int64).argmax(dim=1, keepdim=True), T)
@@ -94,11 +101,13 @@ class TorchGPT(torch.nn.Module):
         for layer in range(cfg.n_layer):
             h = f"h.{layer}."
             if cfg.norm == "pre":
-                x = x + self._attention(self._norm(x, h + "ln_1"), layer, padding_mask)
+                x = x + self._attention(self._norm(x, h + "ln_1"), layer, padding_mask, cache)
                 x = x + self._mlp(self._norm(x, h + "ln_2"), layer)
             else:
-                x = self._norm(x + self._attention(x, layer, padding_mask), h + "ln_1")
+                x = self._norm(x + self._attention(x, layer, padding_mask, cache), h + "ln_1")
                 x = self._norm(x + self._mlp(x, layer), h + "ln_2")
+        if cache is not None:
+            cache.length += T
         if cfg.norm == "pre":
             x = self._norm(x, "ln_f")
         head = self["wte.weight"] if cfg.tie_embeddings else self["lm_head.weight"]
@@ -110,6 +119,34 @@ class TorchGPT(torch.nn.Module):
             targets = targets.masked_fill(~mask, -1)
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1),
                                ignore_index=-1, label_smoothing=self.config.label_smoothing)
+
+
+class TorchKVCache:
+    """Keys and values (n_layer, B, n_head, block_size, head_size), preallocated (the layout of
+    Hugging Face transformers' static cache), for TorchGPT.forward(idx, cache=...)."""
+
+    def __init__(self, config: GPTConfig, batch_size: int):
+        shape = (config.n_layer, batch_size, config.n_head, config.block_size, config.head_size)
+        self.keys, self.values = torch.zeros(shape), torch.zeros(shape)
+        self.length = 0
+
+    def begin(self, count: int, padding_mask) -> int:
+        """The first position of count new ones (the cache's length)."""
+        if padding_mask is not None:
+            raise ValueError("TorchKVCache takes unpadded rows")
+        if self.length and count > 1:
+            raise ValueError("after the prompt, append one position at a time")
+        if self.length + count > self.keys.shape[3]:
+            raise ValueError("the cache is full")
+        return self.length
+
+    def append(self, layer: int, k, v):
+        """Store k, v (B, n_head, T, head_size) after the cached positions; returns every
+        position's keys and values."""
+        end = self.length + k.shape[2]
+        self.keys[layer, :, :, self.length:end] = k
+        self.values[layer, :, :, self.length:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
 def flops_per_token(config: GPTConfig, seq_len: int) -> float:

@@ -94,11 +94,11 @@ class Sampler:
             ranked[cumulative - ranked >= self.top_p * cumulative[:, -1:]] = 0.0
             np.put_along_axis(probabilities, order, ranked, axis=1)
         cumulative = np.cumsum(probabilities, axis=1)
-        draws = self.rng.random((len(cumulative), 1)) * cumulative[:, -1:]
-        chosen = (cumulative <= draws).sum(axis=1)
-        # a draw that rounds up to the total lands past the end: take the last possible token
-        last_possible = cumulative.shape[1] - 1 - np.argmax(probabilities[:, ::-1] > 0, axis=1)
-        return np.minimum(chosen, last_possible)
+        total = cumulative[:, -1:]
+        # the first token whose cumulative mass exceeds a uniform draw in [0, total): it has a
+        # nonzero probability (the draw is kept below the total should rounding reach it)
+        draws = np.minimum(self.rng.random(total.shape) * total, np.nextafter(total, 0))
+        return (cumulative <= draws).sum(axis=1)
 
 
 class _Context:
@@ -153,12 +153,8 @@ def generate_stream(model: GPT, prompt_ids, max_new_tokens: int, temperature: fl
     row has stopped. Arguments are checked at once (not at the first next()).
     """
     prompts, batched = _prompts(prompt_ids, model.config.vocab_size)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) \
-            or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens={max_new_tokens!r}: must be an integer >= 0")
-    sampler = Sampler(temperature, top_k, top_p, seed)
-    stops = _token_ids("stop_tokens", stop_tokens, model.config.vocab_size)
-    return _steps(model, prompts, batched, int(max_new_tokens), sampler, stops)
+    return _stream(model, prompts, batched, max_new_tokens, temperature, top_k, top_p,
+                   stop_tokens, seed)
 
 
 def generate(model: GPT, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
@@ -166,18 +162,28 @@ def generate(model: GPT, prompt_ids, max_new_tokens: int, temperature: float = 1
              stop_tokens: Iterable[int] = (), seed=None) -> list:
     """The new tokens of generate_stream: a list of ints for one prompt, a list of such lists
     (one per row) for a batch. A stop token that ended a row is its last token."""
-    _, batched = _prompts(prompt_ids, model.config.vocab_size)
-    steps = generate_stream(model, prompt_ids, max_new_tokens, temperature, top_k, top_p,
-                            stop_tokens, seed)
+    prompts, batched = _prompts(prompt_ids, model.config.vocab_size)
+    steps = _stream(model, prompts, batched, max_new_tokens, temperature, top_k, top_p,
+                    stop_tokens, seed)
     if not batched:
         return list(steps)
-    rows = None
+    rows = [[] for _ in prompts]
     for step in steps:
-        rows = rows or [[] for _ in step]
         for row, token in zip(rows, step):
             if token is not None:
                 row.append(token)
-    return rows or [[] for _ in prompt_ids]
+    return rows
+
+
+def _stream(model, prompts, batched, max_new_tokens, temperature, top_k, top_p, stop_tokens,
+            seed):
+    """The generator of generate_stream for checked prompts, after checking the rest."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) \
+            or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens!r}: must be an integer >= 0")
+    sampler = Sampler(temperature, top_k, top_p, seed)
+    stops = _token_ids("stop_tokens", stop_tokens, model.config.vocab_size)
+    return _steps(model, prompts, batched, int(max_new_tokens), sampler, stops)
 
 
 def _steps(model, prompts, batched, max_new_tokens, sampler, stops):
