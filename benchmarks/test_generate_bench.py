@@ -27,7 +27,7 @@ import pytest
 
 import llm
 from llm._ext import runtime
-from llm.model import GPT, GPTConfig
+from llm.model import GPT, GPTConfig, KVCache
 
 SIZES = {"small": dict(n_layer=4, n_head=4, d_model=128),
          "large": dict(n_layer=6, n_head=6, d_model=384)}
@@ -115,6 +115,21 @@ def test_ours_and_torch_agree_on_the_greedy_tokens():
     agreeing = next((i for i, (a, b) in enumerate(zip(ours_tokens, torch_tokens)) if a != b),
                     NEW_TOKENS)
     assert agreeing >= 100   # float rounding may flip a near-tie late in the run
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_cached_logits_equal_the_full_forward(size):
+    """Every 50th of the 500 steps, at the benchmark's sizes: within 1e-5 of forward()."""
+    model = make_model(size)
+    cache = KVCache(model.config, 1)
+    history = list(PROMPT)
+    logits = model.forward_cached(np.array([history]), cache)
+    for step in range(NEW_TOKENS):
+        if step % 50 == 0:
+            full = model.forward(np.array([history]))[:, -1]
+            np.testing.assert_allclose(logits, full, rtol=0, atol=1e-5)
+        history.append(int(logits.argmax()))
+        logits = model.forward_cached(np.array([history[-1:]]), cache)
 
 
 # ------------------------------------------------------------ the table (subprocess per run)
