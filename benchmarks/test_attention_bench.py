@@ -15,13 +15,13 @@ import json
 import math
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 import llm
 from llm._ext.attention import attention_backward, attention_forward, attention_forward_cached
+from benchmarks.timing import interleaved_medians
 
 CONFIGS = {"small": (12, 64, 128, 4), "large": (64, 256, 384, 6)}   # B, T, C, n_head
 
@@ -80,20 +80,6 @@ def torch_forward_backward(torch, qkv, dout, n_head):
     return out, qkv.grad
 
 
-def interleaved_medians(functions, rounds):
-    """Median wall and CPU seconds of each function, run in turn round after round (the same noise
-    for all). On a shared machine CPU time is the steadier measure of single-threaded runs."""
-    times = {name: ([], []) for name in functions}
-    for _ in range(rounds):
-        for name, fn in functions.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            times[name][0].append(time.perf_counter() - wall)
-            times[name][1].append(time.process_time() - cpu)
-    return {name: (float(np.median(wall)), float(np.median(cpu)))
-            for name, (wall, cpu) in times.items()}
-
-
 def record_medians(info, medians, unit, scale):
     """extra_info entries <name>_<unit> (wall), <name>_cpu_<unit>, and the ratios
     <peer>_over_ours (wall) and <peer>_over_ours_cpu."""
@@ -101,16 +87,16 @@ def record_medians(info, medians, unit, scale):
         info[f"{name}_{unit}"] = round(wall * scale, 2)
         info[f"{name}_cpu_{unit}"] = round(cpu * scale, 2)
         if name != "ours":
-            info[f"{name}_over_ours"] = round(wall / medians["ours"][0], 2)
-            info[f"{name}_over_ours_cpu"] = round(cpu / medians["ours"][1], 2)
+            info[f"{name}_over_ours"] = round(wall / medians["ours"].wall, 2)
+            info[f"{name}_over_ours_cpu"] = round(cpu / medians["ours"].cpu, 2)
 
 
 PEAK_SCRIPT = """
 import json, sys
 import numpy as np
-sys.path.insert(0, {bench_dir!r})
+sys.path.insert(0, {root_dir!r})
 import llm
-from test_attention_bench import make_inputs, {function}
+from benchmarks.test_attention_bench import make_inputs, {function}
 B, T, C, H = {config}
 qkv, dout = make_inputs(B, T, C)
 extra = ()
@@ -134,7 +120,7 @@ print(json.dumps(kib("VmHWM:") - before))
 def peak_memory_mib(function, config):
     """Peak RSS growth of one call of function at config, in MiB, in a fresh interpreter."""
     from pathlib import Path
-    script = PEAK_SCRIPT.format(bench_dir=str(Path(__file__).parent), function=function,
+    script = PEAK_SCRIPT.format(root_dir=str(Path(__file__).parent.parent), function=function,
                                 config=config)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     if result.returncode != 0:
@@ -163,7 +149,7 @@ def test_forward_backward_vs_numpy_and_torch(benchmark, config):
         qkv_t, dout_t = torch.from_numpy(qkv), torch.from_numpy(dout)
         functions["torch"] = lambda: torch_forward_backward(torch, qkv_t, dout_t, n_head)
         peaks["torch"] = "torch_forward_backward"
-    medians = interleaved_medians(functions, rounds=7 if config == "large" else 30)
+    medians = interleaved_medians(functions, rounds=7 if config == "large" else 30, warmup=False)
     info = benchmark.extra_info
     info["threads"] = llm.build_info()["omp_threads"]
     record_medians(info, medians, "ms", 1e3)
@@ -202,5 +188,5 @@ def test_decoding_step_vs_torch(benchmark, cached):
     medians = interleaved_medians(
         {"ours": lambda: attention_forward_cached(out, q, k_transposed, v_cache, n_head),
          "ours_row_cache": lambda: attention_forward_cached(out, q, k_cache, v_cache, n_head),
-         "torch": torch_step}, rounds=2000)
+         "torch": torch_step}, rounds=2000, warmup=False)
     record_medians(benchmark.extra_info, medians, "us", 1e6)

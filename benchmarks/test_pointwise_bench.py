@@ -12,7 +12,6 @@ arrays through the aten .out overloads (no page faults on fresh output buffers),
 
     python -m pytest benchmarks/test_pointwise_bench.py
 """
-import time
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from llm._ext.crossentropy import crossentropy_forward_backward
 from llm._ext.embedding import embedding_backward, embedding_forward
 from llm._ext.layernorm import layernorm_backward, layernorm_forward
 from llm._ext.softmax import softmax_backward, softmax_forward
+from benchmarks.timing import interleaved_medians
 
 pytest.importorskip("pytest_benchmark")
 try:
@@ -251,45 +251,26 @@ CASES = {
 }
 
 
-def interleaved_medians(functions, rounds):
-    """Median seconds of each callable, run in turn round after round (same noise for all)."""
-    for fn in functions.values():
-        fn()                                    # warm up: pages, thread pools, dispatch
-    times = {name: [] for name in functions}
-    for _ in range(rounds):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 @pytest.fixture(scope="module")
-def summary(request):
-    """Collects case -> medians and prints the comparison table at the end of the module."""
+def summary(report_lines):
+    """Collects case -> median seconds per implementation; the table is printed at the end."""
     table = {}
     yield table
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if not table or reporter is None:
-        return
-    with capture.global_and_fixture_disabled():       # teardown output is captured otherwise
-        reporter.write_line("")
-        reporter.write_line(f"median ms ({llm.build_info()['omp_threads']} threads); "
-                            f"peer / ours in brackets (> 1: ours faster)")
-        for case, medians in table.items():
-            ours = medians["ours"]
-            cells = [f"ours {ours * 1e3:8.2f}"] + [
-                f"{name} {seconds * 1e3:8.2f} ({seconds / ours:5.2f}x)"
-                for name, seconds in medians.items() if name != "ours"]
-            reporter.write_line(f"  {case:34} " + "   ".join(cells))
+    report_lines.append(f"median ms ({llm.build_info()['omp_threads']} threads); "
+                        f"peer / ours in brackets (> 1: ours faster)")
+    for case, medians in table.items():
+        ours = medians["ours"]
+        cells = [f"ours {ours * 1e3:8.2f}"] + [
+            f"{name} {seconds * 1e3:8.2f} ({seconds / ours:5.2f}x)"
+            for name, seconds in medians.items() if name != "ours"]
+        report_lines.append(f"  {case:34} " + "   ".join(cells))
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_kernel_vs_numpy_and_torch(benchmark, summary, case):
     functions = CASES[case]()
     benchmark(functions["ours"])
-    medians = interleaved_medians(functions, ROUNDS)
+    medians = {name: m.wall for name, m in interleaved_medians(functions, ROUNDS).items()}
     summary[case] = medians
     benchmark.extra_info["threads"] = llm.build_info()["omp_threads"]
     for name, seconds in medians.items():

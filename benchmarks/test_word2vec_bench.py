@@ -69,33 +69,27 @@ def quality(model):
 
 
 @pytest.fixture(scope="module")
-def summary(request):
+def summary(report_lines):
     """threads -> {"ours": [row per seed], "gensim": [...]}; printed at the end of the module."""
     table = {}
     yield table
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if not table or reporter is None:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line("word2vec skip-gram on Gutenberg (dim 100, window 5, negative 5, "
-                            "sample 1e-3, min_count 5, 5 epochs); effective words/s")
-        for threads, runs in table.items():
-            for name, rows in runs.items():
-                cells = "  ".join(f"seed {row['seed']}: {row['words_per_second'] / 1e3:4.0f}k "
-                                  f"(loop {row['loop_words_per_second'] / 1e3:4.0f}k) "
-                                  f"{row['accuracy']:6.2%} rho {row['spearman']:.3f}"
-                                  for row in rows)
-                reporter.write_line(f"  {threads} thread(s) {name:7} {cells}")
-            ours, theirs = runs["ours"], runs["gensim"]
-            speed = np.median([r["words_per_second"] for r in ours]) / np.median(
-                [r["words_per_second"] for r in theirs])
-            accuracy = np.mean([r["accuracy"] for r in ours]) - np.mean(
-                [r["accuracy"] for r in theirs])
-            reporter.write_line(f"  {threads} thread(s) ours/gensim median words/s "
-                                f"{speed:.2f}x, mean accuracy difference "
-                                f"{accuracy * 100:+.2f} points")
+    report_lines.append("word2vec skip-gram on Gutenberg (dim 100, window 5, negative 5, "
+                        "sample 1e-3, min_count 5, 5 epochs); effective words/s")
+    for threads, runs in table.items():
+        for name, rows in runs.items():
+            cells = "  ".join(f"seed {row['seed']}: {row['words_per_second'] / 1e3:4.0f}k "
+                              f"(loop {row['loop_words_per_second'] / 1e3:4.0f}k) "
+                              f"{row['accuracy']:6.2%} rho {row['spearman']:.3f}"
+                              for row in rows)
+            report_lines.append(f"  {threads} thread(s) {name:7} {cells}")
+        ours, theirs = runs["ours"], runs["gensim"]
+        speed = np.median([r["words_per_second"] for r in ours]) / np.median(
+            [r["words_per_second"] for r in theirs])
+        accuracy = np.mean([r["accuracy"] for r in ours]) - np.mean(
+            [r["accuracy"] for r in theirs])
+        report_lines.append(f"  {threads} thread(s) ours/gensim median words/s "
+                            f"{speed:.2f}x, mean accuracy difference "
+                            f"{accuracy * 100:+.2f} points")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
