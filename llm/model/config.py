@@ -3,7 +3,9 @@
 The defaults are GPT-2's layout (pre-LayerNorm, GELU, learned positions, tied lm head); the
 other values of each option are those of the original Transformer, which this project started from.
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from llm.config_dict import DictConfig
 
 ACTIVATIONS = ("gelu", "relu")
 NORMS = ("pre", "post")
@@ -11,7 +13,7 @@ POSITIONALS = ("learned", "sinusoidal")
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(DictConfig):
     """Shape and options of a GPT.
 
     vocab_size:      number of token ids.
@@ -71,18 +73,6 @@ class GPTConfig:
     def head_size(self) -> int:
         return self.d_model // self.n_head
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict (the model directory's config.json)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "GPTConfig":
-        """The inverse of to_dict; an unknown key is an error that names it."""
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown GPTConfig key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
 
 
 def _divisors(n: int) -> list[int]:

@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from llm._ext import adamw, runtime
+from llm.config_dict import DictConfig
 from llm.model import GPT
 from llm.train import checkpoint, metrics
 from llm.train.loader import Batch, WindowLoader
@@ -54,7 +55,7 @@ class TrainingDiverged(ValueError):
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """How to train (the model's shape is its GPTConfig). Defaults: nanoGPT's character-level
     Shakespeare recipe.
 
@@ -122,16 +123,6 @@ class TrainConfig:
                               self.warmup_iters,
                               self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from llm.train import TrainingDiverged, checkpoint, metrics, resume, start
+from llm.train import TrainConfig, TrainingDiverged, checkpoint, metrics, resume, start
 from llm.train.trainer import CHECKPOINT_DIR
 
 from .conftest import TINY_MODEL, structured_text
@@ -166,3 +166,14 @@ def test_document_mode_trains_on_padded_batches(tmp_path, tiny_config):
     initial = trainer.evaluate()
     trainer.run()
     assert trainer.evaluate() < 0.7 * initial
+
+
+def test_train_config_round_trips_through_a_dict():
+    config = TrainConfig(seed=7, max_iters=30, warmup_iters=3)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_train_config_from_dict_names_an_unknown_key():
+    values = TrainConfig().to_dict() | {"learning_rate": 1e-3}
+    with pytest.raises(ValueError, match=r"unknown TrainConfig key\(s\) \['learning_rate'\]"):
+        TrainConfig.from_dict(values)
