@@ -10,13 +10,12 @@ digits, enough for float32 to read back bit for bit.
 Files are written atomically (a temporary file in the same directory, then renamed), so an error
 halfway never leaves a half-written file.
 """
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from llm.atomic import atomic_write
 from llm.data.text import PathLike
 
 
@@ -31,23 +30,16 @@ def save_word2vec(path: PathLike, words: Sequence[str], vectors: np.ndarray, *,
         if not word or any(c.isspace() for c in word):
             raise ValueError(f"word {word!r} is empty or holds whitespace, which the word2vec "
                              "formats cannot store")
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(f"{len(words)} {vectors.shape[1]}\n".encode())
-            if binary:
-                little_endian = vectors.astype("<f4", copy=False)
-                for word, row in zip(words, little_endian):
-                    out.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
-            else:
-                row_format = " ".join(["%.9g"] * vectors.shape[1])
-                for word, row in zip(words, vectors.tolist()):
-                    out.write(f"{word} {row_format % tuple(row)}\n".encode("utf-8"))
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path) as out:
+        out.write(f"{len(words)} {vectors.shape[1]}\n".encode())
+        if binary:
+            little_endian = vectors.astype("<f4", copy=False)
+            for word, row in zip(words, little_endian):
+                out.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
+        else:
+            row_format = " ".join(["%.9g"] * vectors.shape[1])
+            for word, row in zip(words, vectors.tolist()):
+                out.write(f"{word} {row_format % tuple(row)}\n".encode("utf-8"))
 
 
 def load_word2vec(path: PathLike, *, binary: bool | None = None) -> tuple[list[str],

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from llm.atomic import atomic_write
+
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
 DTYPE_NAMES = {np.dtype(dtype): name for name, dtype in DTYPES.items()}
@@ -44,17 +46,11 @@ def save_file(path: str | os.PathLike, tensors: dict[str, np.ndarray],
         arrays.append(array)
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     header_bytes += b" " * (-(8 + len(header_bytes)) % ALIGNMENT)
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(struct.pack("<Q", len(header_bytes)))
-            file.write(header_bytes)
-            for array in arrays:
-                file.write(memoryview(array.reshape(-1)).cast("B"))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_write(path) as file:
+        file.write(struct.pack("<Q", len(header_bytes)))
+        file.write(header_bytes)
+        for array in arrays:
+            file.write(memoryview(array.reshape(-1)).cast("B"))
 
 
 def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -16,7 +16,7 @@ import base64
 import json
 import os
 
-from llm.tokenizer.format import write_text_atomic
+from llm.atomic import atomic_write
 from llm.tokenizer.tokenizer import Tokenizer
 
 FORMATS = ("hf", "tiktoken")
@@ -83,4 +83,5 @@ def export(tokenizer: Tokenizer, export_format: str, path: str | os.PathLike) ->
         text = tiktoken_ranks(tokenizer)
     else:
         raise ValueError(f"format={export_format!r}: must be one of {FORMATS}")
-    write_text_atomic(path, text)
+    with atomic_write(path, "w", encoding="utf-8") as file:
+        file.write(text)

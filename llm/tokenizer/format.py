@@ -23,12 +23,12 @@ never leaves a half-written tokenizer.json.
 """
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from llm.atomic import atomic_write
 from llm.tokenizer.normalize import Normalizer
 
 FORMAT = "llm-from-scratch/tokenizer"
@@ -219,26 +219,11 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
     return spec
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write text (UTF-8) to path through a temporary file in the same directory and a rename,
-    so path holds either its old contents or all of text, never a part."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write(path: str | os.PathLike, spec: TokenizerSpec) -> None:
     """Write spec to path as tokenizer.json, atomically."""
     check_spec(spec, str(path))
-    write_text_atomic(path, to_json(spec))
+    with atomic_write(path, "w", encoding="utf-8") as file:
+        file.write(to_json(spec))
 
 
 def read(path: str | os.PathLike) -> TokenizerSpec:

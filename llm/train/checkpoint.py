@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm.atomic import fsync_path
 from llm.model import GPT
 from llm.model.gpt import TOKENIZER_FILE
 from llm.tokenizer import Tokenizer
@@ -62,15 +63,6 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's or directory's contents to disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def resolve(directory: str | os.PathLike) -> Path:

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from llm.train.checkpoint import fsync_path
+from llm.atomic import atomic_write
 
 
 def read(path: str | os.PathLike) -> list[dict]:
@@ -36,10 +36,8 @@ class MetricsLog:
     def truncate_after(self, step: int) -> None:
         """Drop the records past `step` (written after the checkpoint a run resumes from)."""
         kept = [record for record in read(self.path) if record["step"] <= step]
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text("".join(json.dumps(record) + "\n" for record in kept))
-        fsync_path(temporary)
-        os.replace(temporary, self.path)
+        with atomic_write(self.path, "w", encoding="utf-8") as file:
+            file.write("".join(json.dumps(record) + "\n" for record in kept))
 
     def append(self, record: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as file:
