@@ -6,7 +6,7 @@ backward accumulates (+=) into dx, which must not overlap dout or x.
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
@@ -17,7 +17,7 @@ ctypedef void (*pointwise_backward)(float*, const float*, const float*, int64_t)
 cdef run_forward(pointwise_forward kernel, out, x):
     check_array("x", x, np.float32)
     check_array("out", out, np.float32, x.shape, writeable=True)
-    check_disjoint((("out", out),), (("x", x),), same_allowed={("out", "x")})
+    check_disjoint((("out", out),), (("x", x),), same_allowed=(("out", "x"),))
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
     cdef int64_t n = x.size

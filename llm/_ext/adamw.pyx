@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 

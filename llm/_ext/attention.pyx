@@ -8,7 +8,7 @@ key outputs zeros and gets zero gradients. Backward accumulates (+=) into dqkv.
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
@@ -135,36 +135,6 @@ cdef int64_t float_strides(str name, object array, int64_t B, int64_t T, int64_t
     return 0
 
 
-cdef bint extents_overlap(cnp.ndarray a, object other):
-    """Whether the memory spans of two arrays intersect (a cheap screen; may say yes for
-    interleaved arrays that share no element, like np.may_share_memory's default)."""
-    if other is None:
-        return False
-    cdef cnp.ndarray b = <cnp.ndarray>other
-    cdef char* a_low
-    cdef char* a_high
-    cdef char* b_low
-    cdef char* b_high
-    a_low, a_high = byte_span(a)
-    b_low, b_high = byte_span(b)
-    return a_low < b_high and b_low < a_high
-
-
-cdef (char*, char*) byte_span(cnp.ndarray a):
-    cdef char* low = <char*>cnp.PyArray_DATA(a)
-    cdef char* high = low + cnp.PyArray_ITEMSIZE(a)
-    cdef int axis
-    for axis in range(cnp.PyArray_NDIM(a)):
-        if cnp.PyArray_DIM(a, axis) == 0:
-            return low, low
-        extent = (cnp.PyArray_DIM(a, axis) - 1) * cnp.PyArray_STRIDE(a, axis)
-        if extent < 0:
-            low += extent
-        else:
-            high += extent
-    return low, high
-
-
 def attention_forward_cached(out, q, k_cache, v_cache, n_head, key_mask=None):
     """Attention of the last Tq of Tk positions over a KV cache (generation), forward only.
 
@@ -182,7 +152,6 @@ def attention_forward_cached(out, q, k_cache, v_cache, n_head, key_mask=None):
     cdef int64_t q_s[3]
     cdef int64_t k_s[3]
     cdef int64_t v_s[3]
-    cdef int64_t out_s[3]
     float_strides("q", q, -1, -1, -1, True, q_s)
     cdef int64_t B = q.shape[0], Tq = q.shape[1], C = q.shape[2]
     float_strides("k_cache", k_cache, B, -1, C, False, k_s)
@@ -192,15 +161,9 @@ def attention_forward_cached(out, q, k_cache, v_cache, n_head, key_mask=None):
                          f"queries' own positions too")
     float_strides("v_cache", v_cache, B, Tk, C, True, v_s)
     cdef int64_t NH = head_count(C, n_head)
-    float_strides("out", out, B, Tq, C, True, out_s)
-    if not (cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out)
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
-        check_array("out", out, np.float32, (B, Tq, C), writeable=True)
-    if (extents_overlap(<cnp.ndarray>out, q) or extents_overlap(<cnp.ndarray>out, k_cache)
-            or extents_overlap(<cnp.ndarray>out, v_cache)
-            or extents_overlap(<cnp.ndarray>out, key_mask)):
-        check_disjoint((("out", out),), (("q", q), ("k_cache", k_cache), ("v_cache", v_cache),
-                                         ("key_mask", key_mask)))
+    check_array("out", out, np.float32, (B, Tq, C), writeable=True)
+    check_disjoint((("out", out),), (("q", q), ("k_cache", k_cache), ("v_cache", v_cache),
+                                     ("key_mask", key_mask)))
     cdef const uint8_t* mask_ptr = key_mask_pointer(key_mask, B, Tk)
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef const float* q_ptr = <const float*>cnp.PyArray_DATA(q)

@@ -9,13 +9,13 @@ array the caller owns, which may be the logits themselves.
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
 
 def _check_per_position(name, array, dtype, logits, N, writeable=False):
-    check_array(name, array, dtype, writeable=writeable)
+    check_array(name, array, dtype, None, writeable)
     if array.shape not in ((N,), logits.shape[:-1]):
         raise ValueError(f"{name} has shape {array.shape}; expected {logits.shape[:-1]} "
                          f"(one per row of logits) or ({N},)")
@@ -50,7 +50,7 @@ def crossentropy_forward_backward(dlogits, logits, targets, int ignore_index=-1,
         check_array("dlogits", dlogits, np.float32, logits.shape, writeable=True)
     check_disjoint((("dlogits", dlogits), ("losses", losses)),
                    (("logits", logits), ("targets", targets)),
-                   same_allowed={("dlogits", "logits")})
+                   same_allowed=(("dlogits", "logits"),))
     cdef float* dlogits_ptr = NULL if dlogits is None else <float*>cnp.PyArray_DATA(dlogits)
     cdef float* losses_ptr = <float*>cnp.PyArray_DATA(losses)
     cdef const float* logits_ptr = <const float*>cnp.PyArray_DATA(logits)

@@ -7,16 +7,23 @@ raised before anything is written.
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
 
-def _check_rows(name, array, ids, C, writeable=False):
-    check_array(name, array, np.float32, writeable=writeable)
-    if array.shape not in ((ids.size, C), ids.shape + (C,)):
-        raise ValueError(f"{name} has shape {array.shape}; expected {ids.shape + (C,)} "
-                         f"(one row of C={C} per id) or ({ids.size}, {C})")
+cdef check_rows(str name, object array, cnp.ndarray ids, int64_t C, bint writeable=False):
+    """array: ids.shape + (C,) or (N, C) float32, a row per id."""
+    cdef cnp.ndarray a = check_array(name, array, np.float32, None, writeable)
+    cdef int axis, ndim = cnp.PyArray_NDIM(a), id_ndim = cnp.PyArray_NDIM(ids)
+    cdef bint per_id = ndim == id_ndim + 1 and cnp.PyArray_DIM(a, ndim - 1) == C
+    for axis in range(id_ndim if per_id else 0):
+        per_id = per_id and cnp.PyArray_DIM(a, axis) == cnp.PyArray_DIM(ids, axis)
+    if not (per_id or (ndim == 2 and cnp.PyArray_DIM(a, 0) == cnp.PyArray_SIZE(ids)
+                       and cnp.PyArray_DIM(a, 1) == C)):
+        raise ValueError(f"{name} has shape {array.shape}; expected "
+                         f"{(<object>ids).shape + (C,)} (one row of C={C} per id) or "
+                         f"({cnp.PyArray_SIZE(ids)}, {C})")
 
 
 def _raise_bad_id(ids, int64_t position, int64_t V):
@@ -30,7 +37,7 @@ def embedding_forward(out, ids, table):
     check_array("table", table, np.float32, (None, None))
     check_array("ids", ids, np.int32)
     cdef int64_t V = table.shape[0], C = table.shape[1], N = ids.size
-    _check_rows("out", out, ids, C, writeable=True)
+    check_rows("out", out, ids, C, writeable=True)
     check_disjoint((("out", out),), (("ids", ids), ("table", table)))
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef const int32_t* ids_ptr = <const int32_t*>cnp.PyArray_DATA(ids)
@@ -49,7 +56,7 @@ def embedding_backward(dtable, dout, ids):
     check_array("dtable", dtable, np.float32, (None, None), writeable=True)
     check_array("ids", ids, np.int32)
     cdef int64_t V = dtable.shape[0], C = dtable.shape[1], N = ids.size
-    _check_rows("dout", dout, ids, C)
+    check_rows("dout", dout, ids, C)
     check_disjoint((("dtable", dtable),), (("dout", dout), ("ids", ids)))
     cdef float* dtable_ptr = <float*>cnp.PyArray_DATA(dtable)
     cdef const float* dout_ptr = <const float*>cnp.PyArray_DATA(dout)

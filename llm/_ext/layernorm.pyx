@@ -11,48 +11,55 @@ block of 64 rows; without it the wrapper allocates one per call).
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
 
-def _rows_and_channels(x):
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x has shape {x.shape}; LayerNorm needs at least one channel "
+cdef (int64_t, int64_t) rows_and_channels(cnp.ndarray x) except *:
+    cdef int ndim = cnp.PyArray_NDIM(x)
+    if ndim == 0 or cnp.PyArray_DIM(x, ndim - 1) == 0:
+        raise ValueError(f"x has shape {(<object>x).shape}; LayerNorm needs at least one channel "
                          f"in the last dimension")
-    return x.size // x.shape[-1], x.shape[-1]
+    cdef int64_t C = cnp.PyArray_DIM(x, ndim - 1)
+    return cnp.PyArray_SIZE(x) // C, C
 
 
-def _check_row_statistic(name, array, x, N, writeable=False):
-    check_array(name, array, np.float32, writeable=writeable)
-    if array.shape not in ((N,), x.shape[:-1]):
-        raise ValueError(f"{name} has shape {array.shape}; expected ({N},) or {x.shape[:-1]}, "
+cdef check_row_statistic(str name, object array, cnp.ndarray x, int64_t N, bint writeable=False):
+    """array: (N,) or x.shape[:-1] float32, one value per row of x."""
+    cdef cnp.ndarray a = check_array(name, array, np.float32, None, writeable)
+    cdef int axis, ndim = cnp.PyArray_NDIM(a)
+    cdef bint per_row = ndim == cnp.PyArray_NDIM(x) - 1
+    for axis in range(ndim if per_row else 0):
+        per_row = per_row and cnp.PyArray_DIM(a, axis) == cnp.PyArray_DIM(x, axis)
+    if not (per_row or (ndim == 1 and cnp.PyArray_DIM(a, 0) == N)):
+        raise ValueError(f"{name} has shape {array.shape}; expected ({N},) or "
+                         f"{(<object>x).shape[:-1]}, "
                          f"one value per row of x")
 
 
 def layernorm_forward(out, mean, rstd, x, weight, bias, float eps=1e-5):
     """out = (x - mean) * rstd * weight + bias per row; writes the row mean and
     rstd = 1/sqrt(var + eps) for backward. x, out: (..., C); weight, bias: (C,); out may be x."""
-    check_array("x", x, np.float32)
-    N, C = _rows_and_channels(x)
+    cdef int64_t N, C
+    N, C = rows_and_channels(check_array("x", x, np.float32))
     check_array("weight", weight, np.float32, (C,))
     check_array("bias", bias, np.float32, (C,))
     check_array("out", out, np.float32, x.shape, writeable=True)
-    _check_row_statistic("mean", mean, x, N, writeable=True)
-    _check_row_statistic("rstd", rstd, x, N, writeable=True)
+    check_row_statistic("mean", mean, x, N, writeable=True)
+    check_row_statistic("rstd", rstd, x, N, writeable=True)
     if not eps > 0:
         raise ValueError(f"eps={eps}: must be positive")
     check_disjoint((("out", out), ("mean", mean), ("rstd", rstd)),
-                   (("x", x), ("weight", weight), ("bias", bias)), same_allowed={("out", "x")})
+                   (("x", x), ("weight", weight), ("bias", bias)), same_allowed=(("out", "x"),))
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef float* mean_ptr = <float*>cnp.PyArray_DATA(mean)
     cdef float* rstd_ptr = <float*>cnp.PyArray_DATA(rstd)
     cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
     cdef const float* weight_ptr = <const float*>cnp.PyArray_DATA(weight)
     cdef const float* bias_ptr = <const float*>cnp.PyArray_DATA(bias)
-    cdef int64_t n = N, c = C
     with nogil:
-        c_layernorm_forward(out_ptr, mean_ptr, rstd_ptr, x_ptr, weight_ptr, bias_ptr, n, c, eps)
+        c_layernorm_forward(out_ptr, mean_ptr, rstd_ptr, x_ptr, weight_ptr, bias_ptr, N, C, eps)
 
 
 def backward_scratch_size(N, C) -> int:
@@ -68,12 +75,12 @@ def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=
     elements, for callers that keep one to avoid the allocation. The result is the same bit for
     bit with any number of threads.
     """
-    check_array("x", x, np.float32)
-    N, C = _rows_and_channels(x)
+    cdef int64_t N, C
+    N, C = rows_and_channels(check_array("x", x, np.float32))
     check_array("dout", dout, np.float32, x.shape)
     check_array("weight", weight, np.float32, (C,))
-    _check_row_statistic("mean", mean, x, N)
-    _check_row_statistic("rstd", rstd, x, N)
+    check_row_statistic("mean", mean, x, N)
+    check_row_statistic("rstd", rstd, x, N)
     check_array("dx", dx, np.float32, x.shape, writeable=True)
     check_array("dweight", dweight, np.float32, (C,), writeable=True)
     check_array("dbias", dbias, np.float32, (C,), writeable=True)
@@ -93,7 +100,6 @@ def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=
     cdef const float* weight_ptr = <const float*>cnp.PyArray_DATA(weight)
     cdef const float* mean_ptr = <const float*>cnp.PyArray_DATA(mean)
     cdef const float* rstd_ptr = <const float*>cnp.PyArray_DATA(rstd)
-    cdef int64_t n = N, c = C
     with nogil:
         c_layernorm_backward(dx_ptr, dweight_ptr, dbias_ptr, scratch_ptr, dout_ptr, x_ptr,
-                             weight_ptr, mean_ptr, rstd_ptr, n, c)
+                             weight_ptr, mean_ptr, rstd_ptr, N, C)

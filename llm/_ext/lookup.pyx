@@ -15,7 +15,7 @@ from libc.stdint cimport INT32_MAX
 
 import numpy as np
 
-from llm._ext.checks import check_array
+from llm._ext.checks cimport check_array
 
 cnp.import_array()
 

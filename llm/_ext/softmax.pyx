@@ -6,7 +6,7 @@ Arrays are float32 and C-contiguous; leading dimensions flatten to rows. Backwar
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
@@ -22,7 +22,7 @@ def softmax_forward(out, x):
     itself (in place)."""
     check_array("x", x, np.float32)
     check_array("out", out, np.float32, x.shape, writeable=True)
-    check_disjoint((("out", out),), (("x", x),), same_allowed={("out", "x")})
+    check_disjoint((("out", out),), (("x", x),), same_allowed=(("out", "x"),))
     cdef int64_t C = row_length(x)
     cdef int64_t N = x.size // C if C else 0
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)

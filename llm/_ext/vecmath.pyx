@@ -5,7 +5,7 @@ Exposed for its tests and for anyone who needs a fast, accurate exp over a float
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array
+from llm._ext.checks cimport check_array
 
 cnp.import_array()
 

@@ -7,7 +7,7 @@ The model and the algorithm are described in csrc/word2vec.h; llm.embeddings.wor
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks import check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint
 
 cnp.import_array()
 
