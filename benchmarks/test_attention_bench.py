@@ -162,22 +162,24 @@ def test_forward_backward_vs_numpy_and_torch(benchmark, config):
 
 @pytest.mark.parametrize("cached", [64, 500])
 def test_decoding_step_vs_torch(benchmark, cached):
-    """One generated token of the small model's attention: Tq = 1 over `cached` positions."""
+    """One generated token of the small model's attention: Tq = 1 over `cached` positions (ours
+    also appends the token's key and value to the cache, as KVCache uses it)."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(llm.build_info()["omp_threads"])
     _, T, C, n_head = CONFIGS["small"]
-    rng = np.random.default_rng(1)
-    q = rng.standard_normal((1, 1, C), dtype=np.float32)
-    k_cache = rng.standard_normal((1, cached, C), dtype=np.float32)
-    v_cache = rng.standard_normal((1, cached, C), dtype=np.float32)
-    # Our recommended cache layout: keys stored transposed, (B, C, capacity), viewed as (B, Tk, C).
-    k_transposed = np.ascontiguousarray(k_cache.transpose(0, 2, 1)).transpose(0, 2, 1)
-    out = np.empty((1, 1, C), np.float32)
-    benchmark(attention_forward_cached, out, q, k_transposed, v_cache, n_head)
-
     hs = C // n_head
-    q_t, k_t, v_t = (torch.from_numpy(x).view(1, -1, n_head, hs).transpose(1, 2)
-                     for x in (q, k_cache, v_cache))
+    rng = np.random.default_rng(1)
+    qkv = rng.standard_normal((1, 1, 3 * C), dtype=np.float32)
+    # The cache layout of both: (B, n_head, positions, hs); the last position is the new token's.
+    k_cache = rng.standard_normal((1, n_head, cached, hs), dtype=np.float32)
+    v_cache = rng.standard_normal((1, n_head, cached, hs), dtype=np.float32)
+    k_cache[:, :, -1] = qkv[0, 0, C:2 * C].reshape(n_head, hs)
+    v_cache[:, :, -1] = qkv[0, 0, 2 * C:].reshape(n_head, hs)
+    out = np.empty((1, 1, C), np.float32)
+    benchmark(attention_forward_cached, out, k_cache, v_cache, qkv, n_head, cached)
+
+    q_t = torch.from_numpy(qkv[..., :C].copy()).view(1, 1, n_head, hs).transpose(1, 2)
+    k_t, v_t = torch.from_numpy(k_cache.copy()), torch.from_numpy(v_cache.copy())
 
     def torch_step():
         with torch.no_grad():
@@ -186,7 +188,6 @@ def test_decoding_step_vs_torch(benchmark, cached):
     expected = torch_step().transpose(1, 2).reshape(1, 1, C).numpy()
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
     medians = interleaved_medians(
-        {"ours": lambda: attention_forward_cached(out, q, k_transposed, v_cache, n_head),
-         "ours_row_cache": lambda: attention_forward_cached(out, q, k_cache, v_cache, n_head),
+        {"ours": lambda: attention_forward_cached(out, k_cache, v_cache, qkv, n_head, cached),
          "torch": torch_step}, rounds=2000, warmup=False)
     record_medians(benchmark.extra_info, medians, "us", 1e6)

@@ -50,24 +50,20 @@ llm_status attention_backward(float* dqkv,              // (B, T, 3C) accumulate
                               const uint8_t* key_mask,  // (B, T) or NULL
                               int64_t B, int64_t T, int64_t C, int64_t NH);
 
-/* Forward for the last Tq of Tk positions, keys and values read from a cache (generation):
- * query i sits at position Tk - Tq + i. No stats are produced. The result equals the last Tq rows
- * of attention_forward over all Tk positions. Strides are in floats:
- *   q[b, i, c]       = q[b * q_strides[0] + i * q_strides[1] + c]
- *   k_cache[b, j, c] = k_cache[b * k_strides[0] + j * k_strides[1] + c * k_strides[2]]
- *   v_cache[b, j, c] = v_cache[b * v_strides[0] + j * v_strides[1] + c]
- * So q may be the q part of a (B, Tq, 3C) qkv (row stride 3C), v_cache the first Tk rows of a
- * (B, capacity, C) buffer, and k_cache either the same or, faster, the first Tk columns of a
- * transposed (B, C, capacity) buffer (k_strides = {C * capacity, 1, capacity}): its key tiles are
- * then plain row copies instead of transposes. */
+/* Generation over a KV cache: appends the keys and values of positions Tk - Tq .. Tk - 1 (the k
+ * and v parts of qkv, their c_attn output) to the caches, then writes the attention of their
+ * queries over positions 0 .. Tk - 1 into out; the caches hold the earlier positions' keys and
+ * values from earlier calls. No stats are produced. The result equals the last Tq rows of
+ * attention_forward over all Tk positions. Tk <= capacity.
+ * Cache layout, head by head: k_cache[b, h, t, :] is the hs channels of head h of the key at
+ * position t, so that each head's keys (and values) are one block that a decoding step streams
+ * through in order. */
 llm_status attention_forward_cached(float* out,               // (B, Tq, C)
-                                    const float* q,           // (B, Tq, C) strided, see above
-                                    const float* k_cache,     // (B, Tk, C) strided
-                                    const float* v_cache,     // (B, Tk, C) strided
-                                    const uint8_t* key_mask,  // (B, Tk) or NULL
-                                    int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH,
-                                    const int64_t q_strides[2],    // batch, row
-                                    const int64_t k_strides[3],    // batch, row, channel
-                                    const int64_t v_strides[2]);   // batch, row
+                                    float* k_cache,           // (B, NH, capacity, hs) appended
+                                    float* v_cache,           // (B, NH, capacity, hs) appended
+                                    const float* qkv,         // (B, Tq, 3C)
+                                    const uint8_t* key_mask,  // (B, capacity) or NULL
+                                    int64_t B, int64_t Tq, int64_t Tk, int64_t capacity,
+                                    int64_t C, int64_t NH);
 
 #endif

@@ -15,6 +15,5 @@ cdef extern from "attention.h":
         float* dqkv, const float* dout, const float* qkv, const float* out, const float* stats,
         const uint8_t* key_mask, int64_t B, int64_t T, int64_t C, int64_t NH) nogil
     llm_status c_attention_forward_cached "attention_forward_cached"(
-        float* out, const float* q, const float* k_cache, const float* v_cache,
-        const uint8_t* key_mask, int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t NH,
-        const int64_t* q_strides, const int64_t* k_strides, const int64_t* v_strides) nogil
+        float* out, float* k_cache, float* v_cache, const float* qkv, const uint8_t* key_mask,
+        int64_t B, int64_t Tq, int64_t Tk, int64_t capacity, int64_t C, int64_t NH) nogil

@@ -4,6 +4,8 @@ qkv (B, T, 3C) float32 is the c_attn output in GPT-2 order (q, k, v; head h uses
 h*hs:(h+1)*hs of each, hs = C // n_head); scores are scaled by 1/sqrt(hs). Query i sees key j iff
 j <= i and key_mask[b, j] (1 = token, 0 = left padding; None = all tokens). A query that sees no
 key outputs zeros and gets zero gradients. Backward accumulates (+=) into dqkv.
+attention_forward_cached is generation's step: it appends new keys and values to a KV cache and
+attends over all of it.
 """
 cimport numpy as cnp
 import numpy as np
@@ -26,30 +28,23 @@ cdef int64_t head_count(int64_t C, n_head) except -1:
     return n_head
 
 
-cdef tuple qkv_sizes(qkv, n_head):
+cdef (int64_t, int64_t, int64_t, int64_t) qkv_sizes(qkv, n_head) except *:
     """(B, T, C, n_head) of a checked (B, T, 3C) qkv."""
-    check_array("qkv", qkv, np.float32, (None, None, None))
-    if qkv.shape[2] % 3:
+    cdef cnp.ndarray checked = check_array("qkv", qkv, np.float32, (None, None, None))
+    cdef int64_t C = cnp.PyArray_DIM(checked, 2) // 3
+    if cnp.PyArray_DIM(checked, 2) % 3:
         raise ValueError(f"qkv has shape {qkv.shape}; expected (B, T, 3C): the last size is "
                          f"not a multiple of 3")
-    C = qkv.shape[2] // 3
-    return qkv.shape[0], qkv.shape[1], C, head_count(C, n_head)
+    return cnp.PyArray_DIM(checked, 0), cnp.PyArray_DIM(checked, 1), C, head_count(C, n_head)
 
 
 cdef const uint8_t* key_mask_pointer(key_mask, int64_t B, int64_t T) except? NULL:
     """The (B, T) mask as uint8 bytes (bool is viewed as uint8), or NULL for None."""
     if key_mask is None:
         return NULL
-    if (cnp.PyArray_Check(key_mask) and cnp.PyArray_NDIM(<cnp.ndarray>key_mask) == 2
-            and cnp.PyArray_TYPE(<cnp.ndarray>key_mask) in (cnp.NPY_UINT8, cnp.NPY_BOOL)
-            and cnp.PyArray_DIM(<cnp.ndarray>key_mask, 0) == B
-            and cnp.PyArray_DIM(<cnp.ndarray>key_mask, 1) == T
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>key_mask)):
-        return <const uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>key_mask)   # the common case, fast
-    if isinstance(key_mask, np.ndarray) and key_mask.dtype == np.bool_:
+    if cnp.PyArray_Check(key_mask) and cnp.PyArray_TYPE(<cnp.ndarray>key_mask) == cnp.NPY_BOOL:
         key_mask = key_mask.view(np.uint8)
-    check_array("key_mask", key_mask, np.uint8, (B, T))
-    return <const uint8_t*>cnp.PyArray_DATA(key_mask)
+    return <const uint8_t*>cnp.PyArray_DATA(check_array("key_mask", key_mask, np.uint8, (B, T)))
 
 
 cdef raise_on_error(llm_status status, str function):
@@ -106,71 +101,39 @@ def attention_backward(dqkv, dout, qkv, out, stats, n_head, key_mask=None):
     raise_on_error(status, "attention_backward")
 
 
-cdef int64_t float_strides(str name, object array, int64_t B, int64_t T, int64_t C,
-                           bint contiguous_channels, int64_t* strides) except -1:
-    """Checks a (B, T, C) float32 array (B, T or C < 0: any size) that may be a strided view of a
-    larger buffer (such as buffer[:, :n]); with contiguous_channels its last stride must be one
-    element. Writes its strides, in floats, to strides[0:3]. Typed C-level checks: this guards
-    every decoding step, where Python-level checks would cost more than the attention."""
-    if not (cnp.PyArray_Check(array) and cnp.PyArray_TYPE(<cnp.ndarray>array) == cnp.NPY_FLOAT32
-            and cnp.PyArray_NDIM(<cnp.ndarray>array) == 3):
-        check_array(name, array, np.float32, (B if B >= 0 else None, T if T >= 0 else None,
-                                              C if C >= 0 else None))
-        raise ValueError(f"{name} must be a (B, T, C) float32 numpy.ndarray")
-    cdef cnp.ndarray a = <cnp.ndarray>array
-    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(a)
-    cdef cnp.npy_intp* byte_strides = cnp.PyArray_STRIDES(a)
-    if (B >= 0 and shape[0] != B) or (T >= 0 and shape[1] != T) or (C >= 0 and shape[2] != C):
-        expected = tuple("*" if size < 0 else size for size in (B, T, C))
-        raise ValueError(f"{name} has shape {array.shape}; expected "
-                         f"({', '.join(map(str, expected))})")
-    for axis in range(3):
-        if byte_strides[axis] % 4:
-            raise ValueError(f"{name} has strides {array.strides} that are not whole float32 "
-                             f"elements; pass numpy.ascontiguousarray({name})")
-        strides[axis] = byte_strides[axis] // 4
-    if contiguous_channels and shape[2] > 1 and strides[2] != 1:
-        raise ValueError(f"{name} must have contiguous channels (a view like buffer[:, :n] is "
-                         f"fine, a transposed one is not); pass numpy.ascontiguousarray({name})")
-    return 0
+def attention_forward_cached(out, k_cache, v_cache, qkv, n_head, length, key_mask=None):
+    """Generation over a KV cache: appends the keys and values of a step's Tq new positions,
+    length - Tq .. length - 1, to the caches, then writes their attention over positions
+    0 .. length - 1 into out (forward only).
 
-
-def attention_forward_cached(out, q, k_cache, v_cache, n_head, key_mask=None):
-    """Attention of the last Tq of Tk positions over a KV cache (generation), forward only.
-
-    q: (B, Tq, C) float32 queries of positions Tk-Tq .. Tk-1, channels contiguous; may be a
-    strided view such as qkv[..., :C] of the c_attn output.
-    v_cache: (B, Tk, C) float32 values of positions 0 .. Tk-1, channels contiguous: the rows in
-    use of a preallocated (B, capacity, C) buffer (buffer[:, :Tk]) are fine as they are.
-    k_cache: (B, Tk, C) float32 keys, any strides. Fastest is a transposed (B, C, capacity) buffer
-    passed as kt_buffer[:, :, :Tk].transpose(0, 2, 1), filled with
-    kt_buffer[:, :, t0:t1] = k.transpose(0, 2, 1): the kernel then copies key tiles instead of
-    transposing them. out: (B, Tq, C) float32, C-contiguous, written.
-    key_mask: (B, Tk) uint8 or bool, or None.
-    Equals the last Tq rows of attention_forward over the whole sequence.
+    qkv: (B, Tq, 3C) float32, the c_attn output of the new positions.
+    k_cache, v_cache: (B, n_head, capacity, hs) float32, hs = C // n_head: k_cache[b, h, t] is the
+    key of head h at position t (head by head, each head's keys one contiguous block that a
+    decoding step reads in order). Positions 0 .. length - Tq - 1 hold the earlier positions
+    (from earlier calls); positions length - Tq .. length - 1 are written.
+    out: (B, Tq, C) float32, written. key_mask: (B, capacity) uint8 or bool (columns from length
+    on are not read), or None.
+    Equals the last Tq rows of attention_forward over all length positions.
     """
-    cdef int64_t q_s[3]
-    cdef int64_t k_s[3]
-    cdef int64_t v_s[3]
-    float_strides("q", q, -1, -1, -1, True, q_s)
-    cdef int64_t B = q.shape[0], Tq = q.shape[1], C = q.shape[2]
-    float_strides("k_cache", k_cache, B, -1, C, False, k_s)
-    cdef int64_t Tk = k_cache.shape[1]
-    if Tk < Tq:
-        raise ValueError(f"k_cache has {Tk} positions but q has {Tq}; the cache must hold the "
-                         f"queries' own positions too")
-    float_strides("v_cache", v_cache, B, Tk, C, True, v_s)
-    cdef int64_t NH = head_count(C, n_head)
-    check_array("out", out, np.float32, (B, Tq, C), writeable=True)
-    check_disjoint((("out", out),), (("q", q), ("k_cache", k_cache), ("v_cache", v_cache),
-                                     ("key_mask", key_mask)))
-    cdef const uint8_t* mask_ptr = key_mask_pointer(key_mask, B, Tk)
+    cdef int64_t B, Tq, C, NH
+    B, Tq, C, NH = qkv_sizes(qkv, n_head)
+    check_array("k_cache", k_cache, np.float32, (B, NH, None, C // NH), True)
+    cdef int64_t capacity = cnp.PyArray_DIM(<cnp.ndarray>k_cache, 2)
+    check_array("v_cache", v_cache, np.float32, (B, NH, capacity, C // NH), True)
+    if not Tq <= length <= capacity:
+        raise ValueError(f"length={length}: the cache must hold the step's {Tq} position(s) "
+                         f"and fit in its capacity of {capacity}")
+    check_array("out", out, np.float32, (B, Tq, C), True)
+    check_disjoint((("out", out), ("k_cache", k_cache), ("v_cache", v_cache)),
+                   (("qkv", qkv), ("key_mask", key_mask)))
+    cdef const uint8_t* mask_ptr = key_mask_pointer(key_mask, B, capacity)
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
-    cdef const float* q_ptr = <const float*>cnp.PyArray_DATA(q)
-    cdef const float* k_ptr = <const float*>cnp.PyArray_DATA(k_cache)
-    cdef const float* v_ptr = <const float*>cnp.PyArray_DATA(v_cache)
+    cdef float* k_ptr = <float*>cnp.PyArray_DATA(k_cache)
+    cdef float* v_ptr = <float*>cnp.PyArray_DATA(v_cache)
+    cdef const float* qkv_ptr = <const float*>cnp.PyArray_DATA(qkv)
+    cdef int64_t Tk = length
     cdef llm_status status
     with nogil:
-        status = c_attention_forward_cached(out_ptr, q_ptr, k_ptr, v_ptr, mask_ptr,
-                                            B, Tq, Tk, C, NH, q_s, k_s, v_s)
+        status = c_attention_forward_cached(out_ptr, k_ptr, v_ptr, qkv_ptr, mask_ptr, B, Tq, Tk,
+                                            capacity, C, NH)
     raise_on_error(status, "attention_forward_cached")

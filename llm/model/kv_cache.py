@@ -11,10 +11,11 @@ from llm.model.positional import first_real_columns
 class KVCache:
     """Per-layer keys and values of up to block_size positions of batch_size rows.
 
-    keys:        (n_layer, B, block_size, C) float32: keys[layer, b, t] is the key of row b's
-                 column t. (attention_forward_cached also reads keys transposed; measured at
-                 batch 1 that is no faster, and appending to it is a strided copy.)
-    values:      (n_layer, B, block_size, C) float32, likewise.
+    keys:        (n_layer, B, n_head, block_size, hs) float32, hs = d_model // n_head:
+                 keys[layer, b, h, t] is head h's part of the key of row b's column t, written by
+                 attention_forward_cached as the columns are read (head by head: a decoding
+                 step reads each head's keys as one block, in order).
+    values:      (n_layer, B, n_head, block_size, hs) float32, likewise.
     length:      columns in use; the next forward_cached call writes columns length, length + 1...
     key_mask:    (B, block_size) uint8, 0 on the left padding of a row (set by the first call).
     first_real:  (B, 1) int32, each row's first real column: position ids count from it, so a
@@ -28,16 +29,16 @@ class KVCache:
     def __init__(self, config: GPTConfig, batch_size: int):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}: must be a positive integer")
-        L, B, C, N = config.n_layer, batch_size, config.d_model, config.block_size
+        L, B, N, NH = config.n_layer, batch_size, config.block_size, config.n_head
         self.config = config
         self.batch_size = batch_size
         self.capacity = N
-        self.keys = np.zeros((L, B, N, C), np.float32)
-        self.values = np.zeros((L, B, N, C), np.float32)
+        self.keys = np.zeros((L, B, NH, N, config.d_model // NH), np.float32)
+        self.values = np.zeros_like(self.keys)
         self.key_mask = np.ones((B, N), np.uint8)
         self.first_real = np.zeros((B, 1), np.int32)
         self.activations = None
-        self._qkv = None
+        self._layers = list(zip(self.keys, self.values))    # per-layer views, made once
         self._columns = np.arange(N, dtype=np.int32)
         self.reset()
 
@@ -63,16 +64,12 @@ class KVCache:
         if padding_mask is not None:
             np.maximum(positions, 0, out=positions)     # padding before a row's first token
         self._end = end
-        self._step_mask = np.ascontiguousarray(self.key_mask[:, :end]) if self._padded else None
-        # per layer: where the step's keys and values go, and every key and value so far
-        self._new_keys, self._new_values = self.keys[:, :, start:end], self.values[:, :, start:end]
-        self._all_keys, self._all_values = self.keys[:, :, :end], self.values[:, :, :end]
 
     def _take_padding(self, count: int, padding_mask) -> None:
         """The first step's padding: key mask, first real columns."""
         self.key_mask.fill(1)
         self.first_real.fill(0)
-        self._padded = False
+        self._step_mask = None
         if padding_mask is None:
             return
         padding_mask = np.asarray(padding_mask)
@@ -82,20 +79,14 @@ class KVCache:
         real = padding_mask != 0
         self.key_mask[:, :count] = real
         self.first_real[:, 0] = first_real_columns(real)
-        self._padded = not real.all()
+        self._step_mask = None if real.all() else self.key_mask
 
     def attend(self, layer: int, a) -> None:
         """a.attn (B, T, C) = attention of the step's queries over every position so far, after
         appending the step's keys and values (from a.qkv (B, T, 3C)) to layer's cache."""
-        if a.qkv is not self._qkv:    # views of the c_attn output, made once per buffer
-            C = self.config.d_model
-            self._qkv = a.qkv
-            self._q, self._k, self._v = (a.qkv[:, :, i * C:(i + 1) * C] for i in range(3))
-        self._new_keys[layer] = self._k
-        self._new_values[layer] = self._v
-        attention.attention_forward_cached(a.attn, self._q, self._all_keys[layer],
-                                           self._all_values[layer], self.config.n_head,
-                                           self._step_mask)
+        keys, values = self._layers[layer]
+        attention.attention_forward_cached(a.attn, keys, values, a.qkv, self.config.n_head,
+                                           self._end, self._step_mask)
 
     def commit(self) -> None:
         """End the step: its positions now belong to the cache."""

@@ -161,30 +161,53 @@ def test_backward_matches_finite_differences(numeric_gradient):
     np.testing.assert_allclose(dqkv, numeric_gradient(loss, qkv), rtol=0, atol=GRAD_ATOL)
 
 
+def cache_holding(qkv, n_head, length, capacity):
+    """k_cache, v_cache (B, n_head, capacity, hs) with the keys and values of qkv's first length
+    positions and NaN elsewhere (a kernel that read a row it should not would spread NaN)."""
+    B, _, C3 = qkv.shape
+    C = C3 // 3
+    k_cache = np.full((B, n_head, capacity, C // n_head), np.nan, np.float32)
+    v_cache = np.full((B, n_head, capacity, C // n_head), np.nan, np.float32)
+    k_cache[:, :, :length] = split_heads(qkv[:, :length, C:2 * C], n_head)
+    v_cache[:, :, :length] = split_heads(qkv[:, :length, 2 * C:], n_head)
+    return k_cache, v_cache
+
+
 @pytest.mark.parametrize("Tq", [1, 3, 40])
 @pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("transposed_keys", [False, True])
-def test_cached_forward_equals_last_rows_of_full_forward(Tq, masked, transposed_keys):
-    B, Tk, C, n_head, capacity = 3, 40, 24, 3, 64
+@pytest.mark.parametrize("n_head", [3, 2])   # head sizes 8 (rows read in place) and 12 (copied)
+def test_cached_forward_appends_and_equals_the_reference(Tq, masked, n_head):
+    B, Tk, C, capacity = 3, 40, 24, 64
     rng, qkv, _ = random_case(B, Tk, C, seed=6)
     key_mask = left_padding_mask(B, Tk, rng) if masked else None
-    full, _ = run_forward(qkv, n_head, key_mask)
-    # The model's layout: preallocated caches filled up to Tk, queries read straight out of the
-    # qkv rows of the newest Tq positions; keys stored as rows or transposed (B, C, capacity).
-    v_buffer = np.zeros((B, capacity, C), np.float32)
-    v_buffer[:, :Tk] = qkv[..., 2 * C:]
-    if transposed_keys:
-        kt_buffer = np.zeros((B, C, capacity), np.float32)
-        kt_buffer[:, :, :Tk] = qkv[..., C:2 * C].transpose(0, 2, 1)
-        k_cache = kt_buffer[:, :, :Tk].transpose(0, 2, 1)
-    else:
-        k_buffer = np.zeros((B, capacity, C), np.float32)
-        k_buffer[:, :Tk] = qkv[..., C:2 * C]
-        k_cache = k_buffer[:, :Tk]
-    q = qkv[:, Tk - Tq:, :C]
+    expected, _ = reference_forward(qkv, n_head, key_mask)
+    k_cache, v_cache = cache_holding(qkv, n_head, Tk - Tq, capacity)
+    cache_mask = None
+    if masked:     # the model's layout: a (B, capacity) mask, read up to Tk
+        cache_mask = np.zeros((B, capacity), np.uint8)
+        cache_mask[:, :Tk] = key_mask
     out = np.full((B, Tq, C), np.nan, np.float32)
-    attention_forward_cached(out, q, k_cache, v_buffer[:, :Tk], n_head, key_mask)
-    np.testing.assert_allclose(out, full[:, Tk - Tq:], rtol=1e-5, atol=1e-6)
+    attention_forward_cached(out, k_cache, v_cache, np.ascontiguousarray(qkv[:, Tk - Tq:]),
+                             n_head, Tk, cache_mask)
+    np.testing.assert_allclose(out, expected[:, Tk - Tq:], rtol=0, atol=OUT_ATOL)
+    full_keys, full_values = cache_holding(qkv, n_head, Tk, capacity)
+    np.testing.assert_array_equal(k_cache, full_keys)   # positions Tk-Tq..Tk-1 appended
+    np.testing.assert_array_equal(v_cache, full_values)
+
+
+def test_cached_steps_of_one_position_equal_the_reference():
+    # A prefill of 5 positions, then one position per call (decoding), head size 32.
+    B, T, C, n_head, prefill = 2, 45, 64, 2, 5
+    _, qkv, _ = random_case(B, T, C, seed=8)
+    expected, _ = reference_forward(qkv, n_head)
+    k_cache, v_cache = cache_holding(qkv, n_head, 0, T)
+    out = np.empty((B, prefill, C), np.float32)
+    attention_forward_cached(out, k_cache, v_cache, qkv[:, :prefill].copy(), n_head, prefill)
+    np.testing.assert_allclose(out, expected[:, :prefill], rtol=0, atol=OUT_ATOL)
+    step = np.empty((B, 1, C), np.float32)
+    for t in range(prefill, T):
+        attention_forward_cached(step, k_cache, v_cache, qkv[:, t:t + 1].copy(), n_head, t + 1)
+        np.testing.assert_allclose(step[:, 0], expected[:, t], rtol=0, atol=OUT_ATOL)
 
 
 def test_one_and_two_threads_agree(with_threads):
@@ -196,9 +219,9 @@ def test_one_and_two_threads_agree(with_threads):
         out, stats = run_forward(qkv, 4, key_mask)
         dqkv = np.zeros_like(qkv)
         attention_backward(dqkv, dout, qkv, out, stats, 4, key_mask)
-        cached = np.empty((4, 1, 64), np.float32)
-        attention_forward_cached(cached, qkv[:, -1:, :64], qkv[..., 64:128], qkv[..., 128:], 4,
-                                 key_mask)
+        cached = np.empty((4, 70, 64), np.float32)
+        k_cache, v_cache = cache_holding(qkv, 4, 0, 70)
+        attention_forward_cached(cached, k_cache, v_cache, qkv, 4, 70, key_mask)
         return out, stats, dqkv, cached
 
     for one, two in zip(with_threads(1, forward_backward), with_threads(2, forward_backward)):
@@ -263,22 +286,31 @@ def test_backward_rejects_bad_arguments_naming_them(name):
 
 
 def test_cached_rejects_bad_arguments_naming_them():
-    q = np.zeros((2, 1, 12), np.float32)
-    cache = np.zeros((2, 6, 12), np.float32)
+    qkv = np.zeros((2, 1, 36), np.float32)         # C = 12, 2 heads of 6
+    k_cache = np.zeros((2, 2, 6, 6), np.float32)
+    v_cache = np.zeros((2, 2, 6, 6), np.float32)
     out = np.zeros((2, 1, 12), np.float32)
-    with pytest.raises(ValueError, match="q must have contiguous channels"):
-        attention_forward_cached(out, np.zeros((2, 1, 24), np.float32)[..., ::2], cache, cache, 2)
-    with pytest.raises(ValueError, match="k_cache has 6 positions but q has 7"):
-        attention_forward_cached(np.zeros((2, 7, 12), np.float32), np.zeros((2, 7, 12), np.float32),
-                                 cache, cache, 2)
-    with pytest.raises(ValueError, match="v_cache must have contiguous channels"):
-        transposed = np.zeros((2, 12, 6), np.float32).transpose(0, 2, 1)
-        attention_forward_cached(out, q, cache, transposed, 2)
-    with pytest.raises(ValueError, match="k_cache has shape"):
-        attention_forward_cached(out, q, np.zeros((2, 6, 8), np.float32), cache, 2)
+    with pytest.raises(ValueError, match=r"k_cache has shape \(2, 6, 12\); expected "
+                                         r"\(2, 2, \*, 6\)"):
+        attention_forward_cached(out, np.zeros((2, 6, 12), np.float32), v_cache, qkv, 2, 3)
+    with pytest.raises(ValueError, match=r"v_cache has shape \(2, 2, 5, 6\); expected "
+                                         r"\(2, 2, 6, 6\)"):
+        attention_forward_cached(out, k_cache, np.zeros((2, 2, 5, 6), np.float32), qkv, 2, 3)
+    with pytest.raises(ValueError, match="v_cache must be C-contiguous"):
+        transposed = np.zeros((2, 2, 6, 6), np.float32).transpose(0, 1, 3, 2)
+        attention_forward_cached(out, k_cache, transposed, qkv, 2, 3)
+    with pytest.raises(ValueError, match="length=7: .* capacity of 6"):
+        attention_forward_cached(out, k_cache, v_cache, qkv, 2, 7)
+    with pytest.raises(ValueError, match="length=0: .* 1 position"):
+        attention_forward_cached(out, k_cache, v_cache, qkv, 2, 0)
     with pytest.raises(ValueError, match="key_mask"):
-        attention_forward_cached(out, q, cache, cache, 2, np.ones((2, 1), np.uint8))
+        attention_forward_cached(out, k_cache, v_cache, qkv, 2, 3, np.ones((2, 3), np.uint8))
     with pytest.raises(ValueError, match="out"):
-        attention_forward_cached(np.zeros((2, 1, 12), np.float64), q, cache, cache, 2)
+        attention_forward_cached(out.astype(np.float64), k_cache, v_cache, qkv, 2, 3)
     with pytest.raises(ValueError, match="n_head"):
-        attention_forward_cached(out, q, cache, cache, 5)
+        attention_forward_cached(out, k_cache, v_cache, qkv, 5, 3)
+    with pytest.raises(ValueError, match="k_cache overlaps v_cache"):
+        attention_forward_cached(out, k_cache, k_cache, qkv, 2, 3)
+    k_cache.flags.writeable = False
+    with pytest.raises(ValueError, match="k_cache is read-only"):
+        attention_forward_cached(out, k_cache, v_cache, qkv, 2, 3)
