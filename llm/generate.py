@@ -27,6 +27,7 @@ likeliest tokens whose probability reaches top_p (nucleus sampling), drawn with 
 seeded by seed (the same seed gives the same tokens).
 """
 import codecs
+import math
 import numbers
 import os
 from collections.abc import Iterable, Iterator
@@ -76,29 +77,54 @@ class Sampler:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
-        """(B,) int64 token ids drawn from logits (B, V)."""
+        """(B,) int64 token ids drawn from logits (B, V), row by row: beyond one O(V) pass,
+        a row's work is on its candidates only (the top_k; for top_p, the likeliest few)."""
         if self.temperature == 0:
             return logits.argmax(axis=1)
+        return np.array([self._draw(row) for row in logits], np.int64)
+
+    def _draw(self, logits: np.ndarray) -> int:
+        """One token id from one row of logits (V,)."""
+        candidates = None       # None: every token
+        if self.top_k is not None and self.top_k < len(logits):
+            kth_largest = np.partition(logits, len(logits) - self.top_k)[-self.top_k]
+            candidates = np.flatnonzero(logits >= kth_largest)      # ties with the k-th stay
+            logits = logits[candidates]
         scores = logits.astype(np.float64)
-        scores /= self.temperature
-        if self.top_k is not None and self.top_k < scores.shape[1]:
-            kth_largest = np.partition(scores, -self.top_k, axis=1)[:, -self.top_k, None]
-            scores[scores < kth_largest] = -np.inf
-        scores -= scores.max(axis=1, keepdims=True)
-        probabilities = np.exp(scores, out=scores)
-        if self.top_p is not None:
-            order = np.argsort(-probabilities, axis=1, kind="stable")
-            ranked = np.take_along_axis(probabilities, order, axis=1)   # unnormalized
-            cumulative = np.cumsum(ranked, axis=1)
-            # drop a token when the likelier ones already hold top_p of the mass
-            ranked[cumulative - ranked >= self.top_p * cumulative[:, -1:]] = 0.0
-            np.put_along_axis(probabilities, order, ranked, axis=1)
-        cumulative = np.cumsum(probabilities, axis=1)
-        total = cumulative[:, -1:]
-        # the first token whose cumulative mass exceeds a uniform draw in [0, total): it has a
-        # nonzero probability (the draw is kept below the total should rounding reach it)
-        draws = np.minimum(self.rng.random(total.shape) * total, np.nextafter(total, 0))
-        return (cumulative <= draws).sum(axis=1)
+        scores -= scores.max()
+        weights = np.exp(np.multiply(scores, 1 / self.temperature, out=scores), out=scores)
+        if self.top_p is None:
+            order, cumulative = None, np.cumsum(weights)
+        else:
+            order, cumulative = self._nucleus(weights)
+        # the first token whose cumulative weight exceeds a uniform draw in [0, mass): it has a
+        # nonzero weight (the draw is kept below the mass should rounding reach it)
+        mass = float(cumulative[-1])
+        draw = min(self.rng.random() * mass, math.nextafter(mass, 0))
+        position = int(np.searchsorted(cumulative, draw, side="right"))
+        token = position if order is None else int(order[position])
+        return token if candidates is None else int(candidates[token])
+
+    def _nucleus(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(order, cumulative): the indices of the smallest set of likeliest weights that holds
+        top_p of their total, in decreasing weight (ties in index order), and their running
+        sums. A token is dropped when the likelier ones already hold top_p of the mass.
+
+        Only the m likeliest are sorted (found by a partition), m = 64, 512, ... until the cut
+        falls within them, strictly above the m-th largest weight (then no tie at the edge can
+        change the kept tokens): a peaked distribution costs O(V), not a sort of the vocabulary
+        at every step."""
+        threshold = self.top_p * weights.sum()
+        n = len(weights)
+        m = min(n, 64)
+        while True:
+            top = np.arange(n) if m == n else np.sort(np.argpartition(-weights, m - 1)[:m])
+            order = top[np.argsort(-weights[top], kind="stable")]
+            cumulative = np.cumsum(weights[order])
+            kept = int(np.count_nonzero(cumulative - weights[order] < threshold))   # a prefix
+            if m == n or (kept < m and weights[order[kept - 1]] > weights[order[-1]]):
+                return order[:kept], cumulative[:kept]
+            m = min(n, 8 * m)
 
 
 class _Context:

@@ -125,6 +125,21 @@ def test_sampler_top_k_and_top_p_restrict_the_support():
     np.testing.assert_allclose(sharp, probabilities ** 4 / (probabilities ** 4).sum(), atol=0.025)
 
 
+def test_nucleus_equals_a_full_sort_of_the_vocabulary():
+    # _nucleus sorts only the likeliest few: the kept tokens must be those of a full stable sort.
+    rng = np.random.default_rng(3)
+    for weights in (np.exp(rng.standard_normal(5000) * 4),    # peaked: the 64 likeliest decide
+                    np.exp(rng.standard_normal(5000) * 0.3),  # flat: grows to every token
+                    np.repeat([4.0, 2.0, 1.0], [10, 200, 3000])[rng.permutation(3210)]):  # ties
+        ranking = np.argsort(-weights, kind="stable")
+        for top_p in (0.02, 0.05, 0.3, 0.9):   # 0.02: the cut inside the ties at 2.0
+            order, cumulative = Sampler(top_p=top_p)._nucleus(weights)
+            mass_before = np.cumsum(weights[ranking]) - weights[ranking]
+            kept = np.count_nonzero(mass_before < top_p * weights.sum())
+            np.testing.assert_array_equal(order, ranking[:kept])
+            np.testing.assert_allclose(cumulative, np.cumsum(weights[ranking[:kept]]), rtol=1e-12)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"prompt_ids": []}, "prompt_ids is empty"),
     ({"prompt_ids": [[1], []]}, r"prompt_ids\[1\] is empty"),

@@ -97,6 +97,9 @@ def test_misuse_is_refused_with_a_reason():
         model.forward_cached(np.zeros((3, 4), int), cache)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         model.forward_cached(np.full((2, 4), V), cache)
+    with pytest.raises(ValueError, match=rf"\[1, 3\] = {V} is out of range"):  # int32: the kernel's
+        model.forward_cached(np.array([[0, 1, 2, 3], [0, 1, 2, V]], np.int32), cache)
+    assert cache.length == 0
     with pytest.raises(ValueError, match="padding_mask has shape"):
         model.forward_cached(np.zeros((2, 4), int), cache, np.ones((2, 5)))
     model.forward_cached(np.zeros((2, BLOCK - 1), int), cache)
