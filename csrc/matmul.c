@@ -1,20 +1,23 @@
 /* Matrix multiplication, BLIS/GotoBLAS style; see matmul.h for the structure and API.
  *
- * Loop nest of one call (every thread runs it; the B panel is shared):
+ * Threads form a grid over (rows, columns) of C chosen per shape (row_groups), and each computes
+ * its block of C alone, over all of k, from panels it packs itself: they share no packed data
+ * and never wait for each other. (A B panel packed by one core and read by another crossed
+ * between the cores once per slice; on this VM's cores that made 2 threads 10-25% slower than
+ * packing twice.) Loop nest of one thread's block:
  *   jc: NC columns of C
- *     pc: KC slice of k       all threads pack the KC x NC panel of op(B), barrier
- *                             (two panel buffers alternate, so no barrier is needed after use)
- *       ic: MC rows of C      each thread packs an MC x KC block of op(A) from its own rows
+ *     pc: KC slice of k       pack the KC x NC panel of op(B)
+ *       ic: MC rows of C      pack an MC x KC block of op(A)
  *         jr: NR columns      micro-panel of B
  *           ir: MR rows       micro-kernel: C tile (MR x NR) = alpha * A panel @ B panel + ...
- * Threads form a grid over (rows, columns) of C chosen per shape, so that a tall C is split by
- * rows and a short, wide one by columns. Products of at most FEW_ROWS rows (generation, a token
- * at a time) skip all this: gemm_few_rows streams B once, unpacked.
+ * Products of at most FEW_ROWS rows (generation, a token at a time) skip all this:
+ * gemm_few_rows streams B once, unpacked.
  */
 #include "matmul.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -153,7 +156,7 @@ static const gemm_config* gemm_config_in_use(void) {
 
 /* ---------------------------------------------------------------- packing */
 
-/* The packing routines below fill panels [first, end) of a len x kc matrix X — element (w, p) at
+/* The packing routines below copy a len x kc matrix X — element (w, p) at
  * x[w*stride_w + p*stride_k] — cut along w into panels of `width`:
  * dst[(panel*kc + p)*width + i] = X(panel*width + i, p), with zeros past len so that the
  * micro-kernel always runs on full tiles. */
@@ -161,19 +164,26 @@ static const gemm_config* gemm_config_in_use(void) {
 /* X's k rows are contiguous (stride_w = 1): each is read once, left to right, and dealt out to
  * the panels, so the source streams from memory in long runs. */
 static void pack_rows(float* dst, const float* x, int64_t stride_k, int64_t len, int64_t kc,
-                      int64_t width, int64_t first, int64_t end) {
-    int64_t w_begin = first * width, w_end = min64(len, end * width);
+                      int64_t width) {
+    int64_t panels = (len + width - 1) / width;
     for (int64_t p = 0; p < kc; p++) {
         const float* line = x + p * stride_k;
         if (p + PACK_PREFETCH_ROWS < kc)  /* the runs can be short (an A block's width) */
-            for (int64_t w = w_begin; w < w_end; w += 16)
+            for (int64_t w = 0; w < len; w += 16)
                 __builtin_prefetch(line + PACK_PREFETCH_ROWS * stride_k + w);
-        for (int64_t panel = first; panel < end; panel++) {
+        for (int64_t panel = 0; panel < panels; panel++) {
             float* out = dst + (panel * kc + p) * width;
             int64_t w0 = panel * width;
             int64_t valid = min64(width, len - w0);
-            for (int64_t i = 0; i < valid; i++) out[i] = line[w0 + i];
-            for (int64_t i = valid; i < width; i++) out[i] = 0.0f;
+            int64_t i = 0;
+            if (valid == width) {  /* whole runs of 8 or 4 floats (widths are 32, 16, 12, 6, 4) */
+                if (width % 8 == 0)
+                    for (; i < width; i += 8) memcpy(out + i, line + w0 + i, 8 * sizeof(float));
+                else
+                    for (; i + 4 <= width; i += 4) memcpy(out + i, line + w0 + i, 4 * sizeof(float));
+            }
+            for (; i < valid; i++) out[i] = line[w0 + i];
+            for (; i < width; i++) out[i] = 0.0f;
         }
     }
 }
@@ -181,8 +191,8 @@ static void pack_rows(float* dst, const float* x, int64_t stride_k, int64_t len,
 /* Any strides (in practice stride_k = 1: X's w rows are contiguous), panel by panel: each panel is
  * transposed on the way in, in 4 x 4 SSE blocks where it can be. */
 static void pack_transposed(float* dst, const float* x, int64_t stride_w, int64_t stride_k,
-                            int64_t len, int64_t kc, int64_t width, int64_t first, int64_t end) {
-    for (int64_t panel = first; panel < end; panel++) {
+                            int64_t len, int64_t kc, int64_t width) {
+    for (int64_t panel = 0; panel * width < len; panel++) {
         float* out = dst + panel * kc * width;
         int64_t w0 = panel * width;
         int64_t valid = min64(width, len - w0);
@@ -211,11 +221,11 @@ static void pack_transposed(float* dst, const float* x, int64_t stride_w, int64_
 }
 
 static void pack_panels(float* dst, const float* x, int64_t stride_w, int64_t stride_k,
-                        int64_t len, int64_t kc, int64_t width, int64_t first, int64_t end) {
+                        int64_t len, int64_t kc, int64_t width) {
     if (stride_w == 1)
-        pack_rows(dst, x, stride_k, len, kc, width, first, end);
+        pack_rows(dst, x, stride_k, len, kc, width);
     else
-        pack_transposed(dst, x, stride_w, stride_k, len, kc, width, first, end);
+        pack_transposed(dst, x, stride_w, stride_k, len, kc, width);
 }
 
 /* ---------------------------------------------------------------- workspace */
@@ -243,18 +253,18 @@ static float* workspace_get(size_t floats) {
 /* ---------------------------------------------------------------- driver */
 
 /* Splits nt threads into a grid of row groups x column groups minimising the largest cost of any
- * thread: its micro-tiles plus packing its A rows, which every column group of a row group
- * repeats. Packing a row panel costs about half a tile (measured: ~1 cycle per element packed,
- * against MR*NR/16 FMA cycles per k step of a tile). Ties go to more row groups. */
-static int row_groups(int nt, int64_t m_panels, int64_t n_panels) {
+ * thread, per step of k: its micro-tiles (MR*NR/16 cycles each: one 16-lane FMA per cycle) plus
+ * packing its own A rows and B columns (about a cycle per element), which threads sharing rows or
+ * columns repeat. Ties go to more row groups. */
+static int row_groups(int nt, const gemm_config* cfg, int64_t m_panels, int64_t n_panels) {
     int best = 1;
     int64_t best_cost = INT64_MAX;
     for (int tm = 1; tm <= nt; tm++) {
         if (nt % tm) continue;
         int tn = nt / tm;
         int64_t rows = (m_panels + tm - 1) / tm, columns = (n_panels + tn - 1) / tn;
-        int64_t half_tiles = 2 * rows * columns + rows;
-        if (half_tiles <= best_cost) { best_cost = half_tiles; best = tm; }
+        int64_t cost = rows * columns * (cfg->mr * cfg->nr / 16) + rows * cfg->mr + columns * cfg->nr;
+        if (cost <= best_cost) { best_cost = cost; best = tm; }
     }
     return best;
 }
@@ -336,6 +346,43 @@ static void gemm_few_rows(float* c, int64_t ldc, strided a, strided b, const flo
     }
 }
 
+/* One thread's block of C, rows [i_begin, i_end) x columns [j_begin, j_end) (j_begin a multiple
+ * of NR), over all of k: C block = alpha * A rows @ B columns + beta * C block [+ bias], packing
+ * its own panels into b_pack (kc x nc) and a_pack (mc x kc), so threads share nothing. */
+static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a, strided b,
+                       const float* bias, int64_t i_begin, int64_t i_end, int64_t j_begin,
+                       int64_t j_end, int64_t k, float alpha, float beta, float* b_pack,
+                       float* a_pack) {
+    if (i_begin >= i_end || j_begin >= j_end) return;  /* more threads than panels */
+    for (int64_t jc = j_begin; jc < j_end; jc += cfg->nc) {
+        int64_t nc = min64(cfg->nc, j_end - jc);
+        int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
+        for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+            int64_t kc = min64(cfg->kc, k - pc);
+            pack_panels(b_pack, b.data + pc * b.row_stride + jc * b.col_stride, b.col_stride,
+                        b.row_stride, nc, kc, cfg->nr);
+            float beta_pc = pc == 0 ? beta : 1.0f;
+            const float* bias_pc = pc == 0 && bias ? bias + jc : NULL;
+            for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
+                int64_t mc = min64(cfg->mc, i_end - ic);
+                int64_t a_panels = (mc + cfg->mr - 1) / cfg->mr;
+                pack_panels(a_pack, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
+                            a.col_stride, mc, kc, cfg->mr);
+                for (int64_t jp = 0; jp < n_panels; jp++) {
+                    int64_t j = jp * cfg->nr;
+                    for (int64_t ip = 0; ip < a_panels; ip++) {
+                        int64_t i = ip * cfg->mr;
+                        cfg->kernel(c + (ic + i) * ldc + jc + j, ldc, a_pack + i * kc,
+                                    b_pack + j * kc, bias_pc ? bias_pc + j : NULL, kc,
+                                    min64(cfg->mr, mc - i), min64(cfg->nr, nc - j), alpha,
+                                    beta_pc);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* C = alpha * A @ B + beta * C [+ bias on every row], A (m, k), B (k, n) strided views. */
 static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, const float* bias,
                                int64_t m, int64_t n, int64_t k, float alpha, float beta) {
@@ -354,62 +401,31 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
     }
     const gemm_config* cfg = gemm_config_in_use();
     int nt = threads_for(m, n, k);
+    int64_t m_panels = (m + cfg->mr - 1) / cfg->mr, n_panels = (n + cfg->nr - 1) / cfg->nr;
+    /* Room for the largest block any grid of at most nt threads gives a thread. */
     int64_t kc_max = min64(cfg->kc, k);
-    int64_t nc_max = round_up(min64(cfg->nc, n), cfg->nr);
-    int64_t mc_max = min64(cfg->mc, round_up(m, cfg->mr));
+    int64_t nc_max = min64(cfg->nc, n_panels * cfg->nr);
+    int64_t mc_max = min64(cfg->mc, m_panels * cfg->mr);
     size_t b_floats = (size_t)round_up(kc_max * nc_max, 16);
-    size_t a_floats = (size_t)round_up(mc_max * kc_max, 16);
-    /* Two B panels when threads share them: a thread packs the next panel into the other buffer
-     * while the rest still read this one, so one barrier per panel suffices. */
-    int b_buffers = nt > 1 ? 2 : 1;
-    float* workspace = workspace_get((size_t)b_buffers * b_floats + (size_t)nt * a_floats);
+    size_t thread_floats = b_floats + (size_t)round_up(mc_max * kc_max, 16);
+    float* workspace = workspace_get((size_t)nt * thread_floats);
     if (!workspace) return LLM_ERR_NOMEM;
 
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = 0, team = 1;
 #ifdef _OPENMP
         t = omp_get_thread_num();
         team = omp_get_num_threads();
 #endif
-        float* a_pack = workspace + (size_t)b_buffers * b_floats + (size_t)t * a_floats;
-        int64_t panel_count = 0;
-        int64_t m_panels = (m + cfg->mr - 1) / cfg->mr;
-        for (int64_t jc = 0; jc < n; jc += cfg->nc) {
-            int64_t nc = min64(cfg->nc, n - jc);
-            int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
-            int tm = row_groups(team, m_panels, n_panels), tn = team / tm;
-            int row_group = t / tn, col_group = t % tn;
-            int64_t i_begin = m_panels * row_group / tm * cfg->mr;
-            int64_t i_end = min64(m, m_panels * (row_group + 1) / tm * cfg->mr);
-            int64_t jp_begin = n_panels * col_group / tn, jp_end = n_panels * (col_group + 1) / tn;
-            for (int64_t pc = 0; pc < k; pc += cfg->kc) {
-                int64_t kc = min64(cfg->kc, k - pc);
-                float* b_pack = workspace + (size_t)(panel_count++ % b_buffers) * b_floats;
-                pack_panels(b_pack, b.data + pc * b.row_stride + jc * b.col_stride, b.col_stride,
-                            b.row_stride, nc, kc, cfg->nr, n_panels * t / team,
-                            n_panels * (t + 1) / team);
-#pragma omp barrier
-                float beta_pc = pc == 0 ? beta : 1.0f;
-                const float* bias_pc = pc == 0 && bias ? bias + jc : NULL;
-                for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
-                    int64_t mc = min64(cfg->mc, i_end - ic);
-                    int64_t a_panels = (mc + cfg->mr - 1) / cfg->mr;
-                    pack_panels(a_pack, a.data + ic * a.row_stride + pc * a.col_stride,
-                                a.row_stride, a.col_stride, mc, kc, cfg->mr, 0, a_panels);
-                    for (int64_t jp = jp_begin; jp < jp_end; jp++) {
-                        int64_t j = jp * cfg->nr;
-                        for (int64_t ip = 0; ip < a_panels; ip++) {
-                            int64_t i = ip * cfg->mr;
-                            cfg->kernel(c + (ic + i) * ldc + jc + j, ldc, a_pack + i * kc,
-                                        b_pack + j * kc, bias_pc ? bias_pc + j : NULL, kc,
-                                        min64(cfg->mr, mc - i), min64(cfg->nr, nc - j),
-                                        alpha, beta_pc);
-                        }
-                    }
-                }
-            }
-        }
+        int tm = row_groups(team, cfg, m_panels, n_panels), tn = team / tm;
+        int row_group = t / tn, col_group = t % tn;
+        float* b_pack = workspace + (size_t)t * thread_floats;
+        gemm_block(cfg, c, ldc, a, b, bias, m_panels * row_group / tm * cfg->mr,
+                   min64(m, m_panels * (row_group + 1) / tm * cfg->mr),
+                   n_panels * col_group / tn * cfg->nr,
+                   min64(n, n_panels * (col_group + 1) / tn * cfg->nr), k, alpha, beta, b_pack,
+                   b_pack + b_floats);
     }
     return LLM_OK;
 }

@@ -1,16 +1,16 @@
 /* Matrix multiplication for float32 row-major arrays: a general GEMM and the forward/backward of a
  * linear layer built on it.
  *
- * Structure (after BLIS/GotoBLAS): the k dimension is cut into KC slices; for each, a KC x NC
- * panel of op(B) is packed (by all threads together) into NR-wide micro-panels, then each thread
- * packs MC x KC blocks of op(A) into MR-tall micro-panels and runs an MR x NR register-blocked
- * micro-kernel (AVX-512, AVX2+FMA or portable C, chosen at run time) over its part of C.
+ * Structure (after BLIS/GotoBLAS): threads split C into blocks (by rows, columns or both, per
+ * shape); each thread cuts k into KC slices, packs a KC x NC panel of op(B) into NR-wide
+ * micro-panels and MC x KC blocks of op(A) into MR-tall micro-panels, and runs an MR x NR
+ * register-blocked micro-kernel (AVX-512, AVX2+FMA or portable C, chosen at run time) over them.
  * Transposed operands are read strided by the packing routines; nothing is transposed in memory.
  * Products of at most 8 rows (generation, one token at a time) skip packing and stream B once.
  *
  * Packing buffers: one workspace per calling thread (thread-local, grown on demand, freed when the
- * thread exits) holds two B panels (shared by the OpenMP threads, alternating) and one A block per
- * OpenMP thread: at most about 6.5 MB with AVX-512 and 2 threads. So calls allocate only when a
+ * thread exits) holds one B panel and one A block per OpenMP thread: at most about 6.5 MB with
+ * AVX-512 and 2 threads. So calls allocate only when a
  * shape needs more room than any earlier call from the same thread. Concurrent calls from
  * different threads (and calls from inside another kernel's parallel region) are safe.
  */

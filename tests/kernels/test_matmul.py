@@ -150,7 +150,9 @@ def restore_threads():
     llm.set_num_threads(before)
 
 
-@pytest.mark.parametrize("m, k, n", [(1, 768, 1000), (513, 300, 200), (64, 1100, 2100)])
+# Few rows; rows split; columns split; a single tile (one thread's block is empty).
+@pytest.mark.parametrize("m, k, n", [(1, 768, 1000), (513, 300, 200), (64, 1100, 2100),
+                                     (10, 3000, 30)])
 def test_one_and_two_threads_agree(m, k, n, restore_threads):
     rng = np.random.default_rng(5)
     a, b = random(rng, m, k), random(rng, n, k)
