@@ -39,6 +39,7 @@ def compile_flags() -> tuple[list[str], list[str]]:
 def extensions() -> list[Extension]:
     only = {name for name in os.environ.get("LLM_BUILD_ONLY", "").split(",") if name}
     compile_args, link_args = compile_flags()
+    headers = [str(h) for h in sorted(Path("csrc").glob("*.h"))]
     built = []
     for pyx in sorted(Path("llm/_ext").glob("*.pyx")):
         name = pyx.stem
@@ -48,6 +49,7 @@ def extensions() -> list[Extension]:
             f"llm._ext.{name}",
             sources=[str(pyx), f"csrc/{name}.c", *EXTRA_SOURCES.get(name, [])],
             include_dirs=["csrc", numpy.get_include()],
+            depends=headers,  # an edited header rebuilds what includes it
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                            ("LLM_BUILD_FLAGS", '"' + " ".join(compile_args) + '"')],
             extra_compile_args=compile_args,
