@@ -5,11 +5,20 @@ dweight (inpᵀ @ dout) — at GPT-2-small-like shapes, against NumPy's matmul (
 same product. Ours accumulates (+=) in the backward forms, as the training loop needs; NumPy
 overwrites, which saves it a read of the output, so the ratio is conservative.
 
+matmul_one_row: generation's products, one token at a time: x (1, K) @ W (K, N) as matmul_forward
+does them, in GB/s of weight read (the weight dominates the traffic), against NumPy's x @ W. The
+weights are cycled through copies that fill 8 MB for the small model's shapes (d_model 128: its
+3 MB of weights stay in L3 from token to token) and 96 MB for the large model's (d_model 384: 42 MB
+a token, more than L3) and for a tied lm head x @ wteᵀ with GPT-2's vocabulary.
+
 Run all:        python -m pytest benchmarks/test_kernels_bench.py -k matmul
 Quick ratio:    python -m pytest benchmarks/test_kernels_bench.py -k "matmul and 768x128x384"
+Generation:     python -m pytest benchmarks/test_kernels_bench.py -k matmul_one_row
 Thread count:   LLM_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS (NumPy); both default to all cores.
-A table of GFLOPS and ratios (median times) is printed at the end of the session.
+Tables of GFLOPS or GB/s and ratios (median times) are printed at the end of the session.
 """
+import itertools
+
 import numpy as np
 import pytest
 
@@ -27,26 +36,62 @@ def shape_id(shape):
     return "x".join(map(str, shape))
 
 
+# Generation: (K, N, transpose_weight, bytes of weight copies cycled through).
+ONE_ROW_SHAPES = [(128, 384, False, 8 << 20), (128, 128, False, 8 << 20),
+                  (128, 512, False, 8 << 20), (512, 128, False, 8 << 20),
+                  (384, 1152, False, 96 << 20), (384, 384, False, 96 << 20),
+                  (384, 1536, False, 96 << 20), (1536, 384, False, 96 << 20),
+                  (128, 50257, True, 96 << 20)]
+
+
+def one_row_id(shape):
+    k, n, transposed, _ = shape
+    return f"1x{k}x{n}" + ("T" if transposed else "")
+
+
+def print_at_end(request, title, lines):
+    """Writes a table under the test results (a fixture's teardown output is captured)."""
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if not lines or reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(title)
+        for line in lines:
+            reporter.write_line(line)
+
+
 @pytest.fixture(scope="module")
 def gflops_table(request):
     """Collects (shape, form, implementation) -> GFLOPS and prints the ratios at the end."""
     table = {}
     yield table
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if not table or reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():  # a fixture's teardown output is captured
-        reporter.write_line("")
-        reporter.write_line("matmul GFLOPS (median time), ours / numpy = ratio:")
-        for shape in MATMUL_SHAPES:
-            cells = []
-            for form in MATMUL_FORMS:
-                ours, numpy_ = table.get((shape, form, "ours")), table.get((shape, form, "numpy"))
-                if ours and numpy_:
-                    cells.append(f"{form} {ours:6.1f} / {numpy_:6.1f} = {ours / numpy_:4.2f}")
-            if cells:
-                reporter.write_line(f"  {shape_id(shape):>16}  " + "   ".join(cells))
+    lines = []
+    for shape in MATMUL_SHAPES:
+        cells = []
+        for form in MATMUL_FORMS:
+            ours, numpy_ = table.get((shape, form, "ours")), table.get((shape, form, "numpy"))
+            if ours and numpy_:
+                cells.append(f"{form} {ours:6.1f} / {numpy_:6.1f} = {ours / numpy_:4.2f}")
+        if cells:
+            lines.append(f"  {shape_id(shape):>16}  " + "   ".join(cells))
+    print_at_end(request, "matmul GFLOPS (median time), ours / numpy = ratio:", lines)
+
+
+@pytest.fixture(scope="module")
+def bandwidth_table(request):
+    """Collects (shape, implementation) -> GB/s and prints the ratios at the end."""
+    table = {}
+    yield table
+    lines = []
+    for shape in ONE_ROW_SHAPES:
+        ours, numpy_ = table.get((shape, "ours")), table.get((shape, "numpy"))
+        if ours and numpy_:
+            lines.append(f"  {one_row_id(shape):>14}  {ours:6.1f} / {numpy_:6.1f} = "
+                         f"{ours / numpy_:4.2f}   ({shape[3] >> 20} MB of copies)")
+    print_at_end(request, "matmul one row: GB/s of weight read (median time), ours / numpy = "
+                 "ratio:", lines)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +145,44 @@ def test_matmul(benchmark, gflops_table, operands, shape, form, implementation):
     gflops = 2 * m * n * k / benchmark.stats.stats.median / 1e9
     benchmark.extra_info["gflops"] = round(gflops, 1)
     gflops_table[(shape, form, implementation)] = gflops
+
+
+@pytest.fixture(scope="module")
+def one_row_operands():
+    """x (1, K) and copies of W per shape, made once (up to 96 MB)."""
+    rng = np.random.default_rng(1)
+    cache = {}
+
+    def make(shape):
+        if shape not in cache:
+            cache.clear()
+            k, n, transposed, working_set = shape
+            copies = max(2, -(-working_set // (4 * k * n)))
+            weight_shape = (n, k) if transposed else (k, n)
+            cache[shape] = (rng.standard_normal((1, k), dtype=np.float32),
+                            [rng.random(weight_shape, dtype=np.float32) for _ in range(copies)])
+        return cache[shape]
+
+    return make
+
+
+@pytest.mark.parametrize("implementation", ["ours", "numpy"])
+@pytest.mark.parametrize("shape", ONE_ROW_SHAPES, ids=one_row_id)
+def test_matmul_one_row(benchmark, bandwidth_table, one_row_operands, shape, implementation):
+    k, n, transposed, _ = shape
+    benchmark.group = f"matmul_one_row {one_row_id(shape)}"
+    x, weights = one_row_operands(shape)
+    out = np.empty((1, n), dtype=np.float32)
+    next_weight = itertools.cycle(weights).__next__
+    if implementation == "ours":
+        def call():
+            matmul.matmul_forward(out, x, next_weight(), transpose_weight=transposed)
+    else:
+        def call():
+            weight = next_weight()
+            np.matmul(x, weight.T if transposed else weight, out=out)
+    call()
+    benchmark.pedantic(call, rounds=30, iterations=len(weights), warmup_rounds=1)
+    gbs = 4 * k * n / benchmark.stats.stats.median / 1e9
+    benchmark.extra_info["gbs"] = round(gbs, 1)
+    bandwidth_table[(shape, implementation)] = gbs

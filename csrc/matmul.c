@@ -34,10 +34,11 @@
 /* pack_rows prefetches the source row this many rows ahead (measured: 4-16 all help alike). */
 #define PACK_PREFETCH_ROWS 8
 
-/* Products with at most FEW_ROWS rows skip packing (gemm_few_rows), accumulating a block of C's
- * rows in at most FEW_ROWS_ACCUMULATOR floats (16 KB, half of L1). */
+/* Products with at most FEW_ROWS rows skip packing (gemm_few_rows). They take several threads
+ * when B has at least FEW_ROWS_PARALLEL_BYTES: below that, reading it (from L2/L3 at ~100 GB/s
+ * a core) takes less than a parallel region costs. */
 #define FEW_ROWS 8
-#define FEW_ROWS_ACCUMULATOR 4096
+#define FEW_ROWS_PARALLEL_BYTES (256 << 10)
 
 static int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
@@ -55,8 +56,16 @@ typedef void (*micro_kernel)(float* c, int64_t ldc, const float* a_panel, const 
                              const float* bias, int64_t kc, int64_t rows, int64_t cols,
                              float alpha, float beta);
 
+/* C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias] [+ beta * C] for
+ * m <= FEW_ROWS, unpacked: a_rows (m, k) contiguous; op(B) element (p, j) at b[p * ldb + j], or
+ * at b[j * ldb + p] when b_transposed. */
+typedef void (*few_rows_kernel)(float* c, int64_t ldc, const float* a_rows, const float* b,
+                                int64_t ldb, int b_transposed, const float* bias, int64_t m,
+                                int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta);
+
 typedef struct {
     micro_kernel kernel;
+    few_rows_kernel few_rows;
     int64_t mr, nr;          /* micro-tile of C held in registers */
     int64_t mc, kc, nc;      /* cache blocks: A block mc x kc, B panel kc x nc */
 } gemm_config;
@@ -86,6 +95,19 @@ static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const f
             store_result(c + i * ldc + j, acc[i][j], alpha, bias ? bias[j] : 0.0f, beta);
 }
 
+static void kernel_portable_few_rows(float* c, int64_t ldc, const float* a_rows, const float* b,
+                                     int64_t ldb, int b_transposed, const float* bias, int64_t m,
+                                     int64_t k, int64_t j_begin, int64_t j_end, float alpha,
+                                     float beta) {
+    int64_t b_row_stride = b_transposed ? 1 : ldb, b_col_stride = b_transposed ? ldb : 1;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = j_begin; j < j_end; j++) {
+            float sum = 0.0f;
+            for (int64_t p = 0; p < k; p++) sum += a_rows[i * k + p] * b[p * b_row_stride + j * b_col_stride];
+            store_result(c + i * ldc + j, sum, alpha, bias ? bias[j] : 0.0f, beta);
+        }
+}
+
 #ifdef MATMUL_X86
 
 /* AVX-512: 12 rows x 2 vectors of 16 (24 accumulators of 32 registers). 12 x 32 beat 14 x 32,
@@ -97,12 +119,17 @@ static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const f
 #define KERNEL_MR AVX512_MR
 #define KERNEL_NV 2
 #define KERNEL_LANES 16
+#define FEW_ROWS_ACCUMULATORS 24
 #define VEC __m512
 #define VEC_ZERO() _mm512_setzero_ps()
 #define VEC_LOAD(p) _mm512_load_ps(p)
+#define VEC_STORE(p, v) _mm512_store_ps(p, v)
+#define VEC_LOADU(p) _mm512_loadu_ps(p)
 #define VEC_BROADCAST(p) _mm512_set1_ps(*(p))
 #define VEC_SET1(x) _mm512_set1_ps(x)
+#define VEC_ADD(a, b) _mm512_add_ps(a, b)
 #define VEC_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VEC_REDUCE_ADD(v) _mm512_reduce_add_ps(v)
 #define MASK __mmask16
 #define MASK_FIRST(n) ((n) >= 16 ? (__mmask16)0xFFFF : (n) > 0 ? (__mmask16)((1u << (n)) - 1) : 0)
 #define VEC_MASK_LOAD(p, mask) _mm512_maskz_loadu_ps(mask, p)
@@ -111,6 +138,12 @@ static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const f
 
 /* AVX2 + FMA: 6 rows x 2 vectors of 8 (12 accumulators of 16 registers), as in BLIS's Haswell
  * kernel. */
+__attribute__((target("avx2,fma")))
+static inline float avx2_reduce_add(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
 #define AVX2_MR 6
 #define AVX2_NR 16
 #define KERNEL_NAME kernel_avx2
@@ -118,12 +151,17 @@ static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const f
 #define KERNEL_MR AVX2_MR
 #define KERNEL_NV 2
 #define KERNEL_LANES 8
+#define FEW_ROWS_ACCUMULATORS 12
 #define VEC __m256
 #define VEC_ZERO() _mm256_setzero_ps()
 #define VEC_LOAD(p) _mm256_load_ps(p)
+#define VEC_STORE(p, v) _mm256_store_ps(p, v)
+#define VEC_LOADU(p) _mm256_loadu_ps(p)
 #define VEC_BROADCAST(p) _mm256_broadcast_ss(p)
 #define VEC_SET1(x) _mm256_set1_ps(x)
+#define VEC_ADD(a, b) _mm256_add_ps(a, b)
 #define VEC_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VEC_REDUCE_ADD(v) avx2_reduce_add(v)
 #define MASK __m256i
 #define MASK_FIRST(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)((n) < 8 ? (n) : 8)), \
                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
@@ -145,12 +183,12 @@ int matmul_set_simd_level(int level) {
 static const gemm_config* gemm_config_in_use(void) {
     if (simd_level < 0) matmul_set_simd_level(-1);
 #ifdef MATMUL_X86
-    static const gemm_config avx512 = {kernel_avx512, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
-    static const gemm_config avx2 = {kernel_avx2, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
+    static const gemm_config avx512 = {kernel_avx512, kernel_avx512_few_rows, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
+    static const gemm_config avx2 = {kernel_avx2, kernel_avx2_few_rows, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
     if (simd_level == LLM_SIMD_AVX512) return &avx512;
     if (simd_level == LLM_SIMD_AVX2) return &avx2;
 #endif
-    static const gemm_config portable = {kernel_portable, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
+    static const gemm_config portable = {kernel_portable, kernel_portable_few_rows, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
 }
 
@@ -269,80 +307,55 @@ static int row_groups(int nt, const gemm_config* cfg, int64_t m_panels, int64_t 
     return best;
 }
 
-/* Threads for a product: all of OpenMP's, unless it is too small to gain from them or the caller
- * already runs in a parallel region that cannot nest (then our team would be one thread anyway,
- * and sizing buffers for more would waste memory). */
-static int threads_for(int64_t m, int64_t n, int64_t k) {
+/* Threads for a piece of work: all of OpenMP's if it is big enough to gain from them, unless the
+ * caller already runs in a parallel region that cannot nest (then our team would be one thread
+ * anyway, and sizing buffers for more would waste memory). */
+static int team_size(int big_enough) {
 #ifdef _OPENMP
-    if (2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS
-        && omp_get_active_level() < omp_get_max_active_levels())
+    if (big_enough && omp_get_active_level() < omp_get_max_active_levels())
         return omp_get_max_threads();
 #else
-    (void)m, (void)n, (void)k;
+    (void)big_enough;
 #endif
     return 1;
+}
+
+/* The calling thread's number in its team, and the team's size (0 of 1 outside OpenMP). */
+static void thread_in_team(int* t, int* team) {
+#ifdef _OPENMP
+    *t = omp_get_thread_num();
+    *team = omp_get_num_threads();
+#else
+    *t = 0;
+    *team = 1;
+#endif
+}
+
+static int threads_for(int64_t m, int64_t n, int64_t k) {
+    return team_size(2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS);
 }
 
 /* C (at most FEW_ROWS rows) without packing: every element of B is read once, straight from
  * memory, so a token-at-a-time product (generation) costs B's size over memory bandwidth rather
  * than a packing pass plus a mostly padded micro-tile. a_rows: (m, k) scratch for op(A)'s rows
- * made contiguous. Threads split the columns. */
-static void gemm_few_rows(float* c, int64_t ldc, strided a, strided b, const float* bias,
-                          int64_t m, int64_t n, int64_t k, float alpha, float beta,
-                          float* a_rows) {
+ * made contiguous. Threads split the columns, on cache-line (16-float) boundaries. */
+static void gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided a, strided b,
+                          const float* bias, int64_t m, int64_t n, int64_t k, float alpha,
+                          float beta, float* a_rows) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a.data[i * a.row_stride + p * a.col_stride];
-    int threads = threads_for(m, n, k);
-    if (b.col_stride == 1) {  /* rows of op(B) contiguous: C row i += A(i, p) * B row p */
-        /* Long stretches of each row of B (the prefetcher's friend): one block per thread if
-         * the accumulators fit. */
-        int64_t block = min64(FEW_ROWS_ACCUMULATOR / m, round_up((n + threads - 1) / threads, 16));
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t j0 = 0; j0 < n; j0 += block) {
-            int64_t width = min64(block, n - j0);
-            float acc_rows[FEW_ROWS_ACCUMULATOR];
-            float* acc[FEW_ROWS];
-            for (int64_t i = 0; i < m; i++) {
-                acc[i] = acc_rows + i * width;
-                for (int64_t j = 0; j < width; j++) acc[i][j] = 0.0f;
-            }
-            int64_t p = 0;
-            for (; p + 4 <= k; p += 4) {  /* four rows of B per pass over the accumulators */
-                const float* row = b.data + p * b.row_stride + j0;
-                int64_t ld = b.row_stride;
-                for (int64_t i = 0; i < m; i++) {
-                    const float* a_i = a_rows + i * k + p;
-                    float* acc_i = acc[i];
-#pragma omp simd
-                    for (int64_t j = 0; j < width; j++)
-                        acc_i[j] += a_i[0] * row[j] + a_i[1] * row[ld + j] + a_i[2] * row[2 * ld + j]
-                                    + a_i[3] * row[3 * ld + j];
-                }
-            }
-            for (; p < k; p++) {
-                const float* row = b.data + p * b.row_stride + j0;
-                for (int64_t i = 0; i < m; i++) {
-                    float a_ip = a_rows[i * k + p];
-                    for (int64_t j = 0; j < width; j++) acc[i][j] += a_ip * row[j];
-                }
-            }
-            for (int64_t i = 0; i < m; i++)
-                for (int64_t j = 0; j < width; j++)
-                    store_result(c + i * ldc + j0 + j, acc[i][j], alpha, bias ? bias[j0 + j] : 0.0f,
-                                 beta);
-        }
-    } else {                  /* columns of op(B) contiguous (B transposed): dot products */
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t j = 0; j < n; j++) {
-            const float* column = b.data + j * b.col_stride;
-            for (int64_t i = 0; i < m; i++) {
-                const float* row = a_rows + i * k;
-                float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                for (int64_t p = 0; p < k; p++) sum += row[p] * column[p];
-                store_result(c + i * ldc + j, sum, alpha, bias ? bias[j] : 0.0f, beta);
-            }
-        }
+    int b_transposed = b.col_stride != 1;  /* then op(B)'s columns are contiguous */
+    int64_t ldb = b_transposed ? b.col_stride : b.row_stride;
+    int threads = team_size((double)n * (double)k * sizeof(float) >= FEW_ROWS_PARALLEL_BYTES);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int t, team;
+        thread_in_team(&t, &team);
+        int64_t lines = (n + 15) / 16;
+        int64_t j_begin = min64(n, lines * t / team * 16), j_end = min64(n, lines * (t + 1) / team * 16);
+        if (j_begin < j_end)
+            cfg->few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, j_begin, j_end,
+                          alpha, beta);
     }
 }
 
@@ -393,13 +406,13 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
                 store_result(c + i * ldc + j, 0.0f, alpha, bias ? bias[j] : 0.0f, beta);
         return LLM_OK;
     }
+    const gemm_config* cfg = gemm_config_in_use();
     if (m <= FEW_ROWS) {
         float* a_rows = workspace_get((size_t)(m * k));
         if (!a_rows) return LLM_ERR_NOMEM;
-        gemm_few_rows(c, ldc, a, b, bias, m, n, k, alpha, beta, a_rows);
+        gemm_few_rows(cfg, c, ldc, a, b, bias, m, n, k, alpha, beta, a_rows);
         return LLM_OK;
     }
-    const gemm_config* cfg = gemm_config_in_use();
     int nt = threads_for(m, n, k);
     int64_t m_panels = (m + cfg->mr - 1) / cfg->mr, n_panels = (n + cfg->nr - 1) / cfg->nr;
     /* Room for the largest block any grid of at most nt threads gives a thread. */
@@ -413,11 +426,8 @@ static llm_status gemm_strided(float* c, int64_t ldc, strided a, strided b, cons
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int t = 0, team = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
+        int t, team;
+        thread_in_team(&t, &team);
         int tm = row_groups(team, cfg, m_panels, n_panels), tn = team / tm;
         int row_group = t / tn, col_group = t % tn;
         float* b_pack = workspace + (size_t)t * thread_floats;

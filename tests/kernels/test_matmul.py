@@ -60,6 +60,24 @@ def test_gemm_alpha_beta(alpha, beta, simd_level):
     np.testing.assert_allclose(c, expected, rtol=0, atol=tolerance(k) * 3)
 
 
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("m", range(1, 9))
+def test_few_rows_every_row_count(m, trans_b, simd_level, restore_threads):
+    """The few-row path (m <= 8) has an instance per row count; n = 405 leaves a partial strip of
+    every kernel's widths, k = 165 a partial vector, and B (267 KB) is split by 2 threads."""
+    rng = np.random.default_rng(m)
+    k, n = 165, 405
+    a = random(rng, m, k)
+    b = random(rng, *((n, k) if trans_b else (k, n)))
+    c0 = random(rng, m, n)
+    expected = 0.5 * reference(a, b, False, trans_b) - 2.0 * c0.astype(np.float64)
+    for threads in (1, 2):
+        llm.set_num_threads(threads)
+        c = c0.copy()
+        matmul.gemm(c, a, b, trans_b=trans_b, alpha=0.5, beta=-2.0)
+        np.testing.assert_allclose(c, expected, rtol=0, atol=tolerance(k) * 3)
+
+
 def test_gemm_with_k_zero_scales_c():
     c = np.full((3, 4), 2.0, dtype=np.float32)
     matmul.gemm(c, np.zeros((3, 0), np.float32), np.zeros((0, 4), np.float32), beta=0.5)
