@@ -347,7 +347,11 @@ static void gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided
     int b_transposed = b.col_stride != 1;  /* then op(B)'s columns are contiguous */
     int64_t ldb = b_transposed ? b.col_stride : b.row_stride;
     int threads = team_size((double)n * (double)k * sizeof(float) >= FEW_ROWS_PARALLEL_BYTES);
-#pragma omp parallel num_threads(threads) if (threads > 1)
+    if (threads == 1) {  /* no region: entering one costs ~0.3 us even on one thread */
+        cfg->few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, 0, n, alpha, beta);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
     {
         int t, team;
         thread_in_team(&t, &team);

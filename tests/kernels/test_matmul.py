@@ -209,14 +209,18 @@ def test_bad_arguments_raise_value_error_naming_them():
     with pytest.raises(ValueError, match=r"weight has shape \(128, 384\).*inp's last dimension is 129"):
         matmul.matmul_forward(out, inp, weight)
     inp = np.zeros((4, 128), f32)
-    with pytest.raises(ValueError, match="inp has dtype float64"):
+    with pytest.raises(ValueError, match="inp must be float32, got float64"):
         matmul.matmul_forward(out, inp.astype(np.float64), weight)
-    with pytest.raises(ValueError, match="weight is not C-contiguous"):
+    with pytest.raises(ValueError, match="weight must be C-contiguous"):
         matmul.matmul_forward(out, inp, np.zeros((384, 128), f32).T)
     with pytest.raises(ValueError, match=r"out has shape \(4, 383\)"):
         matmul.matmul_forward(np.zeros((4, 383), f32), inp, weight)
     with pytest.raises(ValueError, match=r"bias has shape \(383,\)"):
         matmul.matmul_forward(out, inp, weight, np.zeros(383, f32))
+    with pytest.raises(ValueError, match="bias must be float32, got float64"):
+        matmul.matmul_forward(out, inp, weight, np.zeros(384))
+    with pytest.raises(ValueError, match=r"out has shape \(2, 2, 384\); expected \(4, 384\)"):
+        matmul.matmul_forward(np.zeros((2, 2, 384), f32), inp, weight)
     with pytest.raises(ValueError, match="out overlaps inp"):
         square = np.zeros((4, 4), f32)
         matmul.matmul_forward(square, square, np.zeros((4, 4), f32))
@@ -226,6 +230,13 @@ def test_bad_arguments_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="dweight has shape"):
         matmul.matmul_backward(None, np.zeros((384, 128), f32), None, np.zeros((4, 384), f32),
                                inp, weight)
+    with pytest.raises(ValueError, match=r"dinp has shape \(4, 127\)"):
+        matmul.matmul_backward(np.zeros((4, 127), f32), None, None, np.zeros((4, 384), f32), inp,
+                               weight)
+    with pytest.raises(ValueError, match=r"dbias is read-only"):
+        dbias = np.zeros(384, f32)
+        dbias.setflags(write=False)
+        matmul.matmul_backward(None, None, dbias, np.zeros((4, 384), f32), inp, weight)
     with pytest.raises(ValueError, match=r"dout has shape \(4, 385\)"):
         matmul.matmul_backward(None, None, None, np.zeros((4, 385), f32), inp, weight)
     with pytest.raises(ValueError, match="dinp overlaps dweight"):
@@ -238,5 +249,5 @@ def test_bad_arguments_raise_value_error_naming_them():
         matmul.gemm(np.zeros((2, 4), f32), np.zeros((2, 3), f32), np.zeros((3, 5), f32))
     with pytest.raises(ValueError, match="a has shape"):
         matmul.gemm(np.zeros((2, 5), f32), np.zeros(6, f32), np.zeros((3, 5), f32))
-    with pytest.raises(ValueError, match="a: expected a float32 numpy array, got list"):
+    with pytest.raises(ValueError, match="a must be a numpy.ndarray, got list"):
         matmul.gemm(np.zeros((2, 5), f32), [[1.0]], np.zeros((3, 5), f32))
