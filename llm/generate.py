@@ -147,7 +147,8 @@ class _Context:
         self.keep_on_slide = max(1, self.block_size // 2)
         self.end = longest
         self.start = max(0, longest - self.block_size)
-        self.cache = KVCache(model.config, len(prompts))
+        # room for the longest window this context reaches, not always block_size
+        self.cache = KVCache(model.config, len(prompts), min(self.block_size, shape[1]))
 
     def prefill(self) -> np.ndarray:
         """Logits (B, V) after reading the window start..end into an emptied cache."""

@@ -111,3 +111,19 @@ def test_misuse_is_refused_with_a_reason():
     assert cache.length == BLOCK
     with pytest.raises(ValueError, match="batch_size"):
         KVCache(model.config, 0)
+
+
+def test_a_smaller_capacity_holds_that_many_positions_with_the_same_logits():
+    model = make_model()
+    idx = np.random.default_rng(5).integers(0, V, (2, 6))
+    cache = KVCache(model.config, 2, capacity=6)
+    assert cache.keys.shape[3] == cache.values.shape[3] == 6
+    model.forward_cached(idx[:, :4], cache)
+    model.forward_cached(idx[:, 4:5], cache)
+    np.testing.assert_allclose(model.forward_cached(idx[:, 5:], cache),
+                               model.forward(idx)[:, -1], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="cache holds 6 of capacity=6"):
+        model.forward_cached(idx[:, :1], cache)
+    for capacity in (0, BLOCK + 1, 2.0, True):
+        with pytest.raises(ValueError, match="capacity"):
+            KVCache(model.config, 1, capacity)
