@@ -57,7 +57,7 @@ void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
             float xi = x[start + i];
             float s = 1.0f / (1.0f + e[i]);
             float du_dx = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * xi * xi);
-            dx[start + i] += dout[start + i] * (s + 2.0f * xi * s * (1.0f - s) * du_dx);
+            dx[start + i] = dout[start + i] * (s + 2.0f * xi * s * (1.0f - s) * du_dx);
         }
     }
 }
@@ -69,5 +69,5 @@ void relu_forward(float* out, const float* x, int64_t n) {
 
 void relu_backward(float* dx, const float* dout, const float* x, int64_t n) {
     #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dout[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dout[i] : 0.0f;
 }

@@ -1,6 +1,8 @@
 /* Pointwise activations: GELU (tanh approximation, as GPT-2) and ReLU. Arrays of any shape are
- * processed as n contiguous floats; forward's out may be x itself (in place). Backward
- * accumulates (+=) into dx. Results do not depend on the thread count. */
+ * processed as n contiguous floats; forward's out may be x itself, and backward's dx may be
+ * dout itself (in place). Backward writes dx (no accumulation: a model passes its activation's
+ * output gradient through in place, with no zeroing pass). Results do not depend on the thread
+ * count. */
 #ifndef LLM_ACTIVATION_H
 #define LLM_ACTIVATION_H
 
@@ -11,6 +13,7 @@ void gelu_forward(float* out,       // (n,)
                   const float* x,   // (n,)
                   int64_t n);
 
+/* dx = dout * gelu'(x) */
 void gelu_backward(float* dx,          // (n,)
                    const float* dout,  // (n,)
                    const float* x,     // (n,) the forward's input
@@ -19,7 +22,7 @@ void gelu_backward(float* dx,          // (n,)
 /* out = max(x, 0); NaN stays NaN. */
 void relu_forward(float* out, const float* x, int64_t n);
 
-/* dx += dout where x > 0. */
+/* dx = dout where x > 0, else 0. */
 void relu_backward(float* dx, const float* dout, const float* x, int64_t n);
 
 #endif

@@ -184,6 +184,13 @@ TILE_INLINE void load_transposed(float* restrict dst, const float* restrict src,
     }
 }
 
+/* dst[r][0:hs] = 0 for r < rows (rows dst_stride apart). */
+TILE_INLINE void zero_rows(float* restrict dst, int64_t dst_stride, int64_t rows, int64_t hs) {
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t d = 0; d < hs; d++) dst[r * dst_stride + d] = 0.0f;
+    }
+}
+
 /* dst[r][0:hs] += scale * src[r][0:hs] for r < rows (src rows hsp apart). */
 TILE_INLINE void add_rows(float* restrict dst, int64_t dst_stride,
                           const float* restrict src, int64_t hsp,
@@ -525,7 +532,8 @@ TILE_INLINE void accumulate_key_gradient(float* restrict grad, int64_t grad_stri
     add_rows(grad, grad_stride, scratch, hsp, n, hs, 1.0f);
 }
 
-/* Backward of one head (Tq == Tk), flash-attention 2: per query tile, per visible key tile,
+/* Backward of one head (Tq == Tk), writing its dq, dk and dv (zeroed first: key rows accumulate
+ * over query tiles); flash-attention 2: per query tile, per visible key tile,
  * recompute P = exp(S - lse), then dS = P ∘ (dO·Vᵀ - D) with D_i = dO_i · O_i, and
  * dQ += dS·K/sqrt(hs), dK += dSᵀ·Q/sqrt(hs), dV += Pᵀ·dO. The tiles are kept transposed, (key,
  * query): Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ then read K and V rows in place, and only the query tile is
@@ -545,6 +553,8 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
     float *lse = (float*)lse_buf, *out_dot_dout = (float*)out_dot_dout_buf;
     uint8_t key_visible[TILE];
 
+    zero_rows(g->dk, g->dqkv_stride, T, hs);    /* key tiles accumulate over query tiles */
+    zero_rows(g->dv, g->dqkv_stride, T, hs);
     for (int64_t i0 = 0; i0 < T; i0 += TILE) {
         const int64_t rows = T - i0 < TILE ? T - i0 : TILE;
         const int64_t key_end = i0 + rows;
@@ -595,7 +605,9 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             accumulate_key_gradient(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, scratch, dst,
                                     q, rows, n, hs, row_block);            /* dSᵀ·Q, scaled */
         }
-        add_rows(g->dq + i0 * g->dqkv_stride, g->dqkv_stride, dq, hsp, rows, hs, in->scale);
+        for (int64_t i = 0; i < rows; i++) {
+            scaled_copy(g->dq + (i0 + i) * g->dqkv_stride, dq + i * hsp, hs, in->scale);
+        }
     }
 }
 

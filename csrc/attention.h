@@ -40,9 +40,10 @@ llm_status attention_forward(float* out,                // (B, T, C)
                              const uint8_t* key_mask,   // (B, T) 1 = token, 0 = padding; or NULL
                              int64_t B, int64_t T, int64_t C, int64_t NH);
 
-/* ACCUMULATES (+=) the gradient of the loss with respect to qkv into dqkv, given dout, the
- * gradient with respect to out. qkv, out, stats and key_mask are those of the forward call. */
-llm_status attention_backward(float* dqkv,              // (B, T, 3C) accumulated
+/* Writes the gradient of the loss with respect to qkv into dqkv (every element: no zeroing
+ * needed), given dout, the gradient with respect to out. qkv, out, stats and key_mask are those
+ * of the forward call. */
+llm_status attention_backward(float* dqkv,              // (B, T, 3C) written
                               const float* dout,        // (B, T, C)
                               const float* qkv,         // (B, T, 3C)
                               const float* out,         // (B, T, C)

@@ -1,7 +1,7 @@
 """Pointwise activations GELU (tanh approximation, as GPT-2) and ReLU (wraps csrc/activation.c).
 
 Arrays are float32, C-contiguous, of any one shape. Forward's out may be x itself (in place);
-backward accumulates (+=) into dx, which must not overlap dout or x.
+backward writes dx, which may be dout itself (in place) but must not otherwise overlap dout or x.
 """
 cimport numpy as cnp
 import numpy as np
@@ -29,7 +29,7 @@ cdef run_backward(pointwise_backward kernel, dx, dout, x):
     check_array("x", x, np.float32)
     check_array("dout", dout, np.float32, x.shape)
     check_array("dx", dx, np.float32, x.shape, writeable=True)
-    check_disjoint((("dx", dx),), (("dout", dout), ("x", x)))
+    check_disjoint((("dx", dx),), (("dout", dout), ("x", x)), same_allowed=(("dx", "dout"),))
     cdef float* dx_ptr = <float*>cnp.PyArray_DATA(dx)
     cdef const float* dout_ptr = <const float*>cnp.PyArray_DATA(dout)
     cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
@@ -44,7 +44,7 @@ def gelu_forward(out, x):
 
 
 def gelu_backward(dx, dout, x):
-    """dx += dout * gelu'(x), with x the forward's input."""
+    """dx = dout * gelu'(x), with x the forward's input; dx may be dout."""
     run_backward(c_gelu_backward, dx, dout, x)
 
 
@@ -54,5 +54,5 @@ def relu_forward(out, x):
 
 
 def relu_backward(dx, dout, x):
-    """dx += dout where x > 0, with x the forward's input."""
+    """dx = dout where x > 0, else 0, with x the forward's input; dx may be dout."""
     run_backward(c_relu_backward, dx, dout, x)

@@ -3,7 +3,7 @@
 qkv (B, T, 3C) float32 is the c_attn output in GPT-2 order (q, k, v; head h uses channels
 h*hs:(h+1)*hs of each, hs = C // n_head); scores are scaled by 1/sqrt(hs). Query i sees key j iff
 j <= i and key_mask[b, j] (1 = token, 0 = left padding; None = all tokens). A query that sees no
-key outputs zeros and gets zero gradients. Backward accumulates (+=) into dqkv.
+key outputs zeros and gets zero gradients. Backward writes dqkv (all of it).
 attention_forward_cached is generation's step: it appends new keys and values to a KV cache and
 attends over all of it.
 """
@@ -75,9 +75,9 @@ def attention_forward(out, stats, qkv, n_head, key_mask=None):
 
 
 def attention_backward(dqkv, dout, qkv, out, stats, n_head, key_mask=None):
-    """dqkv += the gradient with respect to qkv, given dout (the gradient at out).
+    """dqkv = the gradient with respect to qkv, given dout (the gradient at out).
 
-    dqkv: (B, T, 3C) float32, accumulated (zero it first unless it holds a running gradient).
+    dqkv: (B, T, 3C) float32, written (its old contents are never read).
     dout, out: (B, T, C) float32; qkv, out, stats, key_mask as in and from attention_forward.
     """
     cdef int64_t B, T, C, NH

@@ -106,7 +106,7 @@ class _Activations:
             # backward scratch, shared by all blocks
             "dres": ((B, T, C), f32),                  # d loss / d residual stream
             "dnorm": ((B, T, C), f32), "dattn": ((B, T, C), f32), "dqkv": ((B, T, 3 * C), f32),
-            "dfc_act": ((B, T, F), f32), "dfc": ((B, T, F), f32),
+            "dfc": ((B, T, F), f32),                   # d act output, then d fc in place
         }
         if config.norm == "pre":                       # the final LayerNorm
             model_wide |= {"lnf": ((B, T, C), f32), "lnf_mean": ((B, T), f32),
@@ -435,13 +435,12 @@ class GPT:
         else:
             activation.relu_forward(out, x)
 
-    def _activation_backward(self, dx, dout, x):
-        """dx = d act(x) (written: the kernels accumulate, so dx is zeroed first)."""
-        dx.fill(0.0)
+    def _activation_backward(self, grad, x):
+        """grad: d act(x) on entry, d x on exit (in place)."""
         if self.config.activation == "gelu":
-            activation.gelu_backward(dx, dout, x)
+            activation.gelu_backward(grad, grad, x)
         else:
-            activation.relu_backward(dx, dout, x)
+            activation.relu_backward(grad, grad, x)
 
     def _block_forward_pre(self, layer: int, a, x, attend) -> None:
         """Block `layer` on input x, writing its tensors into a (a.resid2 is the output);
@@ -502,7 +501,6 @@ class GPT:
         acts = self._acts
         self._linear_backward(acts.dattn, dout, a.attn, w.attn_proj_weight, g.attn_proj_weight,
                               g.attn_proj_bias)
-        acts.dqkv.fill(0.0)
         attention.attention_backward(acts.dqkv, acts.dattn, a.qkv, a.attn, a.attn_stats,
                                      self.config.n_head, self._key_mask)
         if accumulate_dx:
@@ -515,9 +513,9 @@ class GPT:
     def _mlp_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool) -> None:
         """Gradients of out = mlp_c_proj(act(c_fc(x))) given dout, as _attention_backward."""
         acts = self._acts
-        self._linear_backward(acts.dfc_act, dout, a.fc_act, w.mlp_proj_weight,
+        self._linear_backward(acts.dfc, dout, a.fc_act, w.mlp_proj_weight,
                               g.mlp_proj_weight, g.mlp_proj_bias)
-        self._activation_backward(acts.dfc, acts.dfc_act, a.fc)
+        self._activation_backward(acts.dfc, a.fc)
         if accumulate_dx:
             matmul.matmul_backward(dx, g.c_fc_weight, g.c_fc_bias, acts.dfc, x, w.c_fc_weight)
         else:

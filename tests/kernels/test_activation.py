@@ -57,17 +57,19 @@ def test_forward_in_place_and_special_values(name):
 
 @pytest.mark.parametrize("name", ["gelu", "relu"])
 @pytest.mark.parametrize("shape", [(1,), (3, 7), (2, 3, 5)])
-def test_backward_matches_finite_differences_and_accumulates(name, shape, numeric_gradient):
+def test_backward_matches_finite_differences_and_writes_in_place(name, shape, numeric_gradient):
     backward, reference = {"gelu": (gelu_backward, gelu_reference),
                            "relu": (relu_backward, relu_reference)}[name]
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(shape) * 3).astype(np.float32)
     x[np.abs(x) < 1e-3] = 0.5          # keep ReLU's kink out of the differences' reach
     dout = rng.standard_normal(shape).astype(np.float32)
-    dx = np.full_like(x, 0.125)
+    dx = np.full_like(x, np.nan)       # written, never read
     backward(dx, dout, x)
     expected = numeric_gradient(lambda v: np.sum(reference(v) * dout), x)
-    np.testing.assert_allclose(dx - 0.125, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, expected, rtol=1e-5, atol=1e-6)
+    backward(dout, dout, x)            # in place: dx is dout
+    np.testing.assert_array_equal(dout, dx)
 
 
 def test_large_arrays_split_across_threads_give_identical_results(with_threads):

@@ -102,13 +102,13 @@ def test_forward_matches_reference(B, T, C, n_head, masked):
 
 @pytest.mark.parametrize("B,T,C,n_head", SHAPES)
 @pytest.mark.parametrize("masked", [False, True])
-def test_backward_matches_reference_and_accumulates(B, T, C, n_head, masked):
+def test_backward_matches_reference_and_writes_every_element(B, T, C, n_head, masked):
     rng, qkv, dout = random_case(B, T, C, seed=1)
     key_mask = left_padding_mask(B, T, rng) if masked else None
     out, stats = run_forward(qkv, n_head, key_mask)
-    dqkv = np.full_like(qkv, 0.25)
+    dqkv = np.full_like(qkv, np.nan)     # old contents are never read
     attention_backward(dqkv, dout, qkv, out, stats, n_head, key_mask)
-    np.testing.assert_allclose(dqkv - 0.25, reference_backward(qkv, dout, n_head, key_mask),
+    np.testing.assert_allclose(dqkv, reference_backward(qkv, dout, n_head, key_mask),
                                rtol=0, atol=GRAD_ATOL)
 
 
@@ -118,7 +118,7 @@ def test_fully_padded_rows_give_zeros_never_nan():
     key_mask[0] = 0            # a sequence of padding only
     key_mask[1, :20] = 0       # left padding: queries 0..19 see no key
     out, stats = run_forward(qkv, 2, key_mask)
-    dqkv = np.zeros_like(qkv)
+    dqkv = np.full_like(qkv, np.nan)
     attention_backward(dqkv, dout, qkv, out, stats, 2, key_mask)
     assert not np.isnan(out).any() and not np.isnan(dqkv).any()
     assert not out[0].any() and not out[1, :20].any()
