@@ -40,13 +40,13 @@ static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, const float
     for (int i = 0; i < KERNEL_MR; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < KERNEL_NV; v++) acc[i][v] = VEC_ZERO();
-    if (beta != 0.0f)  /* C is read at the end: fetch it while the k loop runs */
+    /* C is read (beta != 0) or written at the end: fetch its lines while the k loop runs */
 #pragma GCC unroll 32
-        for (int i = 0; i < KERNEL_MR; i++) {
-            if (i >= rows) break;
-            _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char*)(c + i * ldc + KERNEL_LANES * KERNEL_NV - 1), _MM_HINT_T0);
-        }
+    for (int i = 0; i < KERNEL_MR; i++) {
+        if (i >= rows) break;
+        _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_ET0);
+        _mm_prefetch((const char*)(c + i * ldc + KERNEL_LANES * KERNEL_NV - 1), _MM_HINT_ET0);
+    }
     const float* a = a_panel;
     const float* b = b_panel;
     for (int64_t p = 0; p < kc; p++) {
