@@ -418,7 +418,7 @@ class GPT:
         embedding.embedding_forward(acts.embedded, acts.idx, self.params["wte.weight"])
         embedding.embedding_forward(acts.position_embedded, acts.positions,
                                     self._positional_table)
-        np.add(acts.embedded, acts.position_embedded, out=acts.embedded)
+        acts.embedded += acts.position_embedded
 
     def _head_forward(self, acts, x) -> None:
         """acts.logits = lm_head(LN_f(x)) pre-norm (LN_f(x) kept in acts.lnf), lm_head(x)
@@ -448,21 +448,21 @@ class GPT:
         w = self._weights[layer]
         layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln_1_weight, w.ln_1_bias)
         self._attention_forward(layer, a, w, a.ln1, a.resid1, attend)
-        np.add(a.resid1, x, out=a.resid1)
+        a.resid1 += x
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid1, w.ln_2_weight,
                                     w.ln_2_bias)
         self._mlp_forward(a, w, a.ln2, out=a.resid2)
-        np.add(a.resid2, a.resid1, out=a.resid2)
+        a.resid2 += a.resid1
 
     def _block_forward_post(self, layer: int, a, x, attend) -> None:
         """As _block_forward_pre, the post-norm block (a.ln2 is the output)."""
         w = self._weights[layer]
         self._attention_forward(layer, a, w, x, a.resid1, attend)
-        np.add(a.resid1, x, out=a.resid1)
+        a.resid1 += x
         layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.resid1, w.ln_1_weight,
                                     w.ln_1_bias)
         self._mlp_forward(a, w, a.ln1, out=a.resid2)
-        np.add(a.resid2, a.ln1, out=a.resid2)
+        a.resid2 += a.ln1
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid2, w.ln_2_weight,
                                     w.ln_2_bias)
 
