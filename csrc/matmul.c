@@ -30,6 +30,9 @@
 /* Below this many flops (2*m*n*k) one thread does the whole product: a parallel region costs
  * more than it saves. */
 #define SERIAL_FLOPS (1 << 20)
+/* column_sums_add splits its columns over threads from this many elements (a pass over memory, not
+ * flops: a training step's (768, 128..512) bias gradients went serially under SERIAL_FLOPS). */
+#define COLUMN_SUMS_PARALLEL (1 << 15)
 
 /* pack_rows prefetches the source row this many rows ahead (measured: 4-16 all help alike). */
 #define PACK_PREFETCH_ROWS 8
@@ -465,7 +468,7 @@ llm_status matmul_forward(float* out, const float* inp, const float* weight, con
 
 /* dbias (N) += column sums of dout (M, N); threads split the columns. */
 static void column_sums_add(float* dbias, const float* dout, int64_t m, int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(threads_for(m, n, 1))
+#pragma omp parallel for schedule(static) num_threads(team_size(m * n >= COLUMN_SUMS_PARALLEL))
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
         int64_t j1 = min64(n, j0 + 64);
         float sum[64] = {0};
