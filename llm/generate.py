@@ -30,6 +30,7 @@ import codecs
 import math
 import numbers
 import os
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -127,11 +128,19 @@ class Sampler:
             m = min(n, 8 * m)
 
 
+# The KV cache of each model's last finished generation, for its next one: a new cache's pages are
+# faulted in as the cache fills (~10 us a token for the small model's 2 MB), a reused one's are
+# resident. A running generation owns its cache (it is back here only once the generation ends),
+# so interleaved streams on one model never share one. Holds one cache per live model.
+_idle_caches: "weakref.WeakKeyDictionary[GPT, KVCache]" = weakref.WeakKeyDictionary()
+
+
 class _Context:
     """The tokens each row's next token is conditioned on, and their KV cache.
 
     tokens, real: (B, P + max_new_tokens) int32 ids and uint8 flags (0 = left padding); columns
-    start..end-1 are the window the cache holds (P = the longest prompt).
+    start..end-1 are the window the cache holds (P = the longest prompt). release() hands the
+    cache on to the model's next generation.
     """
 
     def __init__(self, model: GPT, prompts: list[np.ndarray], max_new_tokens: int):
@@ -147,8 +156,15 @@ class _Context:
         self.keep_on_slide = max(1, self.block_size // 2)
         self.end = longest
         self.start = max(0, longest - self.block_size)
-        # room for the longest window this context reaches, not always block_size
-        self.cache = KVCache(model.config, len(prompts), min(self.block_size, shape[1]))
+        capacity = min(self.block_size, shape[1])   # the longest window this context reaches
+        cache = _idle_caches.pop(model, None)
+        if cache is None or cache.batch_size != len(prompts) or cache.capacity < capacity:
+            cache = KVCache(model.config, len(prompts), capacity)
+        self.cache = cache
+
+    def release(self) -> None:
+        """End of the generation: its cache becomes the model's idle one."""
+        _idle_caches[self.model] = self.cache
 
     def prefill(self) -> np.ndarray:
         """Logits (B, V) after reading the window start..end into an emptied cache."""
@@ -217,22 +233,25 @@ def _steps(model, prompts, batched, max_new_tokens, sampler, stops):
     if max_new_tokens == 0:
         return
     context = _Context(model, prompts, max_new_tokens)
-    logits = context.prefill()
-    stopped = np.zeros(len(prompts), bool)
-    for step in range(max_new_tokens):
-        next_ids = sampler(logits)
-        if batched:
-            yield tuple(None if done else token
-                        for done, token in zip(stopped.tolist(), next_ids.tolist()))
-        else:
-            yield int(next_ids[0])
-        if step == max_new_tokens - 1:
-            return
-        if stops.size:
-            stopped |= np.isin(next_ids, stops)
-            if stopped.all():
+    try:
+        logits = context.prefill()
+        stopped = np.zeros(len(prompts), bool)
+        for step in range(max_new_tokens):
+            next_ids = sampler(logits)
+            if batched:
+                yield tuple(None if done else token
+                            for done, token in zip(stopped.tolist(), next_ids.tolist()))
+            else:
+                yield int(next_ids[0])
+            if step == max_new_tokens - 1:
                 return
-        logits = context.append(next_ids)
+            if stops.size:
+                stopped |= np.isin(next_ids, stops)
+                if stopped.all():
+                    return
+            logits = context.append(next_ids)
+    finally:
+        context.release()
 
 
 def _prompts(prompt_ids, vocab_size: int) -> tuple[list[np.ndarray], bool]:

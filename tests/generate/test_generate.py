@@ -1,5 +1,7 @@
 """llm/generate.py: KV-cached generation against a no-cache reference (across the sliding
 window too), batched prompts, sampling (seeds, top-k, top-p), stop tokens, streaming, text."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,24 @@ def test_streaming_yields_what_generate_returns(model):
     batch = [[5, 6], [7]]
     steps = list(model.generate_stream(batch, 4, seed=3))
     assert [list(row) for row in zip(*steps)] == model.generate(batch, 4, seed=3)
+
+
+def test_interleaved_streams_and_reused_caches_give_what_each_gives_alone(model):
+    """A finished generation's cache serves the next (any batch size or length); a running one
+    keeps its own, so streams on one model may interleave."""
+    runs = [([[1, 2, 3], [4]], 5), ([5, 6], 12), ([3], 2 * BLOCK)]   # the last two fit one cache
+    alone = [model.generate(prompt, n, temperature=0) for prompt, n in runs]
+    streams = [model.generate_stream(prompt, n, temperature=0) for prompt, n in runs]
+    interleaved = [[], [], []]
+    for step in itertools.zip_longest(*streams):      # one token of each stream in turn
+        for tokens, token in zip(interleaved, step):
+            if token is not None:
+                tokens.append(token)
+    interleaved[0] = [list(row) for row in zip(*interleaved[0])]
+    assert interleaved == alone
+    cache = generation._idle_caches[model]
+    model.generate([7], 3, temperature=0)
+    assert generation._idle_caches[model] is cache       # reused, then handed back
 
 
 def test_stop_tokens_end_a_row_after_the_stop_token(model):
