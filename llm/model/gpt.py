@@ -245,9 +245,9 @@ class GPT:
         self._embed(acts)
         block_forward = self._block_forward_pre if self.config.norm == "pre" else \
             self._block_forward_post
-        x = acts.embedded
+        x, attend = acts.embedded, cache.attend
         for layer in range(self.config.n_layer):
-            block_forward(layer, acts.block, x, cache.attend)
+            block_forward(layer, acts.block, x, attend)
             x = acts.top
         if T > 1:
             acts.last[...] = acts.top[:, -1]
