@@ -375,16 +375,43 @@ TILE_INLINE int64_t key_tile_mask(uint8_t key_visible[TILE], const uint8_t* key_
     return real;
 }
 
-/* Sets the score of query i and key c, scores[i * query_stride + c * key_stride], to -inf where
- * query i (at position p0 + i) may not see key j0 + c; for i < queries, c < keys. */
-TILE_INLINE void mask_scores(float* restrict scores, int64_t query_stride, int64_t key_stride,
-                             int64_t queries, int64_t keys, int64_t p0, int64_t j0,
+/* Sets the score of query i and key c to -inf where query i (at position p0 + i) may not see key
+ * j0 + c, for i < queries, c < keys, in a tile whose rows (TILE floats, vectors) are queries
+ * (scores[i * TILE + c], keys_are_rows = 0: forward) or keys (scores[c * TILE + i], backward).
+ * Whole vectors at a time, by comparing lane numbers: a row of queries hides the keys past
+ * p0 + i and the padding; a row of keys (all hidden if padding) the queries before j0 + c. */
+TILE_INLINE void mask_scores(float* restrict scores, int keys_are_rows, int64_t queries,
+                             int64_t keys, int64_t p0, int64_t j0,
                              const uint8_t key_visible[TILE], int64_t real_keys) {
     if (real_keys == TILE && j0 + TILE - 1 <= p0) return;   /* all visible to all queries */
-    for (int64_t i = 0; i < queries; i++) {
+    vint lane;
+    for (int l = 0; l < VECTOR_WIDTH; l++) lane[l] = l;
+    const vfloat hidden = vsplat(-INFINITY);
+    if (!keys_are_rows) {
+        vint visible[TILE_VECTORS];
+        for (int v = 0; v < TILE_VECTORS; v++) {
+            for (int l = 0; l < VECTOR_WIDTH; l++) {
+                const int64_t c = v * VECTOR_WIDTH + l;
+                visible[v][l] = c < keys && key_visible[c] ? -1 : 0;
+            }
+        }
+        for (int64_t i = 0; i < queries; i++) {
+            vfloat* row = (vfloat*)(scores + i * TILE);
+            const vint last_key = (vint){0} + (int32_t)(p0 + i - j0);   /* last key query i sees */
+            for (int v = 0; v < TILE_VECTORS; v++) {
+                const vint seen = visible[v] & (lane + v * VECTOR_WIDTH <= last_key);
+                row[v] = vselect(seen, row[v], hidden);
+            }
+        }
+    } else {
         for (int64_t c = 0; c < keys; c++) {
-            if (!key_visible[c] || j0 + c > p0 + i) {
-                scores[i * query_stride + c * key_stride] = -INFINITY;
+            vfloat* row = (vfloat*)(scores + c * TILE);
+            const vint first_query = (vint){0} + (int32_t)(j0 + c - p0);  /* first that sees c */
+            const vint visible = (vint){0} + (key_visible[c] ? -1 : 0);
+            for (int v = 0; v < TILE_VECTORS; v++) {
+                const vint query = lane + v * VECTOR_WIDTH;
+                const vint seen = (visible & (query >= first_query)) | (query >= (int32_t)queries);
+                row[v] = vselect(seen, row[v], hidden);
             }
         }
     }
@@ -492,7 +519,7 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
             load_transposed(kt, k_rows, in->k_stride, n, hs, 1.0f);
             tile_scores(p, q, hsp, kt, hs, rows, row_block);
         }
-        mask_scores(p, TILE, 1, rows, TILE, p0, j0, key_visible, real_keys);
+        mask_scores(p, 0, rows, TILE, p0, j0, key_visible, real_keys);
         for (int64_t i = 0; i < rows; i++) {
             online_softmax_row(p + i * TILE, &running_max[i], &running_sum[i], o + i * hsp,
                                hsp);
@@ -582,7 +609,7 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             if (real_keys == 0) continue;
             const float* k_rows = in->k + j0 * in->k_stride;
             tile_scores(pt, k_rows, in->k_stride, qt, hs, n, row_block);             /* Sᵀ */
-            mask_scores(pt, 1, TILE, rows, n, i0, j0, key_visible, real_keys);
+            mask_scores(pt, 1, rows, n, i0, j0, key_visible, real_keys);
             tile_scores(dst, in->v + j0 * in->v_stride, in->v_stride, dout_t, hs, n,
                         row_block);                                                  /* dPᵀ */
             for (int64_t c = 0; c < n; c++) {
