@@ -11,7 +11,6 @@ the timed run is slower but its kernel figures hold).
 """
 import argparse
 import collections
-import functools
 import sys
 import time
 from pathlib import Path
@@ -20,23 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import llm  # noqa: E402
 import llm.model.gpt as gpt_module  # noqa: E402
+from benchmarks.profile_train import timed  # noqa: E402
 from benchmarks.test_generate_bench import PROMPT, SIZES, make_model  # noqa: E402
 
 # the module objects gpt.py and kv_cache.py call through: wrapping their functions times both
 KERNEL_MODULES = (gpt_module.matmul, gpt_module.attention, gpt_module.layernorm,
                   gpt_module.activation, gpt_module.embedding)
-
-
-def timed(function, totals, counts, key):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            totals[key] += time.perf_counter() - start
-            counts[key] += 1
-    return wrapper
 
 
 def main() -> None:
