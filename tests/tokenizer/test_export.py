@@ -46,7 +46,9 @@ def test_byte_to_unicode_is_gpt2s_printable_map():
 @settings(max_examples=200)
 @given(text=texts)
 def test_hf_gives_our_ids(tokenizer, hf, text):
-    assert hf.encode(text).ids == tokenizer.encode(text)
+    # HF always recognises added tokens, as ours does when they are allowed (hypothesis does
+    # find "<|endoftext|>" in arbitrary text).
+    assert hf.encode(text).ids == tokenizer.encode(text, allowed_special="all")
 
 
 @settings(max_examples=200)
