@@ -71,9 +71,24 @@ cdef inline check_disjoint(tuple outputs, tuple inputs, tuple same_allowed=()):
             low[i] = high[i] = NULL
     for i in range(n_outputs):
         for j in range(i + 1, n):
-            if low[i] < high[j] and low[j] < high[i]:
+            if low[i] < high[j] and low[j] < high[i]:  # as overlaps()
                 raise_overlap(outputs[i], outputs[j] if j < n_outputs else inputs[j - n_outputs],
                               same_allowed)
+
+
+cdef inline bint overlaps(object x, object y):
+    """Whether x and y (checked arrays, or None) share bytes, as check_disjoint tests them:
+    without its argument tuples, a cheap pretest for a hot call that then names the overlap
+    through check_disjoint."""
+    if x is None or y is None:
+        return False
+    cdef char* x_low
+    cdef char* x_high
+    cdef char* y_low
+    cdef char* y_high
+    x_low, x_high = byte_extent(<cnp.ndarray>x)
+    y_low, y_high = byte_extent(<cnp.ndarray>y)
+    return x_low < y_high and y_low < x_high
 
 
 cdef inline raise_overlap(tuple output, tuple other, tuple same_allowed):

@@ -8,7 +8,7 @@ cimport numpy as cnp
 
 import numpy as np
 
-from llm._ext.checks cimport byte_extent, check_array, check_disjoint
+from llm._ext.checks cimport check_array, check_disjoint, overlaps
 
 cnp.import_array()
 
@@ -34,20 +34,6 @@ def set_simd_level(level=None):
     if level is not None and level not in SIMD_LEVELS:
         raise ValueError(f"level={level!r}: expected one of {SIMD_LEVELS} or None")
     return SIMD_LEVELS[matmul_set_simd_level(-1 if level is None else SIMD_LEVELS.index(level))]
-
-
-cdef inline bint overlap(object x, object y):
-    """Whether x and y (checked arrays, or None) share bytes, as check_disjoint tests them: a
-    pretest without its argument tuples (a fifth of a one-row product's call)."""
-    if x is None or y is None:
-        return False
-    cdef char* x_low
-    cdef char* x_high
-    cdef char* y_low
-    cdef char* y_high
-    x_low, x_high = byte_extent(<cnp.ndarray>x)
-    y_low, y_high = byte_extent(<cnp.ndarray>y)
-    return x_low < y_high and y_low < x_high
 
 
 cdef raise_for(llm_status status):
@@ -132,7 +118,7 @@ def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False):
     check_rows("out", out, <cnp.ndarray>inp, n, writeable=True)
     if bias is not None:
         check_array("bias", bias, FLOAT32, (n,))
-    if overlap(out, inp) or overlap(out, weight) or overlap(out, bias):
+    if overlaps(out, inp) or overlaps(out, weight) or overlaps(out, bias):
         check_disjoint((("out", out),), (("inp", inp), ("weight", weight), ("bias", bias)))
     cdef float* out_data = data_of(out)
     cdef const float* inp_data = data_of(inp)
