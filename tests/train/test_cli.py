@@ -51,6 +51,18 @@ def test_train_with_a_bpe_tokenizer_and_the_run_log(capsys, tmp_path, corpus):
     assert "step 20: train loss" in (out_dir / "train.log").read_text()
 
 
+@pytest.mark.parametrize("option, tied", [("--tie-embeddings", True),
+                                           ("--no-tie-embeddings", False)])
+def test_tie_embeddings_option(capsys, tmp_path, corpus, option, tied):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, tmp_path, "train", "--data", corpus, "--char", "--out", out_dir,
+                         *TINY, "--max-iters", 2, option)
+    assert code == 0, err
+    model, _ = load(out_dir / "model")
+    assert model.config.tie_embeddings is tied
+    assert ("lm_head.weight" in list(model.params)) is not tied
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--data", "{tmp}/missing.txt", "--char"], "missing.txt: no such file or directory"),
     (["--data", "{tmp}/empty.txt", "--char"], "empty corpus"),
