@@ -1,7 +1,8 @@
 """Pointwise activations GELU (tanh approximation, as GPT-2) and ReLU (wraps csrc/activation.c).
 
 Arrays are float32, C-contiguous, of any one shape. Forward's out may be x itself (in place);
-backward writes dx, which may be dout itself (in place) but must not otherwise overlap dout or x.
+backward takes the forward's input x and output out, and writes dx, which may be dout itself
+(in place) but must not otherwise overlap dout, x or out.
 """
 cimport numpy as cnp
 import numpy as np
@@ -11,7 +12,8 @@ from llm._ext.checks cimport check_array, check_disjoint
 cnp.import_array()
 
 ctypedef void (*pointwise_forward)(float*, const float*, int64_t) noexcept nogil
-ctypedef void (*pointwise_backward)(float*, const float*, const float*, int64_t) noexcept nogil
+ctypedef void (*pointwise_backward)(float*, const float*, const float*, const float*,
+                                    int64_t) noexcept nogil
 
 
 cdef run_forward(pointwise_forward kernel, out, x):
@@ -25,17 +27,20 @@ cdef run_forward(pointwise_forward kernel, out, x):
         kernel(out_ptr, x_ptr, n)
 
 
-cdef run_backward(pointwise_backward kernel, dx, dout, x):
+cdef run_backward(pointwise_backward kernel, dx, dout, x, out):
     check_array("x", x, np.float32)
+    check_array("out", out, np.float32, x.shape)
     check_array("dout", dout, np.float32, x.shape)
     check_array("dx", dx, np.float32, x.shape, writeable=True)
-    check_disjoint((("dx", dx),), (("dout", dout), ("x", x)), same_allowed=(("dx", "dout"),))
+    check_disjoint((("dx", dx),), (("dout", dout), ("x", x), ("out", out)),
+                   same_allowed=(("dx", "dout"),))
     cdef float* dx_ptr = <float*>cnp.PyArray_DATA(dx)
     cdef const float* dout_ptr = <const float*>cnp.PyArray_DATA(dout)
     cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
+    cdef const float* out_ptr = <const float*>cnp.PyArray_DATA(out)
     cdef int64_t n = x.size
     with nogil:
-        kernel(dx_ptr, dout_ptr, x_ptr, n)
+        kernel(dx_ptr, dout_ptr, x_ptr, out_ptr, n)
 
 
 def gelu_forward(out, x):
@@ -43,9 +48,10 @@ def gelu_forward(out, x):
     run_forward(c_gelu_forward, out, x)
 
 
-def gelu_backward(dx, dout, x):
-    """dx = dout * gelu'(x), with x the forward's input; dx may be dout."""
-    run_backward(c_gelu_backward, dx, dout, x)
+def gelu_backward(dx, dout, x, out):
+    """dx = dout * gelu'(x), with x the forward's input and out its output, gelu(x) (the
+    sigmoid in gelu' is read back as out / x rather than recomputed); dx may be dout."""
+    run_backward(c_gelu_backward, dx, dout, x, out)
 
 
 def relu_forward(out, x):
@@ -53,6 +59,7 @@ def relu_forward(out, x):
     run_forward(c_relu_forward, out, x)
 
 
-def relu_backward(dx, dout, x):
-    """dx = dout where x > 0, else 0, with x the forward's input; dx may be dout."""
-    run_backward(c_relu_backward, dx, dout, x)
+def relu_backward(dx, dout, x, out):
+    """dx = dout where x > 0, else 0, with x the forward's input (out, its output, is checked
+    but not read: both backward functions take the same arguments); dx may be dout."""
+    run_backward(c_relu_backward, dx, dout, x, out)

@@ -435,12 +435,11 @@ class GPT:
         else:
             activation.relu_forward(out, x)
 
-    def _activation_backward(self, grad, x):
-        """grad: d act(x) on entry, d x on exit (in place)."""
-        if self.config.activation == "gelu":
-            activation.gelu_backward(grad, grad, x)
-        else:
-            activation.relu_backward(grad, grad, x)
+    def _activation_backward(self, grad, x, out):
+        """grad: d act(x) on entry, d x on exit (in place); out = act(x) from the forward."""
+        backward = activation.gelu_backward if self.config.activation == "gelu" else \
+            activation.relu_backward
+        backward(grad, grad, x, out)
 
     def _block_forward_pre(self, layer: int, a, x, attend) -> None:
         """Block `layer` on input x, writing its tensors into a (a.resid2 is the output);
@@ -515,7 +514,7 @@ class GPT:
         acts = self._acts
         self._linear_backward(acts.dfc, dout, a.fc_act, w.mlp_proj_weight,
                               g.mlp_proj_weight, g.mlp_proj_bias)
-        self._activation_backward(acts.dfc, a.fc)
+        self._activation_backward(acts.dfc, a.fc, a.fc_act)
         if accumulate_dx:
             matmul.matmul_backward(dx, g.c_fc_weight, g.c_fc_bias, acts.dfc, x, w.c_fc_weight)
         else:

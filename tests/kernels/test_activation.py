@@ -58,18 +58,42 @@ def test_forward_in_place_and_special_values(name):
 @pytest.mark.parametrize("name", ["gelu", "relu"])
 @pytest.mark.parametrize("shape", [(1,), (3, 7), (2, 3, 5)])
 def test_backward_matches_finite_differences_and_writes_in_place(name, shape, numeric_gradient):
-    backward, reference = {"gelu": (gelu_backward, gelu_reference),
-                           "relu": (relu_backward, relu_reference)}[name]
+    forward, backward, reference = {"gelu": (gelu_forward, gelu_backward, gelu_reference),
+                                    "relu": (relu_forward, relu_backward, relu_reference)}[name]
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(shape) * 3).astype(np.float32)
     x[np.abs(x) < 1e-3] = 0.5          # keep ReLU's kink out of the differences' reach
     dout = rng.standard_normal(shape).astype(np.float32)
+    out = np.empty_like(x)
+    forward(out, x)
     dx = np.full_like(x, np.nan)       # written, never read
-    backward(dx, dout, x)
+    backward(dx, dout, x, out)
     expected = numeric_gradient(lambda v: np.sum(reference(v) * dout), x)
     np.testing.assert_allclose(dx, expected, rtol=1e-5, atol=1e-6)
-    backward(dout, dout, x)            # in place: dx is dout
+    backward(dout, dout, x, out)       # in place: dx is dout
     np.testing.assert_array_equal(dout, dx)
+
+
+def gelu_derivative(x):
+    """d/dx of gelu_reference in float64: s + 2 x s (1 - s) du/dx, s = sigmoid(2u)."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.sqrt(2.0 / np.pi)
+    with np.errstate(over="ignore"):
+        s = 1.0 / (1.0 + np.exp(-2.0 * c * (x + 0.044715 * x ** 3)))
+    return s + 2.0 * x * s * (1.0 - s) * c * (1.0 + 3.0 * 0.044715 * x ** 2)
+
+
+def test_gelu_backward_matches_the_analytic_derivative_over_a_wide_range():
+    # backward reads the sigmoid back as out / x, and uses its series near 0 (|x| < 1e-3): the
+    # range crosses that boundary, reaches 0 and values far below it, and the saturated tails.
+    near_zero = np.array([0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 9.99e-4, -9.99e-4, 1e-3, -1e-3,
+                          1.01e-3, -1.01e-3])
+    x = np.concatenate([np.linspace(-30, 30, 100_003), near_zero]).astype(np.float32)
+    out = np.empty_like(x)
+    gelu_forward(out, x)
+    dx = np.empty_like(x)
+    gelu_backward(dx, np.ones_like(x), x, out)
+    np.testing.assert_allclose(dx, gelu_derivative(x), rtol=1e-5, atol=1e-7)
 
 
 def test_large_arrays_split_across_threads_give_identical_results(with_threads):
@@ -81,7 +105,7 @@ def test_large_arrays_split_across_threads_give_identical_results(with_threads):
         for forward, backward in ((gelu_forward, gelu_backward), (relu_forward, relu_backward)):
             out, dx = np.empty_like(x), np.zeros_like(x)
             forward(out, x)
-            backward(dx, dout, x)
+            backward(dx, dout, x, out)
             results += [out, dx]
         return results
 
@@ -103,9 +127,14 @@ def test_bad_arguments_raise_value_error_naming_them(forward, backward):
         read_only = np.zeros_like(x)
         read_only.flags.writeable = False
         forward(read_only, x)
+    out = np.zeros_like(x)
     with pytest.raises(ValueError, match="dout has shape"):
-        backward(np.zeros_like(x), np.zeros((3, 5), np.float32), x)
+        backward(np.zeros_like(x), np.zeros((3, 5), np.float32), x, out)
+    with pytest.raises(ValueError, match="out has shape"):
+        backward(np.zeros_like(x), np.zeros_like(x), x, np.zeros(12, np.float32))
     with pytest.raises(ValueError, match="dx overlaps x"):
-        backward(x, np.zeros_like(x), x)
+        backward(x, np.zeros_like(x), x, out)
+    with pytest.raises(ValueError, match="dx overlaps out"):
+        backward(out, np.zeros_like(x), x, out)
     with pytest.raises(ValueError, match="x must be a numpy.ndarray"):
         forward(np.zeros(3, np.float32), [1.0, 2.0, 3.0])
