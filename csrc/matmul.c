@@ -7,7 +7,7 @@
  * packing twice.) Loop nest of one thread's block:
  *   jc: NC columns of C
  *     pc: KC slice of k       pack the KC x NC panel of op(B)
- *       ic: MC rows of C      pack an MC x KC block of op(A)
+ *       ic: MC rows of C      pack an MC x KC block of op(A) (or read a row-major op(A) in place)
  *         jr: NR columns      micro-panel of B
  *           ir: MR rows       micro-kernel: C tile (MR x NR) = alpha * A panel @ B panel + ...
  * Products of at most FEW_ROWS rows (generation, a token at a time) skip all this:
@@ -34,6 +34,11 @@
  * flops: a training step's (768, 128..512) bias gradients went serially under SERIAL_FLOPS). */
 #define COLUMN_SUMS_PARALLEL (1 << 15)
 
+/* Rows of A this many floats apart (4 KB: one way of Zen 4's L1) fall in the same cache sets, so
+ * the micro-kernel's MR rows read in place would evict each other (1024^3 dout @ Wᵀ: 213 -> 195
+ * GFLOPS); such an A is packed. Other strides spread the rows over the sets. */
+#define ALIASING_STRIDE 1024
+
 /* pack_rows prefetches the source row this many rows ahead (measured: 4-16 all help alike). */
 #define PACK_PREFETCH_ROWS 8
 
@@ -54,10 +59,12 @@ typedef struct {
 } strided;
 
 /* C tile (rows x cols, rows <= MR, cols <= NR) = alpha * A panel @ B panel [+ bias] [+ beta * C].
- * a_panel: (kc, MR) packed, b_panel: (kc, NR) packed, bias: (cols) or NULL; beta = 0 never reads C. */
-typedef void (*micro_kernel)(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
-                             const float* bias, int64_t kc, int64_t rows, int64_t cols,
-                             float alpha, float beta);
+ * b_panel: (kc, NR) packed; bias: (cols) or NULL; beta = 0 never reads C. The A panel is either
+ * packed, (kc, MR) at a (kernel; a_row is not read), or MR whole rows of a row-major op(A) read
+ * in place, row i at a + i * a_row (kernel_a_rows). */
+typedef void (*micro_kernel)(float* c, int64_t ldc, const float* a, int64_t a_row,
+                             const float* b_panel, const float* bias, int64_t kc, int64_t rows,
+                             int64_t cols, float alpha, float beta);
 
 /* C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias] [+ beta * C] for
  * m <= FEW_ROWS, unpacked: a_rows (m, k) contiguous; op(B) element (p, j) at b[p * ldb + j], or
@@ -67,7 +74,7 @@ typedef void (*few_rows_kernel)(float* c, int64_t ldc, const float* a_rows, cons
                                 int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta);
 
 typedef struct {
-    micro_kernel kernel;
+    micro_kernel kernel, kernel_a_rows;
     few_rows_kernel few_rows;
     int64_t mr, nr;          /* micro-tile of C held in registers */
     int64_t mc, kc, nc;      /* cache blocks: A block mc x kc, B panel kc x nc */
@@ -83,19 +90,34 @@ static inline void store_result(float* c, float product, float alpha, float bias
 
 enum { PORTABLE_MR = 4, PORTABLE_NR = 16 };
 
-static void kernel_portable(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
-                            const float* bias, int64_t kc, int64_t rows, int64_t cols,
-                            float alpha, float beta) {
+/* A panel element (i, p) at a[i * a_row + p * a_step]. */
+static inline void kernel_portable_body(float* c, int64_t ldc, const float* a, int64_t a_row,
+                                        int64_t a_step, const float* b_panel, const float* bias,
+                                        int64_t kc, int64_t rows, int64_t cols, float alpha,
+                                        float beta) {
     float acc[PORTABLE_MR][PORTABLE_NR] = {{0}};
     for (int64_t p = 0; p < kc; p++) {
-        const float* a = a_panel + p * PORTABLE_MR;
         const float* b = b_panel + p * PORTABLE_NR;
         for (int i = 0; i < PORTABLE_MR; i++)
-            for (int j = 0; j < PORTABLE_NR; j++) acc[i][j] += a[i] * b[j];
+            for (int j = 0; j < PORTABLE_NR; j++) acc[i][j] += a[i * a_row + p * a_step] * b[j];
     }
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++)
             store_result(c + i * ldc + j, acc[i][j], alpha, bias ? bias[j] : 0.0f, beta);
+}
+
+static void kernel_portable(float* c, int64_t ldc, const float* a_panel, int64_t a_row,
+                            const float* b_panel, const float* bias, int64_t kc, int64_t rows,
+                            int64_t cols, float alpha, float beta) {
+    (void)a_row;
+    kernel_portable_body(c, ldc, a_panel, 1, PORTABLE_MR, b_panel, bias, kc, rows, cols, alpha,
+                         beta);
+}
+
+static void kernel_portable_a_rows(float* c, int64_t ldc, const float* a, int64_t a_row,
+                                   const float* b_panel, const float* bias, int64_t kc,
+                                   int64_t rows, int64_t cols, float alpha, float beta) {
+    kernel_portable_body(c, ldc, a, a_row, 1, b_panel, bias, kc, rows, cols, alpha, beta);
 }
 
 static void kernel_portable_few_rows(float* c, int64_t ldc, const float* a_rows, const float* b,
@@ -186,12 +208,12 @@ int matmul_set_simd_level(int level) {
 static const gemm_config* gemm_config_in_use(void) {
     if (simd_level < 0) matmul_set_simd_level(-1);
 #ifdef MATMUL_X86
-    static const gemm_config avx512 = {kernel_avx512, kernel_avx512_few_rows, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
-    static const gemm_config avx2 = {kernel_avx2, kernel_avx2_few_rows, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
+    static const gemm_config avx512 = {kernel_avx512, kernel_avx512_a_rows, kernel_avx512_few_rows, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
+    static const gemm_config avx2 = {kernel_avx2, kernel_avx2_a_rows, kernel_avx2_few_rows, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
     if (simd_level == LLM_SIMD_AVX512) return &avx512;
     if (simd_level == LLM_SIMD_AVX2) return &avx2;
 #endif
-    static const gemm_config portable = {kernel_portable, kernel_portable_few_rows, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
+    static const gemm_config portable = {kernel_portable, kernel_portable_a_rows, kernel_portable_few_rows, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
 }
 
@@ -367,13 +389,17 @@ static void gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided
 }
 
 /* One thread's block of C, rows [i_begin, i_end) x columns [j_begin, j_end) (j_begin a multiple
- * of NR), over all of k: C block = alpha * A rows @ B columns + beta * C block [+ bias], packing
- * its own panels into b_pack (kc x nc) and a_pack (mc x kc), so threads share nothing. */
+ * of NR), over all of k: C block = alpha * A rows @ B columns + beta * C block [+ bias]. B panels
+ * are packed into b_pack (kc x nc), so threads share nothing. A row-major op(A) (x in x @ W, dout
+ * in dout @ Wᵀ) is read in place, MR whole rows at a time, and only a partial panel at its edge
+ * is packed (zero-padded) into a_pack; any other op(A), or rows a multiple of ALIASING_STRIDE
+ * apart, is packed into a_pack (mc x kc). */
 static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a, strided b,
                        const float* bias, int64_t i_begin, int64_t i_end, int64_t j_begin,
                        int64_t j_end, int64_t k, float alpha, float beta, float* b_pack,
                        float* a_pack) {
     if (i_begin >= i_end || j_begin >= j_end) return;  /* more threads than panels */
+    const int a_in_place = a.col_stride == 1 && a.row_stride % ALIASING_STRIDE != 0;
     for (int64_t jc = j_begin; jc < j_end; jc += cfg->nc) {
         int64_t nc = min64(cfg->nc, j_end - jc);
         int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
@@ -386,16 +412,21 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
             for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
                 int64_t mc = min64(cfg->mc, i_end - ic);
                 int64_t a_panels = (mc + cfg->mr - 1) / cfg->mr;
-                pack_panels(a_pack, a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
-                            a.col_stride, mc, kc, cfg->mr);
+                int64_t in_place = a_in_place ? mc / cfg->mr : 0;   /* whole panels */
+                const float* a_block = a.data + ic * a.row_stride + pc * a.col_stride;
+                if (in_place < a_panels)
+                    pack_panels(a_pack, a_block + in_place * cfg->mr * a.row_stride, a.row_stride,
+                                a.col_stride, mc - in_place * cfg->mr, kc, cfg->mr);
                 for (int64_t jp = 0; jp < n_panels; jp++) {
                     int64_t j = jp * cfg->nr;
                     for (int64_t ip = 0; ip < a_panels; ip++) {
                         int64_t i = ip * cfg->mr;
-                        cfg->kernel(c + (ic + i) * ldc + jc + j, ldc, a_pack + i * kc,
-                                    b_pack + j * kc, bias_pc ? bias_pc + j : NULL, kc,
-                                    min64(cfg->mr, mc - i), min64(cfg->nr, nc - j), alpha,
-                                    beta_pc);
+                        micro_kernel kernel = ip < in_place ? cfg->kernel_a_rows : cfg->kernel;
+                        const float* a_panel = ip < in_place ? a_block + i * a.row_stride
+                                                             : a_pack + (i - in_place * cfg->mr) * kc;
+                        kernel(c + (ic + i) * ldc + jc + j, ldc, a_panel, a.row_stride,
+                               b_pack + j * kc, bias_pc ? bias_pc + j : NULL, kc,
+                               min64(cfg->mr, mc - i), min64(cfg->nr, nc - j), alpha, beta_pc);
                     }
                 }
             }

@@ -22,6 +22,8 @@
 #define KERNEL_STORE KERNEL_PASTE(KERNEL_NAME, _store)
 #define KERNEL_FEW KERNEL_PASTE(KERNEL_NAME, _few)
 #define KERNEL_FEW_ROWS KERNEL_PASTE(KERNEL_NAME, _few_rows)
+#define KERNEL_BODY KERNEL_PASTE(KERNEL_NAME, _body)
+#define KERNEL_A_ROWS KERNEL_PASTE(KERNEL_NAME, _a_rows)
 
 /* C row vectors (alpha * acc + bias [+ beta * C]) under mask; beta = 0 never reads C. */
 __attribute__((target(KERNEL_TARGET), always_inline))
@@ -31,10 +33,11 @@ static inline void KERNEL_STORE(float* c, VEC acc, MASK mask, VEC bias_v, VEC al
     if (beta != 0.0f) value = VEC_FMADD(beta_v, VEC_MASK_LOAD(c, mask), value);
     VEC_MASK_STORE(c, mask, value);
 }
-__attribute__((target(KERNEL_TARGET)))
-static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, const float* b_panel,
-                        const float* bias, int64_t kc, int64_t rows, int64_t cols,
-                        float alpha, float beta) {
+/* The micro-kernel proper: element (i, p) of the A panel at a[i * a_row + p * a_step]. */
+__attribute__((target(KERNEL_TARGET), always_inline))
+static inline void KERNEL_BODY(float* c, int64_t ldc, const float* a, int64_t a_row,
+                               int64_t a_step, const float* b_panel, const float* bias,
+                               int64_t kc, int64_t rows, int64_t cols, float alpha, float beta) {
     VEC acc[KERNEL_MR][KERNEL_NV];
 #pragma GCC unroll 32
     for (int i = 0; i < KERNEL_MR; i++)
@@ -47,7 +50,6 @@ static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, const float
         _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_ET0);
         _mm_prefetch((const char*)(c + i * ldc + KERNEL_LANES * KERNEL_NV - 1), _MM_HINT_ET0);
     }
-    const float* a = a_panel;
     const float* b = b_panel;
     for (int64_t p = 0; p < kc; p++) {
         VEC b_row[KERNEL_NV];
@@ -55,11 +57,11 @@ static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, const float
         for (int v = 0; v < KERNEL_NV; v++) b_row[v] = VEC_LOAD(b + KERNEL_LANES * v);
 #pragma GCC unroll 32
         for (int i = 0; i < KERNEL_MR; i++) {
-            VEC a_i = VEC_BROADCAST(a + i);
+            VEC a_i = VEC_BROADCAST(a + i * a_row);
 #pragma GCC unroll 8
             for (int v = 0; v < KERNEL_NV; v++) acc[i][v] = VEC_FMADD(a_i, b_row[v], acc[i][v]);
         }
-        a += KERNEL_MR;
+        a += a_step;
         b += KERNEL_LANES * KERNEL_NV;
     }
     MASK mask[KERNEL_NV];
@@ -79,6 +81,23 @@ static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, const float
             KERNEL_STORE(row + KERNEL_LANES * v, acc[i][v], mask[v], bias_v[v], alpha_v,
                                 beta, beta_v);
     }
+}
+
+/* A packed: the panel's MR rows side by side at each k (a_row is not read). */
+__attribute__((target(KERNEL_TARGET)))
+static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, int64_t a_row,
+                        const float* b_panel, const float* bias, int64_t kc, int64_t rows,
+                        int64_t cols, float alpha, float beta) {
+    (void)a_row;
+    KERNEL_BODY(c, ldc, a_panel, 1, KERNEL_MR, b_panel, bias, kc, rows, cols, alpha, beta);
+}
+
+/* A read in place: MR whole rows of a row-major op(A), row i at a + i * a_row. */
+__attribute__((target(KERNEL_TARGET)))
+static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
+                          const float* b_panel, const float* bias, int64_t kc, int64_t rows,
+                          int64_t cols, float alpha, float beta) {
+    KERNEL_BODY(c, ldc, a, a_row, 1, b_panel, bias, kc, rows, cols, alpha, beta);
 }
 
 /* Few-row kernel, C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias]
@@ -210,6 +229,8 @@ static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const fl
 #undef KERNEL_STORE
 #undef KERNEL_FEW
 #undef KERNEL_FEW_ROWS
+#undef KERNEL_BODY
+#undef KERNEL_A_ROWS
 #undef FEW_ROWS_ACCUMULATORS
 #undef VEC_REDUCE_ADD
 #undef KERNEL_MR
