@@ -202,6 +202,24 @@ TILE_INLINE void add_rows(float* restrict dst, int64_t dst_stride,
     }
 }
 
+/* Causal band of a tile: row r (a query, or a key in backward's transposed tiles) meets column or
+ * inner index c only for r + band.lo <= c <= r + band.hi (both tile-local); elsewhere the scores
+ * are masked and the weights P and dS are 0. Products skip what lies outside: sums are unchanged
+ * (they would add exact zeros), and a tile on the diagonal loses its masked half. */
+typedef struct {
+    int64_t lo, hi;
+} band;
+
+#define NO_LIMIT ((int64_t)1 << 40)
+
+/* [*begin, *end): the inner indices rows first .. first + count - 1 may have nonzero; 0 if none. */
+TILE_INLINE int band_range(int64_t* begin, int64_t* end, band nonzero, int64_t first,
+                           int64_t count, int64_t inner) {
+    *begin = first + nonzero.lo < 0 ? 0 : first + nonzero.lo;
+    *end = first + count + nonzero.hi < inner ? first + count + nonzero.hi : inner;
+    return *begin < *end;
+}
+
 /* ---- tile products ------------------------------------------------------------------------- */
 
 /* out[i][0:width] = Σ_{d < depth} a[i][d] · bt[d][0:width] for i < rows, width = vectors *
@@ -226,14 +244,24 @@ TILE_INLINE void scores_block(float* restrict out, const float* restrict a, int6
 }
 
 /* out (rows, TILE) = a (rows, depth) · bt (depth, TILE): scores Q·Kᵀ, or dO·Vᵀ, in blocks of
- * row_block rows x 2 vectors; a lone row (a decoding step) takes the whole tile width at once. */
+ * row_block rows x 2 vectors; a block wholly outside the band is written as 0 (to be masked, or
+ * multiplied by P = 0) instead. A lone row (a decoding step) takes the whole tile width at once. */
 TILE_INLINE void tile_scores(float* restrict out, const float* restrict a, int64_t a_stride,
-                             const float* restrict bt, int64_t depth, int64_t rows, int row_block) {
-    int64_t i = 0;
+                             const float* restrict bt, int64_t depth, int64_t rows, int row_block,
+                             band visible) {
+    int64_t i = 0, begin, end;
     for (; i + row_block <= rows; i += row_block) {
+        const int any = band_range(&begin, &end, visible, i, row_block, TILE);
         for (int64_t v = 0; v < TILE; v += 2 * VECTOR_WIDTH) {
-            scores_block(out + i * TILE + v, a + i * a_stride, a_stride, bt + v, depth,
-                         row_block, 2);
+            if (any && begin < v + 2 * VECTOR_WIDTH && v < end) {
+                scores_block(out + i * TILE + v, a + i * a_stride, a_stride, bt + v, depth,
+                             row_block, 2);
+            } else {
+                for (int r = 0; r < row_block; r++) {
+                    ((vfloat*)(out + (i + r) * TILE + v))[0] = vsplat(0.0f);
+                    ((vfloat*)(out + (i + r) * TILE + v))[1] = vsplat(0.0f);
+                }
+            }
         }
     }
     for (; i < rows; i++) {
@@ -287,22 +315,29 @@ TILE_INLINE void accumulate_rows(float* restrict acc, int64_t acc_stride, const 
     }
 }
 
-/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp), strided as in accumulate_block:
- * O += P·V and dV += Pᵀ·dO, dK += dSᵀ·Q (w as stored), dQ += dS·K (w read transposed).
- * Blocks of row_block rows x 2 vectors; a lone row (a decoding step) takes 4 vectors at a time,
- * so that four independent sums hide the latency of the multiply-adds. */
+/* acc (rows, hsp) += w (rows, inner) · x (inner, hsp), strided as in accumulate_block, over the
+ * part of inner that w's band leaves to each block of rows: O += P·V and dV += Pᵀ·dO,
+ * dK += dSᵀ·Q (w as stored), dQ += dS·K (w read transposed). Blocks of row_block rows x 2
+ * vectors; a lone row (a decoding step) takes 4 vectors at a time, so that four independent sums
+ * hide the latency of the multiply-adds. */
 TILE_INLINE void tile_accumulate(float* restrict acc, int64_t acc_stride, const float* restrict w,
                                  int64_t w_row, int64_t w_inner,
                                  const float* restrict x, int64_t x_stride, int64_t inner,
-                                 int64_t hsp, int64_t rows, int row_block) {
-    int64_t i = 0;
+                                 int64_t hsp, int64_t rows, int row_block, band nonzero) {
+    int64_t i = 0, begin, end;
     for (; i + row_block <= rows; i += row_block) {
-        accumulate_rows(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x,
-                        x_stride, inner, hsp, row_block, 2);
+        if (band_range(&begin, &end, nonzero, i, row_block, inner)) {
+            accumulate_rows(acc + i * acc_stride, acc_stride, w + i * w_row + begin * w_inner,
+                            w_row, w_inner, x + begin * x_stride, x_stride, end - begin, hsp,
+                            row_block, 2);
+        }
     }
     for (; i < rows; i++) {
-        accumulate_rows(acc + i * acc_stride, acc_stride, w + i * w_row, w_row, w_inner, x,
-                        x_stride, inner, hsp, 1, MAX_BLOCK_VECTORS);
+        if (band_range(&begin, &end, nonzero, i, 1, inner)) {
+            accumulate_rows(acc + i * acc_stride, acc_stride, w + i * w_row + begin * w_inner,
+                            w_row, w_inner, x + begin * x_stride, x_stride, end - begin, hsp, 1,
+                            MAX_BLOCK_VECTORS);
+        }
     }
 }
 
@@ -513,11 +548,12 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
         const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
         if (real_keys == 0) continue;
         const float* k_rows = in->k + j0 * in->k_stride;
+        const band causal = {-NO_LIMIT, p0 - j0};   /* query i sees keys c <= i + p0 - j0 */
         if (rows == 1 && in_place) {
             row_scores(p, q, k_rows, in->k_stride, n, hs);
         } else {
             load_transposed(kt, k_rows, in->k_stride, n, hs, 1.0f);
-            tile_scores(p, q, hsp, kt, hs, rows, row_block);
+            tile_scores(p, q, hsp, kt, hs, rows, row_block, causal);
         }
         mask_scores(p, 0, rows, TILE, p0, j0, key_visible, real_keys);
         for (int64_t i = 0; i < rows; i++) {
@@ -526,10 +562,11 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
         }
         const float* v_rows = in->v + j0 * in->v_stride;
         if (in_place) {
-            tile_accumulate(o, hsp, p, TILE, 1, v_rows, in->v_stride, n, hsp, rows, row_block);
+            tile_accumulate(o, hsp, p, TILE, 1, v_rows, in->v_stride, n, hsp, rows, row_block,
+                            causal);
         } else {
             load_rows(v, hsp, v_rows, in->v_stride, n, hs, 1.0f);
-            tile_accumulate(o, hsp, p, TILE, 1, v, hsp, n, hsp, rows, row_block);
+            tile_accumulate(o, hsp, p, TILE, 1, v, hsp, n, hsp, rows, row_block, causal);
         }
     }
     for (int64_t i = 0; i < rows; i++) {
@@ -548,14 +585,14 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
 TILE_INLINE void accumulate_key_gradient(float* restrict grad, int64_t grad_stride,
                                          float* restrict scratch, const float* restrict w,
                                          const float* restrict x, int64_t rows, int64_t n,
-                                         int64_t hs, int row_block) {
+                                         int64_t hs, int row_block, band nonzero) {
     const int64_t hsp = round_up_to_vector(hs);
     if (hs == hsp) {
-        tile_accumulate(grad, grad_stride, w, TILE, 1, x, hsp, rows, hsp, n, row_block);
+        tile_accumulate(grad, grad_stride, w, TILE, 1, x, hsp, rows, hsp, n, row_block, nonzero);
         return;
     }
     memset(scratch, 0, n * hsp * sizeof(float));
-    tile_accumulate(scratch, hsp, w, TILE, 1, x, hsp, rows, hsp, n, row_block);
+    tile_accumulate(scratch, hsp, w, TILE, 1, x, hsp, rows, hsp, n, row_block, nonzero);
     add_rows(grad, grad_stride, scratch, hsp, n, hs, 1.0f);
 }
 
@@ -608,10 +645,13 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             const int64_t real_keys = key_tile_mask(key_visible, in->key_mask, j0, n);
             if (real_keys == 0) continue;
             const float* k_rows = in->k + j0 * in->k_stride;
-            tile_scores(pt, k_rows, in->k_stride, qt, hs, n, row_block);             /* Sᵀ */
+            /* Query i0 + i sees key j0 + c when, by query row, c <= i + i0 - j0, or by key row
+             * (the transposed tiles), i >= c + j0 - i0. */
+            const band keys_seen = {-NO_LIMIT, i0 - j0}, queries_seeing = {j0 - i0, NO_LIMIT};
+            tile_scores(pt, k_rows, in->k_stride, qt, hs, n, row_block, queries_seeing); /* Sᵀ */
             mask_scores(pt, 1, rows, n, i0, j0, key_visible, real_keys);
-            tile_scores(dst, in->v + j0 * in->v_stride, in->v_stride, dout_t, hs, n,
-                        row_block);                                                  /* dPᵀ */
+            tile_scores(dst, in->v + j0 * in->v_stride, in->v_stride, dout_t, hs, n, row_block,
+                        queries_seeing);                                             /* dPᵀ */
             for (int64_t c = 0; c < n; c++) {
                 vfloat* p_row = (vfloat*)(pt + c * TILE);
                 vfloat* ds_row = (vfloat*)(dst + c * TILE);
@@ -622,15 +662,16 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             }
             if (hs == hsp) {                                                         /* dS·K */
                 tile_accumulate(dq, hsp, dst, 1, TILE, k_rows, in->k_stride, n, hsp, rows,
-                                row_block);
+                                row_block, keys_seen);
             } else {
                 load_rows(k, hsp, k_rows, in->k_stride, n, hs, 1.0f);
-                tile_accumulate(dq, hsp, dst, 1, TILE, k, hsp, n, hsp, rows, row_block);
+                tile_accumulate(dq, hsp, dst, 1, TILE, k, hsp, n, hsp, rows, row_block,
+                                keys_seen);
             }
             accumulate_key_gradient(g->dv + j0 * g->dqkv_stride, g->dqkv_stride, scratch, pt,
-                                    dout, rows, n, hs, row_block);                  /* Pᵀ·dO */
+                                    dout, rows, n, hs, row_block, queries_seeing);  /* Pᵀ·dO */
             accumulate_key_gradient(g->dk + j0 * g->dqkv_stride, g->dqkv_stride, scratch, dst,
-                                    q, rows, n, hs, row_block);            /* dSᵀ·Q, scaled */
+                                    q, rows, n, hs, row_block, queries_seeing);  /* dSᵀ·Q */
         }
         for (int64_t i = 0; i < rows; i++) {
             scaled_copy(g->dq + (i0 + i) * g->dqkv_stride, dq + i * hsp, hs, in->scale);
