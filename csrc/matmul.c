@@ -39,6 +39,17 @@
  * GFLOPS); such an A is packed. Other strides spread the rows over the sets. */
 #define ALIASING_STRIDE 1024
 
+/* Where op(B)'s rows are contiguous (x @ W, and dW's dout), a thread reads its B block (kc x nc)
+ * in place, unpacked, when one panel of it (kc x NR) is over B_IN_PLACE_MIN_FLOATS (32 KB, Zen
+ * 4's L1: packed, it would be read from L2 all the same) and the block at most
+ * B_IN_PLACE_MAX_FLOATS (512 KB, half of L2, where its strided rows stay while the A panels go
+ * by). Packing would then only add a pass over the data: the small training config's dW (dout
+ * 768 x 128..512, kc 384) gained 3-4%. Smaller panels stay packed (contiguous in L1, they beat
+ * rows a power-of-two stride apart: x @ W at K = 128), and so do bigger blocks (the large
+ * config's dW, dout 16384 x 1152: ~200 -> ~165 GFLOPS in place). */
+#define B_IN_PLACE_MIN_FLOATS 8192
+#define B_IN_PLACE_MAX_FLOATS (128 * 1024)
+
 /* pack_rows prefetches the source row this many rows ahead (measured: 4-16 all help alike). */
 #define PACK_PREFETCH_ROWS 8
 
@@ -59,12 +70,13 @@ typedef struct {
 } strided;
 
 /* C tile (rows x cols, rows <= MR, cols <= NR) = alpha * A panel @ B panel [+ bias] [+ beta * C].
- * b_panel: (kc, NR) packed; bias: (cols) or NULL; beta = 0 never reads C. The A panel is either
- * packed, (kc, MR) at a (kernel; a_row is not read), or MR whole rows of a row-major op(A) read
- * in place, row i at a + i * a_row (kernel_a_rows). */
+ * b_panel: kc rows of NR floats, b_step apart (NR packed, or op(B)'s row stride read in place);
+ * bias: (cols) or NULL; beta = 0 never reads C. The A panel is either packed, (kc, MR) at a
+ * (kernel; a_row is not read), or MR whole rows of a row-major op(A) read in place, row i at
+ * a + i * a_row (kernel_a_rows). */
 typedef void (*micro_kernel)(float* c, int64_t ldc, const float* a, int64_t a_row,
-                             const float* b_panel, const float* bias, int64_t kc, int64_t rows,
-                             int64_t cols, float alpha, float beta);
+                             const float* b_panel, int64_t b_step, const float* bias, int64_t kc,
+                             int64_t rows, int64_t cols, float alpha, float beta);
 
 /* C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias] [+ beta * C] for
  * m <= FEW_ROWS, unpacked: a_rows (m, k) contiguous; op(B) element (p, j) at b[p * ldb + j], or
@@ -92,12 +104,12 @@ enum { PORTABLE_MR = 4, PORTABLE_NR = 16 };
 
 /* A panel element (i, p) at a[i * a_row + p * a_step]. */
 static inline void kernel_portable_body(float* c, int64_t ldc, const float* a, int64_t a_row,
-                                        int64_t a_step, const float* b_panel, const float* bias,
-                                        int64_t kc, int64_t rows, int64_t cols, float alpha,
-                                        float beta) {
+                                        int64_t a_step, const float* b_panel, int64_t b_step,
+                                        const float* bias, int64_t kc, int64_t rows,
+                                        int64_t cols, float alpha, float beta) {
     float acc[PORTABLE_MR][PORTABLE_NR] = {{0}};
     for (int64_t p = 0; p < kc; p++) {
-        const float* b = b_panel + p * PORTABLE_NR;
+        const float* b = b_panel + p * b_step;
         for (int i = 0; i < PORTABLE_MR; i++)
             for (int j = 0; j < PORTABLE_NR; j++) acc[i][j] += a[i * a_row + p * a_step] * b[j];
     }
@@ -107,17 +119,18 @@ static inline void kernel_portable_body(float* c, int64_t ldc, const float* a, i
 }
 
 static void kernel_portable(float* c, int64_t ldc, const float* a_panel, int64_t a_row,
-                            const float* b_panel, const float* bias, int64_t kc, int64_t rows,
-                            int64_t cols, float alpha, float beta) {
+                            const float* b_panel, int64_t b_step, const float* bias, int64_t kc,
+                            int64_t rows, int64_t cols, float alpha, float beta) {
     (void)a_row;
-    kernel_portable_body(c, ldc, a_panel, 1, PORTABLE_MR, b_panel, bias, kc, rows, cols, alpha,
-                         beta);
+    kernel_portable_body(c, ldc, a_panel, 1, PORTABLE_MR, b_panel, b_step, bias, kc, rows, cols,
+                         alpha, beta);
 }
 
 static void kernel_portable_a_rows(float* c, int64_t ldc, const float* a, int64_t a_row,
-                                   const float* b_panel, const float* bias, int64_t kc,
-                                   int64_t rows, int64_t cols, float alpha, float beta) {
-    kernel_portable_body(c, ldc, a, a_row, 1, b_panel, bias, kc, rows, cols, alpha, beta);
+                                   const float* b_panel, int64_t b_step, const float* bias,
+                                   int64_t kc, int64_t rows, int64_t cols, float alpha,
+                                   float beta) {
+    kernel_portable_body(c, ldc, a, a_row, 1, b_panel, b_step, bias, kc, rows, cols, alpha, beta);
 }
 
 static void kernel_portable_few_rows(float* c, int64_t ldc, const float* a_rows, const float* b,
@@ -147,8 +160,6 @@ static void kernel_portable_few_rows(float* c, int64_t ldc, const float* a_rows,
 #define FEW_ROWS_ACCUMULATORS 24
 #define VEC __m512
 #define VEC_ZERO() _mm512_setzero_ps()
-#define VEC_LOAD(p) _mm512_load_ps(p)
-#define VEC_STORE(p, v) _mm512_store_ps(p, v)
 #define VEC_LOADU(p) _mm512_loadu_ps(p)
 #define VEC_BROADCAST(p) _mm512_set1_ps(*(p))
 #define VEC_SET1(x) _mm512_set1_ps(x)
@@ -179,8 +190,6 @@ static inline float avx2_reduce_add(__m256 v) {
 #define FEW_ROWS_ACCUMULATORS 12
 #define VEC __m256
 #define VEC_ZERO() _mm256_setzero_ps()
-#define VEC_LOAD(p) _mm256_load_ps(p)
-#define VEC_STORE(p, v) _mm256_store_ps(p, v)
 #define VEC_LOADU(p) _mm256_loadu_ps(p)
 #define VEC_BROADCAST(p) _mm256_broadcast_ss(p)
 #define VEC_SET1(x) _mm256_set1_ps(x)
@@ -405,8 +414,12 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
         int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
         for (int64_t pc = 0; pc < k; pc += cfg->kc) {
             int64_t kc = min64(cfg->kc, k - pc);
-            pack_panels(b_pack, b.data + pc * b.row_stride + jc * b.col_stride, b.col_stride,
-                        b.row_stride, nc, kc, cfg->nr);
+            const float* b_block = b.data + pc * b.row_stride + jc * b.col_stride;
+            int64_t b_in_place = b.col_stride == 1 && kc * cfg->nr > B_IN_PLACE_MIN_FLOATS &&
+                                         kc * nc <= B_IN_PLACE_MAX_FLOATS ? nc / cfg->nr : 0;
+            if (b_in_place < n_panels)   /* the panels not read in place */
+                pack_panels(b_pack, b_block + b_in_place * cfg->nr * b.col_stride, b.col_stride,
+                            b.row_stride, nc - b_in_place * cfg->nr, kc, cfg->nr);
             float beta_pc = pc == 0 ? beta : 1.0f;
             const float* bias_pc = pc == 0 && bias ? bias + jc : NULL;
             for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
@@ -419,14 +432,17 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
                                 a.col_stride, mc - in_place * cfg->mr, kc, cfg->mr);
                 for (int64_t jp = 0; jp < n_panels; jp++) {
                     int64_t j = jp * cfg->nr;
+                    const float* b_panel = jp < b_in_place ? b_block + j
+                                                           : b_pack + (j - b_in_place * cfg->nr) * kc;
+                    int64_t b_step = jp < b_in_place ? b.row_stride : cfg->nr;
                     for (int64_t ip = 0; ip < a_panels; ip++) {
                         int64_t i = ip * cfg->mr;
                         micro_kernel kernel = ip < in_place ? cfg->kernel_a_rows : cfg->kernel;
                         const float* a_panel = ip < in_place ? a_block + i * a.row_stride
                                                              : a_pack + (i - in_place * cfg->mr) * kc;
-                        kernel(c + (ic + i) * ldc + jc + j, ldc, a_panel, a.row_stride,
-                               b_pack + j * kc, bias_pc ? bias_pc + j : NULL, kc,
-                               min64(cfg->mr, mc - i), min64(cfg->nr, nc - j), alpha, beta_pc);
+                        kernel(c + (ic + i) * ldc + jc + j, ldc, a_panel, a.row_stride, b_panel,
+                               b_step, bias_pc ? bias_pc + j : NULL, kc, min64(cfg->mr, mc - i),
+                               min64(cfg->nr, nc - j), alpha, beta_pc);
                     }
                 }
             }

@@ -4,7 +4,7 @@
  *   KERNEL_NAME, KERNEL_TARGET        function name and __attribute__((target(...))) string
  *   KERNEL_MR, KERNEL_NV, KERNEL_LANES  C tile of MR rows x NV vectors of LANES floats
  *   FEW_ROWS_ACCUMULATORS             vector registers the few-row kernel may accumulate in
- *   VEC, VEC_ZERO(), VEC_LOAD(p), VEC_STORE(p, v) (aligned), VEC_LOADU(p), VEC_BROADCAST(p),
+ *   VEC, VEC_ZERO(), VEC_LOADU(p), VEC_BROADCAST(p),
  *   VEC_SET1(x), VEC_ADD(a, b), VEC_FMADD(a, b, c), VEC_REDUCE_ADD(v) (sum of the lanes)
  *   MASK, MASK_FIRST(n) (the first n lanes; n may be <= 0 or >= LANES),
  *   VEC_MASK_LOAD(p, mask) (zero in masked-off lanes), VEC_MASK_STORE(p, mask, v)
@@ -36,7 +36,8 @@ static inline void KERNEL_STORE(float* c, VEC acc, MASK mask, VEC bias_v, VEC al
 /* The micro-kernel proper: element (i, p) of the A panel at a[i * a_row + p * a_step]. */
 __attribute__((target(KERNEL_TARGET), always_inline))
 static inline void KERNEL_BODY(float* c, int64_t ldc, const float* a, int64_t a_row,
-                               int64_t a_step, const float* b_panel, const float* bias,
+                               int64_t a_step, const float* b_panel, int64_t b_step,
+                               const float* bias,
                                int64_t kc, int64_t rows, int64_t cols, float alpha, float beta) {
     VEC acc[KERNEL_MR][KERNEL_NV];
 #pragma GCC unroll 32
@@ -54,7 +55,7 @@ static inline void KERNEL_BODY(float* c, int64_t ldc, const float* a, int64_t a_
     for (int64_t p = 0; p < kc; p++) {
         VEC b_row[KERNEL_NV];
 #pragma GCC unroll 8
-        for (int v = 0; v < KERNEL_NV; v++) b_row[v] = VEC_LOAD(b + KERNEL_LANES * v);
+        for (int v = 0; v < KERNEL_NV; v++) b_row[v] = VEC_LOADU(b + KERNEL_LANES * v);
 #pragma GCC unroll 32
         for (int i = 0; i < KERNEL_MR; i++) {
             VEC a_i = VEC_BROADCAST(a + i * a_row);
@@ -62,7 +63,7 @@ static inline void KERNEL_BODY(float* c, int64_t ldc, const float* a, int64_t a_
             for (int v = 0; v < KERNEL_NV; v++) acc[i][v] = VEC_FMADD(a_i, b_row[v], acc[i][v]);
         }
         a += a_step;
-        b += KERNEL_LANES * KERNEL_NV;
+        b += b_step;
     }
     MASK mask[KERNEL_NV];
     VEC bias_v[KERNEL_NV];
@@ -86,18 +87,19 @@ static inline void KERNEL_BODY(float* c, int64_t ldc, const float* a, int64_t a_
 /* A packed: the panel's MR rows side by side at each k (a_row is not read). */
 __attribute__((target(KERNEL_TARGET)))
 static void KERNEL_NAME(float* c, int64_t ldc, const float* a_panel, int64_t a_row,
-                        const float* b_panel, const float* bias, int64_t kc, int64_t rows,
-                        int64_t cols, float alpha, float beta) {
+                        const float* b_panel, int64_t b_step, const float* bias, int64_t kc,
+                        int64_t rows, int64_t cols, float alpha, float beta) {
     (void)a_row;
-    KERNEL_BODY(c, ldc, a_panel, 1, KERNEL_MR, b_panel, bias, kc, rows, cols, alpha, beta);
+    KERNEL_BODY(c, ldc, a_panel, 1, KERNEL_MR, b_panel, b_step, bias, kc, rows, cols, alpha,
+                beta);
 }
 
 /* A read in place: MR whole rows of a row-major op(A), row i at a + i * a_row. */
 __attribute__((target(KERNEL_TARGET)))
 static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
-                          const float* b_panel, const float* bias, int64_t kc, int64_t rows,
-                          int64_t cols, float alpha, float beta) {
-    KERNEL_BODY(c, ldc, a, a_row, 1, b_panel, bias, kc, rows, cols, alpha, beta);
+                          const float* b_panel, int64_t b_step, const float* bias, int64_t kc,
+                          int64_t rows, int64_t cols, float alpha, float beta) {
+    KERNEL_BODY(c, ldc, a, a_row, 1, b_panel, b_step, bias, kc, rows, cols, alpha, beta);
 }
 
 /* Few-row kernel, C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias]
@@ -238,8 +240,6 @@ static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const fl
 #undef KERNEL_LANES
 #undef VEC
 #undef VEC_ZERO
-#undef VEC_LOAD
-#undef VEC_STORE
 #undef VEC_LOADU
 #undef VEC_BROADCAST
 #undef VEC_SET1

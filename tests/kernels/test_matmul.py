@@ -7,7 +7,9 @@ import llm
 from llm._ext import matmul
 
 # Sizes around the micro-tile and cache-block edges of every micro-kernel (MR 4/6/12, NR 16/32,
-# MC 128/144, KC 256/384), the few-row path (M <= 4) and 1.
+# MC 128/144, KC 256/384), the few-row path (M <= 4) and 1. Whole MR-row panels of a row-major A
+# are read in place and a partial one packed; with AVX-512, so are op(B)'s NR-column panels in k
+# slices over 256 (k = 260, 513, 769).
 ODD_SIZES = [(1, 1, 1), (1, 300, 17), (3, 17, 65), (17, 1, 3), (65, 127, 33), (127, 3, 300),
              (300, 65, 127), (169, 257, 1), (2, 513, 2), (145, 260, 129), (13, 769, 40)]
 
