@@ -53,7 +53,7 @@ def main() -> None:
             if name.endswith(("_forward", "_backward", "gemm")):
                 setattr(module, name, timed(getattr(module, name), kernels, kernel_calls,
                                             f"{module_name}.{name}"))
-    for name in ("adamw_step", "clip_grad_norm"):
+    for name in ("adamw_step", "grad_norm"):
         setattr(adamw, name, timed(getattr(adamw, name), kernels, kernel_calls, f"adamw.{name}"))
     for name in BLOCK_METHODS:
         setattr(gpt_module.GPT, name, timed(getattr(gpt_module.GPT, name), blocks, block_calls,

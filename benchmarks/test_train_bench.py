@@ -62,9 +62,9 @@ def ours_train_step(size: str):
         model.zero_grad()
         loss = model.loss(idx, targets)
         model.backward()
-        adamw.clip_grad_norm(grads, MAX_NORM)
+        scale = adamw.clip_scale(adamw.grad_norm(grads), MAX_NORM)   # clipping, as the trainer
         adamw.adamw_step(params, grads, m, v, LEARNING_RATE, BETAS[0], BETAS[1], EPS,
-                         WEIGHT_DECAY, step, decay_mask=decay)
+                         WEIGHT_DECAY, step, decay_mask=decay, grad_scale=scale)
         return loss
 
     return train_step

@@ -26,7 +26,7 @@ static inline void adamw_update(float* param, float* m, float* v, float g, float
 
 void adamw_step(float* params, float* m, float* v, const float* grads, const uint8_t* decay_mask,
                 int64_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
-                int64_t step) {
+                int64_t step, float grad_scale) {
     /* Scalars in double, then rounded to float once, as PyTorch does with Python floats. */
     const adamw_scalars s = {
         .step_size = (float)(lr / (1.0 - pow(beta1, (double)step))),
@@ -40,11 +40,13 @@ void adamw_step(float* params, float* m, float* v, const float* grads, const uin
      * parameters on one thread). */
     if (decay_mask == NULL) {
         #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++) adamw_update(params + i, m + i, v + i, grads[i], decay, &s);
+        for (int64_t i = 0; i < n; i++)
+            adamw_update(params + i, m + i, v + i, grads[i] * grad_scale, decay, &s);
     } else {
         #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++)
-            adamw_update(params + i, m + i, v + i, grads[i], decay_mask[i] ? decay : 1.0f, &s);
+            adamw_update(params + i, m + i, v + i, grads[i] * grad_scale,
+                         decay_mask[i] ? decay : 1.0f, &s);
     }
 }
 
@@ -67,11 +69,15 @@ double grad_norm(const float* grads, int64_t n) {
     return sqrt(total);
 }
 
+float clip_scale(double norm, double max_norm) {
+    double coefficient = max_norm / (norm + 1e-6);
+    return isfinite(norm) && coefficient < 1.0 ? (float)coefficient : 1.0f;
+}
+
 double clip_grad_norm(float* grads, int64_t n, double max_norm) {
     double norm = grad_norm(grads, n);
-    double coefficient = max_norm / (norm + 1e-6);
-    if (isfinite(norm) && coefficient < 1.0) {
-        float scale = (float)coefficient;
+    float scale = clip_scale(norm, max_norm);
+    if (scale != 1.0f) {
         #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) grads[i] *= scale;
     }

@@ -32,13 +32,15 @@ def _check_nonnegative(name, double value, bint zero_allowed=True):
 
 
 def adamw_step(params, grads, m, v, double lr, double beta1, double beta2, double eps,
-               double weight_decay, long step, decay_mask=None):
+               double weight_decay, long step, decay_mask=None, double grad_scale=1.0):
     """One AdamW step in place, exactly torch.optim.AdamW's (decoupled weight decay
     p -= lr * weight_decay * p, then the bias-corrected Adam update).
 
-    params, m, v: (n,) float32, updated in place; grads: (n,) float32. step: the step number,
-    counting from 1 (bias correction). decay_mask: None (decay every parameter) or (n,) uint8,
-    1 where weight decay applies (see decay_mask_from_ranges). Betas lie in [0, 1), eps > 0.
+    params, m, v: (n,) float32, updated in place; grads: (n,) float32, used times grad_scale
+    (a finite number > 0; clip_scale(norm, max_norm) clips without a pass of its own, leaving
+    grads as they are). step: the step number, counting from 1 (bias correction). decay_mask:
+    None (decay every parameter) or (n,) uint8, 1 where weight decay applies (see
+    decay_mask_from_ranges). Betas lie in [0, 1), eps > 0.
     """
     check_array("params", params, np.float32, (None,), writeable=True)
     n = params.shape[0]
@@ -55,6 +57,7 @@ def adamw_step(params, grads, m, v, double lr, double beta1, double beta2, doubl
     _check_nonnegative("weight_decay", weight_decay)
     if step < 1:
         raise ValueError(f"step={step}: steps count from 1 (the first update is step 1)")
+    _check_nonnegative("grad_scale", grad_scale, zero_allowed=False)
     check_disjoint((("params", params), ("m", m), ("v", v)),
                    (("grads", grads), ("decay_mask", decay_mask)))
     cdef float* params_ptr = <float*>cnp.PyArray_DATA(params)
@@ -67,7 +70,7 @@ def adamw_step(params, grads, m, v, double lr, double beta1, double beta2, doubl
     cdef int64_t size = n, step_number = step
     with nogil:
         c_adamw_step(params_ptr, m_ptr, v_ptr, grads_ptr, mask_ptr, size, lr, beta1, beta2, eps,
-                     weight_decay, step_number)
+                     weight_decay, step_number, <float>grad_scale)
 
 
 def grad_norm(grads) -> float:
@@ -80,6 +83,15 @@ def grad_norm(grads) -> float:
     with nogil:
         norm = c_grad_norm(grads_ptr, n)
     return norm
+
+
+def clip_scale(double norm, double max_norm) -> float:
+    """The factor clip_grad_norm would scale gradients of global norm `norm` by (as
+    torch.nn.utils.clip_grad_norm_): max_norm / (norm + 1e-6) when the norm is finite and above
+    max_norm, else 1.0; rounded to float32. For adamw_step(..., grad_scale=...)."""
+    if not max_norm > 0:
+        raise ValueError(f"max_norm={max_norm}: must be positive")
+    return c_clip_scale(norm, max_norm)
 
 
 def clip_grad_norm(grads, double max_norm) -> float:

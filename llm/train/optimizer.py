@@ -36,11 +36,13 @@ class AdamW:
         self.v = np.zeros_like(params)
         self.step_count = 0
 
-    def step(self, lr: float) -> None:
-        """One update of params from grads with learning rate lr."""
+    def step(self, lr: float, grad_scale: float = 1.0) -> None:
+        """One update of params from grad_scale * grads with learning rate lr (grad_scale: the
+        gradient clipping factor, adamw.clip_scale; grads themselves are left as they are)."""
         self.step_count += 1
         adamw.adamw_step(self.params, self.grads, self.m, self.v, lr, self.beta1, self.beta2,
-                         self.eps, self.weight_decay, self.step_count, decay_mask=self.decay_mask)
+                         self.eps, self.weight_decay, self.step_count, decay_mask=self.decay_mask,
+                         grad_scale=grad_scale)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write m, v and the step count to a safetensors file."""

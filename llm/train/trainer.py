@@ -223,13 +223,11 @@ class Trainer:
         grads = model.grads.flat
         if accum > 1:
             grads *= np.float32(1.0 / accum)
-        if self.config.grad_clip > 0:
-            norm = adamw.clip_grad_norm(grads, self.config.grad_clip)
-        else:
-            norm = adamw.grad_norm(grads)
+        norm = adamw.grad_norm(grads)
         if not math.isfinite(norm):
             raise self.diverged(f"the gradient norm is {norm}", lr)
-        self.optimizer.step(lr)
+        clip = self.config.grad_clip
+        self.optimizer.step(lr, grad_scale=adamw.clip_scale(norm, clip) if clip > 0 else 1.0)
         return total / accum
 
     def diverged(self, problem: str, lr: float) -> TrainingDiverged:

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from llm._ext.adamw import adamw_step, clip_grad_norm, decay_mask_from_ranges, grad_norm
+from llm._ext.adamw import (adamw_step, clip_grad_norm, clip_scale, decay_mask_from_ranges,
+                            grad_norm)
 
 HYPER = dict(lr=1e-2, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
 
@@ -113,6 +114,37 @@ def test_clip_grad_norm_scales_only_above_max_norm():
     assert broken.tolist() == [1.0, np.inf]
 
 
+def test_clip_scale_is_the_factor_clip_grad_norm_applies():
+    assert clip_scale(5.0, 10.0) == 1.0
+    assert clip_scale(5.0, 5.0) == np.float32(5.0 / (5.0 + 1e-6))   # as torch: the 1e-6 bites
+    assert clip_scale(5.0, 1.0) == np.float32(1.0 / (5.0 + 1e-6))
+    assert clip_scale(np.inf, 1.0) == 1.0 and clip_scale(np.nan, 1.0) == 1.0
+    grads = np.random.default_rng(3).standard_normal(1000).astype(np.float32)
+    clipped = grads.copy()
+    norm = clip_grad_norm(clipped, 2.0)
+    np.testing.assert_array_equal(clipped, grads * np.float32(clip_scale(norm, 2.0)))
+
+
+def test_grad_scale_steps_exactly_as_on_clipped_gradients():
+    """adamw_step(grad_scale=clip_scale(...)) leaves grads alone and updates the parameters bit
+    for bit as clip_grad_norm then adamw_step would."""
+    n = 5000
+    params, m, v, rng = random_state(n, seed=6)
+    mask = decay_mask_from_ranges(n, [(0, 3000)])
+    twin = [a.copy() for a in (params, m, v)]
+    for step in range(1, 4):
+        grads = (rng.standard_normal(n) * 3).astype(np.float32)
+        kept = grads.copy()
+        scale = clip_scale(grad_norm(grads), 1.0)
+        assert scale < 1.0
+        adamw_step(params, grads, m, v, **HYPER, step=step, decay_mask=mask, grad_scale=scale)
+        np.testing.assert_array_equal(grads, kept)
+        clip_grad_norm(grads, 1.0)
+        adamw_step(*twin[:1], grads, *twin[1:], **HYPER, step=step, decay_mask=mask)
+        for ours, theirs in zip((params, m, v), twin):
+            np.testing.assert_array_equal(ours, theirs)
+
+
 def test_clip_grad_norm_matches_torch():
     torch = pytest.importorskip("torch")
     grads = np.random.default_rng(4).standard_normal(1000).astype(np.float32)
@@ -150,5 +182,11 @@ def test_bad_arguments_raise_value_error_naming_them():
         adamw_step(params, grads, m, m, **HYPER, step=1)
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm(grads, 0.0)
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_scale(1.0, -1.0)
+    with pytest.raises(ValueError, match="grad_scale=0.0"):
+        adamw_step(params, grads, m, v, **HYPER, step=1, grad_scale=0.0)
+    with pytest.raises(ValueError, match="grad_scale=inf"):
+        adamw_step(params, grads, m, v, **HYPER, step=1, grad_scale=float("inf"))
     with pytest.raises(ValueError, match="grads has shape"):
         grad_norm(np.zeros((2, 4), np.float32))
