@@ -56,7 +56,7 @@ def test_train_with_a_bpe_tokenizer_and_the_run_log(capsys, tmp_path, corpus):
 def test_tie_embeddings_option(capsys, tmp_path, corpus, option, tied):
     out_dir = tmp_path / "run"
     code, _, err = run(capsys, tmp_path, "train", "--data", corpus, "--char", "--out", out_dir,
-                         *TINY, "--max-iters", 2, option)
+                       *TINY, "--max-iters", 2, option)
     assert code == 0, err
     model, _ = load(out_dir / "model")
     assert model.config.tie_embeddings is tied
