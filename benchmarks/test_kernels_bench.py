@@ -94,27 +94,37 @@ def bandwidth_table(request):
                  "ratio:", lines)
 
 
-@pytest.fixture(scope="module")
-def operands():
-    """Random float32 operands per shape, made once (the large ones take ~150 MB)."""
-    rng = np.random.default_rng(0)
+def latest_shape_cache(build):
+    """build(shape) memoised for the latest shape only: the benchmarks go shape by shape, and
+    keeping one shape's arrays alive at a time bounds the memory (the large ones take ~150 MB)."""
     cache = {}
 
     def make(shape):
         if shape not in cache:
-            cache.clear()  # keep one shape's arrays alive at a time
-            m, k, n = shape
-            cache[shape] = {
-                "inp": rng.standard_normal((m, k), dtype=np.float32),
-                "weight": rng.standard_normal((k, n), dtype=np.float32) * 0.05,
-                "dout": rng.standard_normal((m, n), dtype=np.float32),
-                "out": np.zeros((m, n), dtype=np.float32),
-                "dinp": np.zeros((m, k), dtype=np.float32),
-                "dweight": np.zeros((k, n), dtype=np.float32),
-            }
+            cache.clear()
+            cache[shape] = build(shape)
         return cache[shape]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def operands():
+    """Random float32 operands per shape, made once."""
+    rng = np.random.default_rng(0)
+
+    def build(shape):
+        m, k, n = shape
+        return {
+            "inp": rng.standard_normal((m, k), dtype=np.float32),
+            "weight": rng.standard_normal((k, n), dtype=np.float32) * 0.05,
+            "dout": rng.standard_normal((m, n), dtype=np.float32),
+            "out": np.zeros((m, n), dtype=np.float32),
+            "dinp": np.zeros((m, k), dtype=np.float32),
+            "dweight": np.zeros((k, n), dtype=np.float32),
+        }
+
+    return latest_shape_cache(build)
 
 
 def matmul_call(implementation, form, arrays):
@@ -151,19 +161,15 @@ def test_matmul(benchmark, gflops_table, operands, shape, form, implementation):
 def one_row_operands():
     """x (1, K) and copies of W per shape, made once (up to 96 MB)."""
     rng = np.random.default_rng(1)
-    cache = {}
 
-    def make(shape):
-        if shape not in cache:
-            cache.clear()
-            k, n, transposed, working_set = shape
-            copies = max(2, -(-working_set // (4 * k * n)))
-            weight_shape = (n, k) if transposed else (k, n)
-            cache[shape] = (rng.standard_normal((1, k), dtype=np.float32),
-                            [rng.random(weight_shape, dtype=np.float32) for _ in range(copies)])
-        return cache[shape]
+    def build(shape):
+        k, n, transposed, working_set = shape
+        copies = max(2, -(-working_set // (4 * k * n)))
+        weight_shape = (n, k) if transposed else (k, n)
+        return (rng.standard_normal((1, k), dtype=np.float32),
+                [rng.random(weight_shape, dtype=np.float32) for _ in range(copies)])
 
-    return make
+    return latest_shape_cache(build)
 
 
 @pytest.mark.parametrize("implementation", ["ours", "numpy"])
