@@ -6,7 +6,7 @@
  * between the cores once per slice; on this VM's cores that made 2 threads 10-25% slower than
  * packing twice.) Loop nest of one thread's block:
  *   jc: NC columns of C
- *     pc: KC slice of k       pack the KC x NC panel of op(B)
+ *     pc: KC slice of k       pack the KC x NC panel of op(B) (or read its rows in place)
  *       ic: MC rows of C      pack an MC x KC block of op(A) (or read a row-major op(A) in place)
  *         jr: NR columns      micro-panel of B
  *           ir: MR rows       micro-kernel: C tile (MR x NR) = alpha * A panel @ B panel + ...
@@ -398,17 +398,18 @@ static void gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided
 }
 
 /* One thread's block of C, rows [i_begin, i_end) x columns [j_begin, j_end) (j_begin a multiple
- * of NR), over all of k: C block = alpha * A rows @ B columns + beta * C block [+ bias]. B panels
- * are packed into b_pack (kc x nc), so threads share nothing. A row-major op(A) (x in x @ W, dout
- * in dout @ Wᵀ) is read in place, MR whole rows at a time, and only a partial panel at its edge
- * is packed (zero-padded) into a_pack; any other op(A), or rows a multiple of ALIASING_STRIDE
- * apart, is packed into a_pack (mc x kc). */
+ * of NR), over all of k: C block = alpha * A rows @ B columns + beta * C block [+ bias]. Each
+ * thread packs its own panels (b_pack kc x nc, a_pack mc x kc), so threads share nothing, except
+ * where an operand is read in place: a row-major op(A) (x in x @ W, dout in dout @ Wᵀ; not rows
+ * a multiple of ALIASING_STRIDE apart), MR whole rows at a time, and an op(B) with contiguous
+ * rows under the B_IN_PLACE bounds, NR whole columns at a time. A partial panel at the edge is
+ * always packed (zero-padded). */
 static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a, strided b,
                        const float* bias, int64_t i_begin, int64_t i_end, int64_t j_begin,
                        int64_t j_end, int64_t k, float alpha, float beta, float* b_pack,
                        float* a_pack) {
     if (i_begin >= i_end || j_begin >= j_end) return;  /* more threads than panels */
-    const int a_in_place = a.col_stride == 1 && a.row_stride % ALIASING_STRIDE != 0;
+    const int a_row_major = a.col_stride == 1 && a.row_stride % ALIASING_STRIDE != 0;
     for (int64_t jc = j_begin; jc < j_end; jc += cfg->nc) {
         int64_t nc = min64(cfg->nc, j_end - jc);
         int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
@@ -416,8 +417,8 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
             int64_t kc = min64(cfg->kc, k - pc);
             const float* b_block = b.data + pc * b.row_stride + jc * b.col_stride;
             int64_t b_in_place = b.col_stride == 1 && kc * cfg->nr > B_IN_PLACE_MIN_FLOATS &&
-                                         kc * nc <= B_IN_PLACE_MAX_FLOATS ? nc / cfg->nr : 0;
-            if (b_in_place < n_panels)   /* the panels not read in place */
+                                 kc * nc <= B_IN_PLACE_MAX_FLOATS ? nc / cfg->nr : 0;  /* panels */
+            if (b_in_place < n_panels)
                 pack_panels(b_pack, b_block + b_in_place * cfg->nr * b.col_stride, b.col_stride,
                             b.row_stride, nc - b_in_place * cfg->nr, kc, cfg->nr);
             float beta_pc = pc == 0 ? beta : 1.0f;
@@ -425,11 +426,11 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
             for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
                 int64_t mc = min64(cfg->mc, i_end - ic);
                 int64_t a_panels = (mc + cfg->mr - 1) / cfg->mr;
-                int64_t in_place = a_in_place ? mc / cfg->mr : 0;   /* whole panels */
+                int64_t a_in_place = a_row_major ? mc / cfg->mr : 0;   /* panels */
                 const float* a_block = a.data + ic * a.row_stride + pc * a.col_stride;
-                if (in_place < a_panels)
-                    pack_panels(a_pack, a_block + in_place * cfg->mr * a.row_stride, a.row_stride,
-                                a.col_stride, mc - in_place * cfg->mr, kc, cfg->mr);
+                if (a_in_place < a_panels)
+                    pack_panels(a_pack, a_block + a_in_place * cfg->mr * a.row_stride,
+                                a.row_stride, a.col_stride, mc - a_in_place * cfg->mr, kc, cfg->mr);
                 for (int64_t jp = 0; jp < n_panels; jp++) {
                     int64_t j = jp * cfg->nr;
                     const float* b_panel = jp < b_in_place ? b_block + j
@@ -437,9 +438,10 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
                     int64_t b_step = jp < b_in_place ? b.row_stride : cfg->nr;
                     for (int64_t ip = 0; ip < a_panels; ip++) {
                         int64_t i = ip * cfg->mr;
-                        micro_kernel kernel = ip < in_place ? cfg->kernel_a_rows : cfg->kernel;
-                        const float* a_panel = ip < in_place ? a_block + i * a.row_stride
-                                                             : a_pack + (i - in_place * cfg->mr) * kc;
+                        micro_kernel kernel = ip < a_in_place ? cfg->kernel_a_rows : cfg->kernel;
+                        const float* a_panel = ip < a_in_place
+                                                   ? a_block + i * a.row_stride
+                                                   : a_pack + (i - a_in_place * cfg->mr) * kc;
                         kernel(c + (ic + i) * ldc + jc + j, ldc, a_panel, a.row_stride, b_panel,
                                b_step, bias_pc ? bias_pc + j : NULL, kc, min64(cfg->mr, mc - i),
                                min64(cfg->nr, nc - j), alpha, beta_pc);
