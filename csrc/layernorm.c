@@ -53,12 +53,20 @@ static void dnorm_sums(double* dnorm_sum, double* dnorm_norm_sum, const float* d
  * dependent steps (sum, mean, squares about it, square root), short for a small C, so each step
  * is taken for the whole group before the next and the rows' chains overlap in the core. */
 #define ROW_GROUP 8
-static void normalize_rows(float* out, float* mean, float* rstd, const float* x,
+static void normalize_rows(float* out, float* mean, float* rstd, float* x, const float* residual,
                            const float* weight, const float* bias, int64_t first, int64_t end,
                            int64_t C, float eps) {
     for (int64_t r0 = first; r0 < end; r0 += ROW_GROUP) {
         int64_t rows = end - r0 < ROW_GROUP ? end - r0 : ROW_GROUP;
         float m[ROW_GROUP], s[ROW_GROUP];
+        if (residual != NULL) {
+            for (int64_t g = 0; g < rows; g++) {
+                float* x_row = x + (r0 + g) * C;
+                const float* residual_row = residual + (r0 + g) * C;
+                #pragma omp simd
+                for (int64_t i = 0; i < C; i++) x_row[i] += residual_row[i];
+            }
+        }
         for (int64_t g = 0; g < rows; g++) m[g] = (float)(vec_sum(x + (r0 + g) * C, C) / (double)C);
         for (int64_t g = 0; g < rows; g++) {
             double squares = centred_squares(x + (r0 + g) * C, C, m[g]);
@@ -107,19 +115,19 @@ static inline __attribute__((always_inline)) void dx_lanes(
     }
 }
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* x,
+void layernorm_forward(float* out, float* mean, float* rstd, float* x, const float* residual,
                        const float* weight, const float* bias, int64_t N, int64_t C, float eps) {
     /* A small call (a decoding step's one row) stays out of OpenMP: entering a parallel region
      * costs ~0.3 us even when its if clause keeps it on one thread, twice the row's work. */
     if (N * C < PARALLEL_MIN) {
-        normalize_rows(out, mean, rstd, x, weight, bias, 0, N, C, eps);
+        normalize_rows(out, mean, rstd, x, residual, weight, bias, 0, N, C, eps);
         return;
     }
     int64_t n_groups = (N + ROW_GROUP - 1) / ROW_GROUP;
     #pragma omp parallel for schedule(static)
     for (int64_t group = 0; group < n_groups; group++) {
         int64_t first = group * ROW_GROUP;
-        normalize_rows(out, mean, rstd, x, weight, bias, first,
+        normalize_rows(out, mean, rstd, x, residual, weight, bias, first,
                        first + ROW_GROUP < N ? first + ROW_GROUP : N, C, eps);
     }
 }

@@ -6,11 +6,13 @@
 
 /* out = (x - mean) * rstd * weight + bias per row, rstd = 1 / sqrt(var + eps) with the biased
  * variance (as PyTorch), computed in two passes (mean, then squares about it). out may be x
- * itself. */
+ * itself. With a residual, x += residual first, in place (x is read only when residual is NULL):
+ * a residual connection's sum, stored and normalized in one pass instead of two. */
 void layernorm_forward(float* out,           // (N, C)
                        float* mean,          // (N,)
                        float* rstd,          // (N,)
-                       const float* x,       // (N, C)
+                       float* x,             // (N, C)
+                       const float* residual,  // (N, C) or NULL
                        const float* weight,  // (C,)
                        const float* bias,    // (C,)
                        int64_t N, int64_t C, float eps);

@@ -38,11 +38,17 @@ cdef check_row_statistic(str name, object array, cnp.ndarray x, int64_t N, bint 
                          f"one value per row of x")
 
 
-def layernorm_forward(out, mean, rstd, x, weight, bias, float eps=1e-5):
+def layernorm_forward(out, mean, rstd, x, weight, bias, float eps=1e-5, residual=None):
     """out = (x - mean) * rstd * weight + bias per row; writes the row mean and
-    rstd = 1/sqrt(var + eps) for backward. x, out: (..., C); weight, bias: (C,); out may be x."""
+    rstd = 1/sqrt(var + eps) for backward. x, out: (..., C); weight, bias: (C,); out may be x.
+
+    residual: None, or an array shaped like x: then x += residual first, in place, and the sum
+    is normalized (a residual connection and the LayerNorm after it, in one pass).
+    """
     cdef int64_t N, C
-    N, C = rows_and_channels(check_array("x", x, np.float32))
+    N, C = rows_and_channels(check_array("x", x, np.float32, None, residual is not None))
+    if residual is not None:
+        check_array("residual", residual, np.float32, x.shape)
     check_array("weight", weight, np.float32, (C,))
     check_array("bias", bias, np.float32, (C,))
     check_array("out", out, np.float32, x.shape, writeable=True)
@@ -50,16 +56,26 @@ def layernorm_forward(out, mean, rstd, x, weight, bias, float eps=1e-5):
     check_row_statistic("rstd", rstd, x, N, writeable=True)
     if not eps > 0:
         raise ValueError(f"eps={eps}: must be positive")
-    check_disjoint((("out", out), ("mean", mean), ("rstd", rstd)),
-                   (("x", x), ("weight", weight), ("bias", bias)), same_allowed=(("out", "x"),))
+    if residual is None:
+        check_disjoint((("out", out), ("mean", mean), ("rstd", rstd)),
+                       (("x", x), ("weight", weight), ("bias", bias)),
+                       same_allowed=(("out", "x"),))
+    else:
+        check_disjoint((("out", out), ("mean", mean), ("rstd", rstd), ("x", x)),
+                       (("residual", residual), ("weight", weight), ("bias", bias)),
+                       same_allowed=(("out", "x"),))
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef float* mean_ptr = <float*>cnp.PyArray_DATA(mean)
     cdef float* rstd_ptr = <float*>cnp.PyArray_DATA(rstd)
-    cdef const float* x_ptr = <const float*>cnp.PyArray_DATA(x)
+    cdef float* x_ptr = <float*>cnp.PyArray_DATA(x)
+    cdef const float* residual_ptr = NULL
+    if residual is not None:
+        residual_ptr = <const float*>cnp.PyArray_DATA(residual)
     cdef const float* weight_ptr = <const float*>cnp.PyArray_DATA(weight)
     cdef const float* bias_ptr = <const float*>cnp.PyArray_DATA(bias)
     with nogil:
-        c_layernorm_forward(out_ptr, mean_ptr, rstd_ptr, x_ptr, weight_ptr, bias_ptr, N, C, eps)
+        c_layernorm_forward(out_ptr, mean_ptr, rstd_ptr, x_ptr, residual_ptr, weight_ptr,
+                            bias_ptr, N, C, eps)
 
 
 def backward_scratch_size(N, C) -> int:

@@ -242,16 +242,18 @@ class GPT:
             acts = cache.activations = _CachedActivations(self.config, B, T)
         cache.begin(T, padding_mask, acts.positions)
         acts.idx[...] = idx
-        self._embed(acts)
+        addend = self._embed(acts)
         block_forward = self._block_forward_pre if self.config.norm == "pre" else \
             self._block_forward_post
         x, attend = acts.embedded, cache.attend
         for layer in range(self.config.n_layer):
-            block_forward(layer, acts.block, x, attend)
+            addend = block_forward(layer, acts.block, x, addend, attend)
             x = acts.top
+        if addend is not None:
+            acts.top += addend
         if T > 1:
             acts.last[...] = acts.top[:, -1]
-        self._head_forward(acts, acts.last)
+        self._head_forward(acts, acts.last, None)
         cache.commit()
         return acts.logits
 
@@ -407,25 +409,35 @@ class GPT:
             self._key_mask = acts.key_mask
         position_ids(B, T, padding_mask, out=acts.positions)
 
-        self._embed(acts)
+        addend = self._embed(acts)
         block_forward = self._block_forward_pre if cfg.norm == "pre" else self._block_forward_post
         for layer in range(cfg.n_layer):
-            block_forward(layer, acts.layers[layer], acts.block_inputs[layer], self._attend)
-        self._head_forward(acts, acts.top)
+            addend = block_forward(layer, acts.layers[layer], acts.block_inputs[layer], addend,
+                                   self._attend)
+        self._head_forward(acts, acts.top, addend)
 
-    def _embed(self, acts) -> None:
-        """acts.embedded = token embedding of acts.idx + positional encoding of acts.positions."""
+    # A residual connection's sum x += addend is left pending where a LayerNorm reads x next:
+    # that LayerNorm adds the addend in place as it normalizes (one pass over the rows instead of
+    # two), and backward finds every sum complete. The forward methods below take the addend
+    # still due on their input (None: the input is complete) and return the one due on their
+    # output.
+
+    def _embed(self, acts):
+        """acts.embedded = token embedding of acts.idx, plus the positional encoding of
+        acts.positions, acts.position_embedded, which is returned: the addend due on it."""
         embedding.embedding_forward(acts.embedded, acts.idx, self.params["wte.weight"])
         embedding.embedding_forward(acts.position_embedded, acts.positions,
                                     self._positional_table)
-        acts.embedded += acts.position_embedded
+        return acts.position_embedded
 
-    def _head_forward(self, acts, x) -> None:
-        """acts.logits = lm_head(LN_f(x)) pre-norm (LN_f(x) kept in acts.lnf), lm_head(x)
-        post-norm; acts.head_input is the head's input viewed as rows."""
+    def _head_forward(self, acts, x, x_addend) -> None:
+        """acts.logits = lm_head(LN_f(x + x_addend)) pre-norm (the sum completed into x, LN_f of
+        it kept in acts.lnf), lm_head(x) post-norm (whose blocks leave no addend);
+        acts.head_input is the head's input viewed as rows."""
         if self.config.norm == "pre":
             layernorm.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, x,
-                                        self.params["ln_f.weight"], self.params["ln_f.bias"])
+                                        self.params["ln_f.weight"], self.params["ln_f.bias"],
+                                        residual=x_addend)
         matmul.matmul_forward(acts.logits, acts.head_input, self._head_weight,
                               transpose_weight=True)
 
@@ -441,29 +453,31 @@ class GPT:
             activation.relu_backward
         backward(grad, grad, x, out)
 
-    def _block_forward_pre(self, layer: int, a, x, attend) -> None:
-        """Block `layer` on input x, writing its tensors into a (a.resid2 is the output);
-        attend as in _attention_forward."""
+    def _block_forward_pre(self, layer: int, a, x, x_addend, attend):
+        """Block `layer` on input x + x_addend, writing its tensors into a; attend as in
+        _attention_forward. The output is a.resid2 + a.resid1: returns a.resid1, its addend."""
         w = self._weights[layer]
-        layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln_1_weight, w.ln_1_bias)
+        layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln_1_weight, w.ln_1_bias,
+                                    residual=x_addend)
         self._attention_forward(layer, a, w, a.ln1, a.resid1, attend)
-        a.resid1 += x
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid1, w.ln_2_weight,
-                                    w.ln_2_bias)
+                                    w.ln_2_bias, residual=x)
         self._mlp_forward(a, w, a.ln2, out=a.resid2)
-        a.resid2 += a.resid1
+        return a.resid1
 
-    def _block_forward_post(self, layer: int, a, x, attend) -> None:
-        """As _block_forward_pre, the post-norm block (a.ln2 is the output)."""
+    def _block_forward_post(self, layer: int, a, x, x_addend, attend):
+        """As _block_forward_pre, the post-norm block: its output a.ln2 is complete (returns
+        None)."""
         w = self._weights[layer]
+        if x_addend is not None:    # attention reads x first: no LayerNorm to complete it
+            x += x_addend
         self._attention_forward(layer, a, w, x, a.resid1, attend)
-        a.resid1 += x
         layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.resid1, w.ln_1_weight,
-                                    w.ln_1_bias)
+                                    w.ln_1_bias, residual=x)
         self._mlp_forward(a, w, a.ln1, out=a.resid2)
-        a.resid2 += a.ln1
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid2, w.ln_2_weight,
-                                    w.ln_2_bias)
+                                    w.ln_2_bias, residual=a.ln1)
+        return None
 
     def _attention_forward(self, layer: int, a, w, x, out, attend) -> None:
         """out = c_proj(attention(c_attn(x))), keeping qkv and attn in a. attend(layer, a)

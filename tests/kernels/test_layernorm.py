@@ -51,6 +51,40 @@ def test_forward_in_place_and_with_flat_statistics():
     np.testing.assert_allclose(mean, ref_mean.reshape(-1), rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (5, 33), (2, 300, 64)])   # the last one threaded
+def test_forward_with_residual_adds_it_in_place_then_normalizes(shape):
+    x, weight, bias = random_inputs(shape, seed=4)
+    residual = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    total = x + residual                        # float32 rounding, as the kernel's add
+    out, mean, rstd = forward(total.copy(), weight, bias)
+    residual_before = residual.copy()
+    fused_out = np.empty_like(x)
+    fused_mean, fused_rstd = np.empty(shape[:-1], np.float32), np.empty(shape[:-1], np.float32)
+    layernorm_forward(fused_out, fused_mean, fused_rstd, x, weight, bias, residual=residual)
+    np.testing.assert_array_equal(x, total)
+    np.testing.assert_array_equal(residual, residual_before)
+    for fused, separate in ((fused_out, out), (fused_mean, mean), (fused_rstd, rstd)):
+        np.testing.assert_array_equal(fused, separate)
+
+
+def test_forward_with_residual_rejects_what_it_cannot_write_or_overlaps():
+    x, weight, bias = random_inputs((4, 6))
+    out, mean, rstd = forward(x, weight, bias)
+    residual = np.ones_like(x)
+    with pytest.raises(ValueError, match="residual has shape"):
+        layernorm_forward(out, mean, rstd, x, weight, bias, residual=residual[:2])
+    with pytest.raises(ValueError, match="residual must be float32"):
+        layernorm_forward(out, mean, rstd, x, weight, bias, residual=residual.astype(np.float64))
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="x is read-only"):
+        layernorm_forward(out, mean, rstd, read_only, weight, bias, residual=residual)
+    with pytest.raises(ValueError, match="x overlaps residual"):
+        layernorm_forward(out, mean, rstd, x, weight, bias, residual=x)
+    with pytest.raises(ValueError, match="out overlaps residual"):
+        layernorm_forward(out, mean, rstd, x, weight, bias, residual=out)
+
+
 @pytest.mark.parametrize("shape", [(1, 2), (3, 7), (2, 2, 5)])
 def test_backward_matches_finite_differences_and_accumulates(shape, numeric_gradient):
     x, weight, bias = random_inputs(shape, seed=2)
