@@ -73,18 +73,6 @@ TILE_INLINE vfloat vmax(vfloat a, vfloat b) { return vselect(a > b, a, b); }
 
 TILE_INLINE vfloat vmin(vfloat a, vfloat b) { return vselect(a < b, a, b); }
 
-TILE_INLINE float hsum(vfloat v) {
-    float sum = 0.0f;
-    for (int i = 0; i < VECTOR_WIDTH; i++) sum += v[i];
-    return sum;
-}
-
-TILE_INLINE float hmax(vfloat v) {
-    float max = v[0];
-    for (int i = 1; i < VECTOR_WIDTH; i++) max = v[i] > max ? v[i] : max;
-    return max;
-}
-
 /* exp(x) within ~2 ulp (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r,
  * times 2^n built in the exponent bits). Results below FLT_MIN, and exp(-inf), are 0. */
 TILE_INLINE vfloat vexp(vfloat x) {
@@ -341,9 +329,13 @@ TILE_INLINE void tile_accumulate(float* restrict acc, int64_t acc_stride, const 
     }
 }
 
-/* Lane r of the result = the sum of the lanes of acc[r]: VECTOR_WIDTH horizontal sums at once,
- * by adding pairs, then quads (then halves) of lanes across vectors. */
-TILE_INLINE vfloat sum_lanes(const vfloat acc[VECTOR_WIDTH]) {
+/* a + b, or the larger of the two when `maximum` (a constant wherever this is inlined). */
+TILE_INLINE vfloat combine(vfloat a, vfloat b, int maximum) { return maximum ? vmax(a, b) : a + b; }
+
+/* Lane r of the result = the sum (or the max, when `maximum`) of the lanes of acc[r]:
+ * VECTOR_WIDTH horizontal reductions at once, by combining pairs, then quads (then halves) of
+ * lanes across vectors. */
+TILE_INLINE vfloat reduce_lanes(const vfloat acc[VECTOR_WIDTH], int maximum) {
 #if VECTOR_WIDTH == 8
     typedef int32_t vindex __attribute__((vector_size(32)));
     const vindex even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
@@ -351,32 +343,32 @@ TILE_INLINE vfloat sum_lanes(const vfloat acc[VECTOR_WIDTH]) {
     const vindex low_half = {0, 1, 2, 3, 8, 9, 10, 11}, high_half = {4, 5, 6, 7, 12, 13, 14, 15};
     vfloat pairs[4], quads[2];
     for (int r = 0; r < 4; r++) {     /* lanes of acc[2r] (even) and acc[2r+1] (odd) summed in 2s */
-        pairs[r] = __builtin_shuffle(acc[2 * r], acc[2 * r + 1], even)
-                 + __builtin_shuffle(acc[2 * r], acc[2 * r + 1], odd);
+        pairs[r] = combine(__builtin_shuffle(acc[2 * r], acc[2 * r + 1], even),
+                           __builtin_shuffle(acc[2 * r], acc[2 * r + 1], odd), maximum);
     }
     for (int r = 0; r < 2; r++) {     /* acc[4r .. 4r+3] in lanes 0-3 and 4-7, summed in 4s */
-        quads[r] = __builtin_shuffle(pairs[2 * r], pairs[2 * r + 1], low_pairs)
-                 + __builtin_shuffle(pairs[2 * r], pairs[2 * r + 1], high_pairs);
+        quads[r] = combine(__builtin_shuffle(pairs[2 * r], pairs[2 * r + 1], low_pairs),
+                           __builtin_shuffle(pairs[2 * r], pairs[2 * r + 1], high_pairs), maximum);
     }
-    return __builtin_shuffle(quads[0], quads[1], low_half)
-         + __builtin_shuffle(quads[0], quads[1], high_half);
+    return combine(__builtin_shuffle(quads[0], quads[1], low_half),
+                   __builtin_shuffle(quads[0], quads[1], high_half), maximum);
 #else
     typedef int32_t vindex __attribute__((vector_size(16)));
     const vindex even = {0, 4, 2, 6}, odd = {1, 5, 3, 7};
     const vindex low_pairs = {0, 1, 4, 5}, high_pairs = {2, 3, 6, 7};
-    const vfloat pairs0 = __builtin_shuffle(acc[0], acc[1], even)
-                        + __builtin_shuffle(acc[0], acc[1], odd);
-    const vfloat pairs1 = __builtin_shuffle(acc[2], acc[3], even)
-                        + __builtin_shuffle(acc[2], acc[3], odd);
-    return __builtin_shuffle(pairs0, pairs1, low_pairs)
-         + __builtin_shuffle(pairs0, pairs1, high_pairs);
+    const vfloat pairs0 = combine(__builtin_shuffle(acc[0], acc[1], even),
+                                  __builtin_shuffle(acc[0], acc[1], odd), maximum);
+    const vfloat pairs1 = combine(__builtin_shuffle(acc[2], acc[3], even),
+                                  __builtin_shuffle(acc[2], acc[3], odd), maximum);
+    return combine(__builtin_shuffle(pairs0, pairs1, low_pairs),
+                   __builtin_shuffle(pairs0, pairs1, high_pairs), maximum);
 #endif
 }
 
 /* out[c] = q · k_c for c < n, out[c] for n <= c < n rounded up to a vector undefined: one query
  * row q (hs floats, hs a whole number of vectors) against key rows k_c = k + c * k_stride read
  * in place. A decoding step's scores: no key tile to copy for a single query row. VECTOR_WIDTH
- * keys at a time, each key's sum in one vector, reduced together by sum_lanes. */
+ * keys at a time, each key's sum in one vector, reduced together by reduce_lanes. */
 TILE_INLINE void row_scores(float* restrict out, const float* restrict q, const float* restrict k,
                             int64_t k_stride, int64_t n, int64_t hs) {
     for (int64_t c = 0; c < n; c += VECTOR_WIDTH) {
@@ -392,7 +384,7 @@ TILE_INLINE void row_scores(float* restrict out, const float* restrict q, const 
                 acc[r] += q_d * *(const vfloat_unaligned*)(key[r] + d);
             }
         }
-        *(vfloat_unaligned*)(out + c) = sum_lanes(acc);
+        *(vfloat_unaligned*)(out + c) = reduce_lanes(acc, 0);
     }
 }
 
@@ -452,33 +444,50 @@ TILE_INLINE void mask_scores(float* restrict scores, int keys_are_rows, int64_t 
     }
 }
 
-/* One tile of the online softmax for one query row: folds the row's scores into the running max
- * and sum, rescales the running output row to the new max, and leaves exp(score - max) in place
- * (0 for masked keys, and for the whole row while it has seen no key). */
-TILE_INLINE void online_softmax_row(float* restrict score_row, float* restrict running_max,
-                                    float* restrict running_sum, float* restrict out_row,
-                                    int64_t hsp) {
-    vfloat* s = (vfloat*)score_row;
-    vfloat tile_max = s[0];
-    for (int j = 1; j < TILE_VECTORS; j++) tile_max = vmax(tile_max, s[j]);
-    const float tile_row_max = hmax(tile_max);
-    const float new_max = tile_row_max > *running_max ? tile_row_max : *running_max;
-    if (new_max == -INFINITY) {
-        for (int j = 0; j < TILE_VECTORS; j++) s[j] = vsplat(0.0f);
-        return;
+/* One tile of the online softmax for query rows 0 .. rows - 1 (scores rows TILE apart, keys
+ * columns 0 .. keys - 1 of them): folds each row's scores into its running max and sum, rescales
+ * its running output row (hsp floats, rows hsp apart) to the new max, and leaves exp(score - max)
+ * in place (0 for masked keys, and for the whole row while it has seen no key). VECTOR_WIDTH rows
+ * at a time: their maxima and sums reduced together (reduce_lanes), their rescaling factors one
+ * vector exp. Row i sees no key past i + visible.hi: the vectors beyond are 0 without an exp. */
+TILE_INLINE void online_softmax_rows(float* restrict scores, float* restrict running_max,
+                                     float* restrict running_sum, float* restrict out,
+                                     int64_t hsp, int64_t rows, int64_t keys, band visible) {
+    for (int64_t r0 = 0; r0 < rows; r0 += VECTOR_WIDTH) {
+        const int64_t count = rows - r0 < VECTOR_WIDTH ? rows - r0 : VECTOR_WIDTH;
+        int64_t vectors[VECTOR_WIDTH];     /* of row r0 + r that may hold a visible key */
+        vfloat row_max[VECTOR_WIDTH], row_sum[VECTOR_WIDTH];
+        for (int r = 0; r < VECTOR_WIDTH; r++) {
+            const int64_t i = r0 + (r < count ? r : count - 1);   /* past rows: the last, unused */
+            const int64_t last_key = i + visible.hi < keys - 1 ? i + visible.hi : keys - 1;
+            vectors[r] = last_key < 0 ? 0 : last_key / VECTOR_WIDTH + 1;
+            const vfloat* s = (const vfloat*)(scores + i * TILE);
+            row_max[r] = vsplat(-INFINITY);
+            for (int64_t j = 0; j < vectors[r]; j++) row_max[r] = vmax(row_max[r], s[j]);
+        }
+        const vfloat old_max = *(vfloat*)(running_max + r0);
+        const vfloat new_max = vmax(old_max, reduce_lanes(row_max, 1));
+        /* A row that has seen no key keeps max -inf: shifting it by 0 keeps its scores -inf (their
+         * exp 0) where -inf - -inf would make NaN. */
+        const vfloat shift = vselect(new_max > vsplat(-INFINITY), new_max, vsplat(0.0f));
+        const vfloat rescale = vexp(old_max - shift);          /* 0 when the old max is -inf */
+        for (int r = 0; r < VECTOR_WIDTH; r++) {
+            row_sum[r] = vsplat(0.0f);
+            if (r >= count) continue;
+            vfloat* s = (vfloat*)(scores + (r0 + r) * TILE);
+            for (int64_t j = 0; j < TILE_VECTORS; j++) {
+                s[j] = j < vectors[r] ? vexp(s[j] - shift[r]) : vsplat(0.0f);
+                row_sum[r] += s[j];
+            }
+            if (rescale[r] != 1.0f) {
+                vfloat* o = (vfloat*)(out + (r0 + r) * hsp);
+                for (int64_t v = 0; v < hsp / VECTOR_WIDTH; v++) o[v] *= rescale[r];
+            }
+        }
+        *(vfloat*)(running_sum + r0) = *(vfloat*)(running_sum + r0) * rescale
+                                     + reduce_lanes(row_sum, 0);
+        *(vfloat*)(running_max + r0) = new_max;
     }
-    const float rescale = expf(*running_max - new_max);   /* 0 when the old max is -inf */
-    vfloat sum = vsplat(0.0f);
-    for (int j = 0; j < TILE_VECTORS; j++) {
-        s[j] = vexp(s[j] - new_max);
-        sum += s[j];
-    }
-    *running_sum = *running_sum * rescale + hsum(sum);
-    if (rescale != 1.0f) {
-        vfloat* o = (vfloat*)out_row;
-        for (int64_t v = 0; v < hsp / VECTOR_WIDTH; v++) o[v] *= rescale;
-    }
-    *running_max = new_max;
 }
 
 /* ---- one head ------------------------------------------------------------------------------ */
@@ -528,10 +537,10 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
     const int64_t key_end = p0 + rows < in->Tk ? p0 + rows : in->Tk;
     vfloat q_buf[TILE * hsp / VECTOR_WIDTH], o_buf[TILE * hsp / VECTOR_WIDTH];
     vfloat kt_buf[hs * TILE_VECTORS], v_buf[TILE * hsp / VECTOR_WIDTH];
-    vfloat p_buf[TILE * TILE_VECTORS];
+    vfloat p_buf[TILE * TILE_VECTORS], running_max_buf[TILE_VECTORS], running_sum_buf[TILE_VECTORS];
     float *q = (float*)q_buf, *o = (float*)o_buf, *kt = (float*)kt_buf, *v = (float*)v_buf;
     float* p = (float*)p_buf;
-    float running_max[TILE], running_sum[TILE];
+    float *running_max = (float*)running_max_buf, *running_sum = (float*)running_sum_buf;
     uint8_t key_visible[TILE];
     /* Whole-vector rows are read in place: key rows by a single query row (a decoding step), value
      * rows always. Other sizes are copied into zero-padded tiles. */
@@ -539,7 +548,7 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
 
     load_rows(q, hsp, in->q + i0 * in->q_stride, in->q_stride, rows, hs, in->scale);
     memset(o, 0, rows * hsp * sizeof(float));
-    for (int64_t i = 0; i < rows; i++) {
+    for (int64_t i = 0; i < TILE; i++) {
         running_max[i] = -INFINITY;
         running_sum[i] = 0.0f;
     }
@@ -556,10 +565,7 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
             tile_scores(p, q, hsp, kt, hs, rows, row_block, causal);
         }
         mask_scores(p, 0, rows, TILE, p0, j0, key_visible, real_keys);
-        for (int64_t i = 0; i < rows; i++) {
-            online_softmax_row(p + i * TILE, &running_max[i], &running_sum[i], o + i * hsp,
-                               hsp);
-        }
+        online_softmax_rows(p, running_max, running_sum, o, hsp, rows, n, causal);
         const float* v_rows = in->v + j0 * in->v_stride;
         if (in_place) {
             tile_accumulate(o, hsp, p, TILE, 1, v_rows, in->v_stride, n, hsp, rows, row_block,
@@ -630,15 +636,17 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
         load_transposed(dout_t, dout_rows, g->out_stride, rows, hs, 1.0f);
         memset(dq, 0, rows * hsp * sizeof(float));
         load_rows(scratch, hsp, g->out + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
-        for (int64_t i = 0; i < TILE; i++) {      /* columns past the tile: P = 0 via lse = inf */
-            vfloat dot = vsplat(0.0f);
-            if (i < rows) {
-                for (int64_t v = 0; v < hsp / VECTOR_WIDTH; v++) {
-                    dot += ((vfloat*)(scratch + i * hsp))[v] * ((vfloat*)(dout + i * hsp))[v];
+        for (int64_t i0_dot = 0; i0_dot < TILE; i0_dot += VECTOR_WIDTH) {   /* D_i = dO_i · O_i */
+            vfloat dot[VECTOR_WIDTH];
+            for (int r = 0; r < VECTOR_WIDTH; r++) {
+                const int64_t i = i0_dot + r;
+                dot[r] = vsplat(0.0f);
+                for (int64_t v = 0; i < rows && v < hsp / VECTOR_WIDTH; v++) {
+                    dot[r] += ((vfloat*)(scratch + i * hsp))[v] * ((vfloat*)(dout + i * hsp))[v];
                 }
+                lse[i] = i < rows ? g->lse[i0 + i] : INFINITY;   /* past the tile: P = 0 */
             }
-            out_dot_dout[i] = hsum(dot);
-            lse[i] = i < rows ? g->lse[i0 + i] : INFINITY;
+            *(vfloat*)(out_dot_dout + i0_dot) = reduce_lanes(dot, 0);
         }
         for (int64_t j0 = 0; j0 < key_end; j0 += TILE) {
             const int64_t n = key_end - j0 < TILE ? key_end - j0 : TILE;
@@ -655,7 +663,13 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             for (int64_t c = 0; c < n; c++) {
                 vfloat* p_row = (vfloat*)(pt + c * TILE);
                 vfloat* ds_row = (vfloat*)(dst + c * TILE);
-                for (int j = 0; j < TILE_VECTORS; j++) {
+                const int64_t first_query = c + queries_seeing.lo;   /* the first that sees c */
+                const int64_t first_vector = first_query > 0 ? first_query / VECTOR_WIDTH : 0;
+                for (int64_t j = 0; j < TILE_VECTORS; j++) {
+                    if (j < first_vector) {        /* all masked: P = dS = 0, without the exp */
+                        p_row[j] = ds_row[j] = vsplat(0.0f);
+                        continue;
+                    }
                     p_row[j] = vexp(p_row[j] - lse_buf[j]);    /* 0 if masked or lse = inf */
                     ds_row[j] = p_row[j] * (ds_row[j] - out_dot_dout_buf[j]);
                 }
