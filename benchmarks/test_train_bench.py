@@ -60,9 +60,8 @@ def ours_train_step(size: str):
     def train_step() -> float:
         nonlocal step
         step += 1
-        model.zero_grad()
         loss = model.loss(idx, targets)
-        model.backward()
+        model.backward(accumulate=False)   # writes the gradients: zero_grad() not needed
         scale = adamw.clip_scale(adamw.grad_norm(grads), MAX_NORM)   # clipping, as the trainer
         adamw.adamw_step(params, grads, m, v, LEARNING_RATE, BETAS[0], BETAS[1], EPS,
                          WEIGHT_DECAY, step, decay_mask=decay, grad_scale=scale)

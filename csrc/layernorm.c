@@ -138,7 +138,8 @@ int64_t layernorm_backward_scratch_size(int64_t N, int64_t C) {
 
 void layernorm_backward(float* dx, float* dweight, float* dbias, float* scratch,
                         const float* dout, const float* x, const float* weight,
-                        const float* mean, const float* rstd, int64_t N, int64_t C) {
+                        const float* mean, const float* rstd, int64_t N, int64_t C,
+                        int accumulate_weights) {
     int64_t n_blocks = (N + ROW_BLOCK - 1) / ROW_BLOCK;
     int64_t n_tiles = (C + CHANNEL_TILE - 1) / CHANNEL_TILE;
     #pragma omp parallel if (N * C >= PARALLEL_MIN)
@@ -200,8 +201,9 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, float* scratch,
                 }
             }
             for (int64_t i = 0; i < width; i++) {
-                dweight[c0 + i] += (float)weight_total[i];
-                dbias[c0 + i] += (float)bias_total[i];
+                float dweight_i = (float)weight_total[i], dbias_i = (float)bias_total[i];
+                dweight[c0 + i] = accumulate_weights ? dweight[c0 + i] + dweight_i : dweight_i;
+                dbias[c0 + i] = accumulate_weights ? dbias[c0 + i] + dbias_i : dbias_i;
             }
         }
     }

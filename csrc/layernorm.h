@@ -19,7 +19,9 @@ void layernorm_forward(float* out,           // (N, C)
 
 /* Accumulates (+=) dx, dweight and dbias in one pass over the rows. dweight and dbias are
  * summed per block of rows into scratch, then over the blocks in order, so the result is the
- * same for every thread count. scratch holds layernorm_backward_scratch_size(N, C) floats. */
+ * same for every thread count. scratch holds layernorm_backward_scratch_size(N, C) floats.
+ * With accumulate_weights = 0, dweight and dbias are written (=) instead, their old values never
+ * read; dx is always added to. */
 void layernorm_backward(float* dx,            // (N, C)
                         float* dweight,       // (C,)
                         float* dbias,         // (C,)
@@ -29,7 +31,7 @@ void layernorm_backward(float* dx,            // (N, C)
                         const float* weight,  // (C,)
                         const float* mean,    // (N,)
                         const float* rstd,    // (N,)
-                        int64_t N, int64_t C);
+                        int64_t N, int64_t C, int accumulate_weights);
 
 /* Floats of scratch that layernorm_backward needs for N rows of C channels. */
 int64_t layernorm_backward_scratch_size(int64_t N, int64_t C);

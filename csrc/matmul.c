@@ -30,7 +30,7 @@
 /* Below this many flops (2*m*n*k) one thread does the whole product: a parallel region costs
  * more than it saves. */
 #define SERIAL_FLOPS (1 << 20)
-/* column_sums_add splits its columns over threads from this many elements (a pass over memory, not
+/* column_sums splits its columns over threads from this many elements (a pass over memory, not
  * flops: a training step's (768, 128..512) bias gradients went serially under SERIAL_FLOPS). */
 #define COLUMN_SUMS_PARALLEL (1 << 15)
 
@@ -515,23 +515,24 @@ llm_status matmul_forward(float* out, const float* inp, const float* weight, con
     return gemm_strided(out, n, (strided){inp, k, 1}, w, bias, m, n, k, 1.0f, 0.0f);
 }
 
-/* dbias (N) += column sums of dout (M, N); threads split the columns. */
-static void column_sums_add(float* dbias, const float* dout, int64_t m, int64_t n) {
+/* dbias (N) = (accumulate: dbias +) column sums of dout (M, N); threads split the columns. */
+static void column_sums(float* dbias, const float* dout, int64_t m, int64_t n, int accumulate) {
 #pragma omp parallel for schedule(static) num_threads(team_size(m * n >= COLUMN_SUMS_PARALLEL))
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
         int64_t j1 = min64(n, j0 + 64);
         float sum[64] = {0};
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = j0; j < j1; j++) sum[j - j0] += dout[i * n + j];
-        for (int64_t j = j0; j < j1; j++) dbias[j] += sum[j - j0];
+        for (int64_t j = j0; j < j1; j++) dbias[j] = accumulate ? dbias[j] + sum[j - j0] : sum[j - j0];
     }
 }
 
 llm_status matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                            const float* inp, const float* weight, int64_t m, int64_t k, int64_t n,
-                           int transpose_weight) {
+                           int transpose_weight, int accumulate_weights) {
     if (m < 0 || n < 0 || k < 0) return LLM_ERR_ARGUMENT;
     llm_status status = LLM_OK;
+    float weights_beta = accumulate_weights ? 1.0f : 0.0f;   /* 0: the old values are never read */
     if (dinp) {  /* dinp (M,K) += dout (M,N) @ op(W)ᵀ (N,K) */
         strided w_t = transpose_weight ? (strided){weight, k, 1} : (strided){weight, 1, n};
         status = gemm_strided(dinp, k, (strided){dout, n, 1}, w_t, NULL, m, k, n, 1.0f, 1.0f);
@@ -540,12 +541,12 @@ llm_status matmul_backward(float* dinp, float* dweight, float* dbias, const floa
     if (dweight) {
         if (transpose_weight)  /* dW (N,K) += doutᵀ (N,M) @ inp (M,K) */
             status = gemm_strided(dweight, k, (strided){dout, 1, n}, (strided){inp, k, 1}, NULL,
-                                  n, k, m, 1.0f, 1.0f);
+                                  n, k, m, 1.0f, weights_beta);
         else                   /* dW (K,N) += inpᵀ (K,M) @ dout (M,N) */
             status = gemm_strided(dweight, n, (strided){inp, 1, k}, (strided){dout, n, 1}, NULL,
-                                  k, n, m, 1.0f, 1.0f);
+                                  k, n, m, 1.0f, weights_beta);
         if (status != LLM_OK) return status;
     }
-    if (dbias) column_sums_add(dbias, dout, m, n);
+    if (dbias) column_sums(dbias, dout, m, n, accumulate_weights);
     return LLM_OK;
 }

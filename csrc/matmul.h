@@ -44,7 +44,9 @@ llm_status matmul_forward(float* out,           // (M, N)
                           int64_t m, int64_t k, int64_t n, int transpose_weight);
 
 /* Accumulates (+=): dinp (M,K) += dout @ op(W)ᵀ; dweight += inpᵀ @ dout (or its transpose,
- * dout ᵀ @ inp, when transpose_weight); dbias (N) += column sums of dout.
+ * dout ᵀ @ inp, when transpose_weight); dbias (N) += column sums of dout. With
+ * accumulate_weights = 0, dweight and dbias are written (=) instead, their old values never read
+ * (a first micro-batch needs no zeroing pass); dinp is always added to.
  * Any of dinp/dweight/dbias may be NULL. */
 llm_status matmul_backward(float* dinp,          // (M, K) or NULL
                            float* dweight,       // (K, N), or (N, K) when transpose_weight; or NULL
@@ -52,7 +54,8 @@ llm_status matmul_backward(float* dinp,          // (M, K) or NULL
                            const float* dout,    // (M, N)
                            const float* inp,     // (M, K)
                            const float* weight,  // (K, N), or (N, K) when transpose_weight
-                           int64_t m, int64_t k, int64_t n, int transpose_weight);
+                           int64_t m, int64_t k, int64_t n, int transpose_weight,
+                           int accumulate_weights);
 
 /* Chooses the micro-kernel by SIMD level (an llm_simd value; a level the CPU lacks, or -1, means
  * the widest it has, the default) and returns the level now in use. For validating and timing the

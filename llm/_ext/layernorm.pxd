@@ -9,5 +9,5 @@ cdef extern from "layernorm.h":
     void c_layernorm_backward "layernorm_backward"(
         float* dx, float* dweight, float* dbias, float* scratch, const float* dout,
         const float* x, const float* weight, const float* mean, const float* rstd,
-        int64_t N, int64_t C) nogil
+        int64_t N, int64_t C, int accumulate_weights) nogil
     int64_t layernorm_backward_scratch_size(int64_t N, int64_t C)

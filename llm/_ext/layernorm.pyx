@@ -83,13 +83,17 @@ def backward_scratch_size(N, C) -> int:
     return layernorm_backward_scratch_size(N, C)
 
 
-def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=None):
+def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=None,
+                       bint accumulate_weights=True):
     """dx, dweight, dbias += the gradients of LayerNorm given dout (..., C), the forward's input
     x, weight (C,) and the forward's mean and rstd. Gradient arrays must not overlap inputs.
 
     scratch: None (allocated per call) or a float32 array of backward_scratch_size(N, C)
     elements, for callers that keep one to avoid the allocation. The result is the same bit for
     bit with any number of threads.
+
+    accumulate_weights=False writes dweight and dbias (=) instead of adding to them (their old
+    contents are never read); dx is always added to.
     """
     cdef int64_t N, C
     N, C = rows_and_channels(check_array("x", x, np.float32))
@@ -118,4 +122,4 @@ def layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, scratch=
     cdef const float* rstd_ptr = <const float*>cnp.PyArray_DATA(rstd)
     with nogil:
         c_layernorm_backward(dx_ptr, dweight_ptr, dbias_ptr, scratch_ptr, dout_ptr, x_ptr,
-                             weight_ptr, mean_ptr, rstd_ptr, N, C)
+                             weight_ptr, mean_ptr, rstd_ptr, N, C, accumulate_weights)

@@ -132,13 +132,17 @@ def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False):
     return out
 
 
-def matmul_backward(dinp, dweight, dbias, dout, inp, weight, bint transpose_weight=False):
+def matmul_backward(dinp, dweight, dbias, dout, inp, weight, bint transpose_weight=False,
+                    bint accumulate_weights=True):
     """Accumulate (+=) the gradients of out = inp @ weight (+ bias).
 
     dout: (..., N) float32; inp: (..., K) with the same leading dimensions; weight as in
     matmul_forward. dinp (like inp) += dout @ weight.T; dweight (like weight) += inp.T @ dout
     (its transpose with transpose_weight); dbias (N,) += dout summed over the leading dimensions.
     Any of dinp, dweight, dbias may be None (that gradient is skipped).
+
+    accumulate_weights=False writes dweight and dbias (=) instead of adding to them: their old
+    contents are never read, so a first micro-batch needs no zeroing pass. dinp is always added to.
     """
     cdef int64_t m, k, n
     m, k, n = layer_sizes(inp, weight, transpose_weight)
@@ -160,5 +164,5 @@ def matmul_backward(dinp, dweight, dbias, dout, inp, weight, bint transpose_weig
     cdef llm_status status
     with nogil:
         status = c_matmul_backward(dinp_data, dweight_data, dbias_data, dout_data, inp_data,
-                                   weight_data, m, k, n, transpose_weight)
+                                   weight_data, m, k, n, transpose_weight, accumulate_weights)
     raise_for(status)

@@ -10,7 +10,8 @@ Every tensor the backward pass reads is kept by the forward pass in buffers allo
 reused by every later call (`_Activations`, viewed from a `_BufferPool` that only grows). The backward pass walks the blocks in reverse with one
 gradient buffer for the residual stream, `dres`, into which the LayerNorm and linear kernels
 accumulate, so the residual connections cost no copies. Parameter gradients accumulate (+=) into
-`grads` until `zero_grad()`, as in PyTorch, so micro-batches can be summed.
+`grads` until `zero_grad()`, as in PyTorch, so micro-batches can be summed; `backward(accumulate=
+False)` writes them instead, the zeroing pass and the reads of zeros saved.
 
 Generation: forward_cached runs the same block code on the new positions only, its attention
 step reading the earlier positions' keys and values from a KVCache (llm/model/kv_cache.py)
@@ -307,8 +308,12 @@ class GPT:
         self._loss_ready = True
         return loss
 
-    def backward(self) -> None:
-        """Accumulate d loss / d parameter into grads (call loss() first)."""
+    def backward(self, accumulate: bool = True) -> None:
+        """Accumulate d loss / d parameter into grads (call loss() first).
+
+        accumulate=False: write this batch's gradients into grads instead, whatever they held
+        (zero_grad() + backward() in one go, without the pass that zeroes them).
+        """
         if not self._loss_ready:
             raise RuntimeError("backward() needs loss() first (forward() alone keeps no loss)")
         self._loss_ready = False
@@ -316,20 +321,27 @@ class GPT:
         # acts.logits holds d loss / d logits (written in place by the cross-entropy)
         if cfg.norm == "pre":
             self._linear_backward(acts.dnorm, acts.logits, acts.head_input, self._head_weight,
-                                  self._head_grad, None, transpose_weight=True)
+                                  self._head_grad, None, accumulate, transpose_weight=True)
             acts.dres.fill(0.0)
             layernorm.layernorm_backward(acts.dres, self.grads["ln_f.weight"],
                                          self.grads["ln_f.bias"], acts.dnorm, acts.top,
-                                         self.params["ln_f.weight"], acts.lnf_mean, acts.lnf_rstd)
+                                         self.params["ln_f.weight"], acts.lnf_mean, acts.lnf_rstd,
+                                         accumulate_weights=accumulate)
         else:
             self._linear_backward(acts.dres, acts.logits, acts.head_input, self._head_weight,
-                                  self._head_grad, None, transpose_weight=True)
+                                  self._head_grad, None, accumulate, transpose_weight=True)
         block_backward = self._block_backward_pre if cfg.norm == "pre" else \
             self._block_backward_post
         for layer in reversed(range(cfg.n_layer)):
-            block_backward(layer)
+            block_backward(layer, accumulate)
+        # The embeddings' gradients are sums over token occurrences: they start from zero unless
+        # accumulating, or unless the tied lm head has just written the token embedding's.
+        if not (accumulate or cfg.tie_embeddings):
+            self.grads["wte.weight"].fill(0.0)
         embedding.embedding_backward(self.grads["wte.weight"], acts.dres, acts.idx)
         if cfg.positional == "learned":
+            if not accumulate:
+                self.grads["wpe.weight"].fill(0.0)
             embedding.embedding_backward(self.grads["wpe.weight"], acts.dres, acts.positions)
 
     # ---------------------------------------------------------------- save / load
@@ -501,66 +513,76 @@ class GPT:
     # ---------------------------------------------------------------- backward internals
 
     @staticmethod
-    def _linear_backward(dinp, dout, inp, weight, dweight, dbias, transpose_weight=False):
+    def _linear_backward(dinp, dout, inp, weight, dweight, dbias, accumulate,
+                         transpose_weight=False):
         """dinp = dout @ op(weight)ᵀ (written, not accumulated: no zeroing pass needed);
-        dweight, dbias += as matmul_backward."""
+        dweight, dbias += as matmul_backward (written when not accumulate)."""
         matmul.gemm(dinp.reshape(-1, dinp.shape[-1]), dout.reshape(-1, dout.shape[-1]), weight,
                     trans_b=not transpose_weight)
-        matmul.matmul_backward(None, dweight, dbias, dout, inp, weight, transpose_weight)
+        matmul.matmul_backward(None, dweight, dbias, dout, inp, weight, transpose_weight,
+                               accumulate_weights=accumulate)
 
-    def _attention_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool) -> None:
-        """Gradients of out = c_proj(attention(c_attn(x))) given dout: into g's weights, and into
-        dx (written, or added to it when accumulate_dx)."""
+    def _attention_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool,
+                            accumulate: bool) -> None:
+        """Gradients of out = c_proj(attention(c_attn(x))) given dout: into g's weights (added,
+        or written when not accumulate), and into dx (written, or added to it when
+        accumulate_dx)."""
         acts = self._acts
         self._linear_backward(acts.dattn, dout, a.attn, w.attn_proj_weight, g.attn_proj_weight,
-                              g.attn_proj_bias)
+                              g.attn_proj_bias, accumulate)
         attention.attention_backward(acts.dqkv, acts.dattn, a.qkv, a.attn, a.attn_stats,
                                      self.config.n_head, self._key_mask)
         if accumulate_dx:
             matmul.matmul_backward(dx, g.c_attn_weight, g.c_attn_bias, acts.dqkv, x,
-                                   w.c_attn_weight)
+                                   w.c_attn_weight, accumulate_weights=accumulate)
         else:
             self._linear_backward(dx, acts.dqkv, x, w.c_attn_weight, g.c_attn_weight,
-                                  g.c_attn_bias)
+                                  g.c_attn_bias, accumulate)
 
-    def _mlp_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool) -> None:
+    def _mlp_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool, accumulate: bool) -> None:
         """Gradients of out = mlp_c_proj(act(c_fc(x))) given dout, as _attention_backward."""
         acts = self._acts
         self._linear_backward(acts.dfc, dout, a.fc_act, w.mlp_proj_weight,
-                              g.mlp_proj_weight, g.mlp_proj_bias)
+                              g.mlp_proj_weight, g.mlp_proj_bias, accumulate)
         self._activation_backward(acts.dfc, a.fc, a.fc_act)
         if accumulate_dx:
-            matmul.matmul_backward(dx, g.c_fc_weight, g.c_fc_bias, acts.dfc, x, w.c_fc_weight)
+            matmul.matmul_backward(dx, g.c_fc_weight, g.c_fc_bias, acts.dfc, x, w.c_fc_weight,
+                                   accumulate_weights=accumulate)
         else:
-            self._linear_backward(dx, acts.dfc, x, w.c_fc_weight, g.c_fc_weight, g.c_fc_bias)
+            self._linear_backward(dx, acts.dfc, x, w.c_fc_weight, g.c_fc_weight, g.c_fc_bias,
+                                  accumulate)
 
-    def _block_backward_pre(self, layer: int) -> None:
+    def _block_backward_pre(self, layer: int, accumulate: bool) -> None:
         """acts.dres: d loss / d resid2 on entry, d loss / d block input on exit. Each branch's
-        input gradient lands in dnorm; LayerNorm's backward adds it to dres (the residual)."""
+        input gradient lands in dnorm; LayerNorm's backward adds it to dres (the residual).
+        The block's parameter gradients are added (written when not accumulate)."""
         acts = self._acts
         a, w, g = acts.layers[layer], self._weights[layer], self._weight_grads[layer]
         dres, dnorm = acts.dres, acts.dnorm
-        self._mlp_backward(a, w, g, dres, a.ln2, dnorm, accumulate_dx=False)
+        self._mlp_backward(a, w, g, dres, a.ln2, dnorm, False, accumulate)
         layernorm.layernorm_backward(dres, g.ln_2_weight, g.ln_2_bias, dnorm, a.resid1,
-                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd)
-        self._attention_backward(a, w, g, dres, a.ln1, dnorm, accumulate_dx=False)
+                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd,
+                                     accumulate_weights=accumulate)
+        self._attention_backward(a, w, g, dres, a.ln1, dnorm, False, accumulate)
         layernorm.layernorm_backward(dres, g.ln_1_weight, g.ln_1_bias, dnorm,
                                      acts.block_inputs[layer], w.ln_1_weight, a.ln1_mean,
-                                     a.ln1_rstd)
+                                     a.ln1_rstd, accumulate_weights=accumulate)
 
-    def _block_backward_post(self, layer: int) -> None:
+    def _block_backward_post(self, layer: int, accumulate: bool) -> None:
         """acts.dres: d loss / d ln2 (the block output) on entry, d loss / d block input on exit.
         dnorm holds the gradient of each sum before its LayerNorm; each branch adds its input
-        gradient to the residual's."""
+        gradient to the residual's. Parameter gradients as _block_backward_pre."""
         acts = self._acts
         a, w, g = acts.layers[layer], self._weights[layer], self._weight_grads[layer]
         dres, dsum = acts.dres, acts.dnorm
         dsum.fill(0.0)
         layernorm.layernorm_backward(dsum, g.ln_2_weight, g.ln_2_bias, dres, a.resid2,
-                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd)
-        self._mlp_backward(a, w, g, dsum, a.ln1, dsum, accumulate_dx=True)   # dsum: d ln1
+                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd,
+                                     accumulate_weights=accumulate)
+        self._mlp_backward(a, w, g, dsum, a.ln1, dsum, True, accumulate)   # dsum: d ln1
         dres.fill(0.0)
         layernorm.layernorm_backward(dres, g.ln_1_weight, g.ln_1_bias, dsum, a.resid1,
-                                     w.ln_1_weight, a.ln1_mean, a.ln1_rstd)
-        self._attention_backward(a, w, g, dres, acts.block_inputs[layer], dres,
-                                 accumulate_dx=True)
+                                     w.ln_1_weight, a.ln1_mean, a.ln1_rstd,
+                                     accumulate_weights=accumulate)
+        self._attention_backward(a, w, g, dres, acts.block_inputs[layer], dres, True,
+                                 accumulate)

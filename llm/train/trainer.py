@@ -212,13 +212,12 @@ class Trainer:
         """One update; returns its mean training loss. TrainingDiverged (before the update)
         when the loss or the gradient norm is not finite."""
         model, accum = self.model, self.config.grad_accum
-        model.zero_grad()
         total = 0.0
-        for _ in range(accum):
+        for micro_step in range(accum):
             loss = self.batch_loss(self.train_loader.next_batch())
             if not math.isfinite(loss):
                 raise self.diverged(f"the training loss is {loss}", lr)
-            model.backward()
+            model.backward(accumulate=micro_step > 0)   # the first one replaces zero_grad()
             total += loss
         grads = model.grads.flat
         if accum > 1:

@@ -140,6 +140,22 @@ def test_one_and_two_threads_agree_bit_for_bit(with_threads):
         np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("shape", [(3, 7), (300, 130)])   # one block of rows, and several
+def test_backward_without_accumulate_writes_dweight_dbias_and_adds_dx(shape):
+    x, weight, bias = random_inputs(shape, seed=6)
+    dout = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    _, mean, rstd = forward(x, weight, bias)
+    dx = np.full_like(x, 0.25)
+    expected_dx, expected_dweight, expected_dbias = dx.copy(), np.zeros_like(weight), \
+        np.zeros_like(bias)
+    layernorm_backward(expected_dx, expected_dweight, expected_dbias, dout, x, weight, mean, rstd)
+    dweight, dbias = np.full_like(weight, np.nan), np.full_like(bias, np.nan)   # never read
+    layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, accumulate_weights=False)
+    np.testing.assert_array_equal(dx, expected_dx)
+    np.testing.assert_array_equal(dweight, expected_dweight)
+    np.testing.assert_array_equal(dbias, expected_dbias)
+
+
 def test_bad_arguments_raise_value_error_naming_them():
     x, weight, bias = random_inputs((4, 6))
     out, mean, rstd = forward(x, weight, bias)

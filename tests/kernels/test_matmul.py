@@ -163,6 +163,26 @@ def test_backward_at_larger_shape_matches_numpy_and_skips_none(transpose_weight)
     np.testing.assert_allclose(dbias, expected_dbias, rtol=0, atol=tolerance(m))
 
 
+@pytest.mark.parametrize("transpose_weight", [False, True])
+@pytest.mark.parametrize("m, k, n", [(300, 127, 65), (800, 64, 96)])   # k-sliced: m > kc
+def test_backward_without_accumulate_writes_weight_grads_and_adds_dinp(m, k, n, transpose_weight,
+                                                                      simd_level):
+    rng = np.random.default_rng(5)
+    inp, dout = random(rng, m, k), random(rng, m, n)
+    weight = random(rng, *((n, k) if transpose_weight else (k, n)))
+    dinp = random(rng, m, k)
+    expected_dinp = dinp.copy()
+    expected_dweight, expected_dbias = np.zeros_like(weight), np.zeros(n, np.float32)
+    matmul.matmul_backward(expected_dinp, expected_dweight, expected_dbias, dout, inp, weight,
+                           transpose_weight=transpose_weight)
+    dweight, dbias = np.full_like(weight, np.nan), np.full(n, np.nan, np.float32)  # never read
+    matmul.matmul_backward(dinp, dweight, dbias, dout, inp, weight,
+                           transpose_weight=transpose_weight, accumulate_weights=False)
+    np.testing.assert_array_equal(dinp, expected_dinp)
+    np.testing.assert_array_equal(dweight, expected_dweight)
+    np.testing.assert_array_equal(dbias, expected_dbias)
+
+
 @pytest.fixture
 def restore_threads():
     before = llm.build_info()["omp_threads"]

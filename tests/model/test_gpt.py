@@ -69,6 +69,25 @@ def test_backward_accumulates_until_zero_grad():
     assert not model.grads.flat.any()
 
 
+@pytest.mark.parametrize("norm, tie_embeddings, positional", [
+    ("pre", True, "learned"), ("pre", False, "sinusoidal"), ("post", False, "learned"),
+    ("post", True, "sinusoidal")])
+def test_backward_without_accumulate_writes_every_gradient(norm, tie_embeddings, positional):
+    model = make_model(norm=norm, tie_embeddings=tie_embeddings, positional=positional)
+    idx, targets = ids((2, 8), seed=7), ids((2, 8), seed=8)
+    model.zero_grad()
+    model.loss(idx, targets)
+    model.backward()
+    expected = model.grads.flat.copy()
+    model.grads.flat[:] = np.nan           # whatever was there is never read
+    model.loss(idx, targets)
+    model.backward(accumulate=False)
+    np.testing.assert_array_equal(model.grads.flat, expected)
+    model.loss(idx, targets)
+    model.backward()                       # and accumulating on top of it still adds
+    np.testing.assert_allclose(model.grads.flat, 2 * expected, rtol=1e-5, atol=1e-7)
+
+
 def test_errors_say_what_is_wrong():
     model = make_model()
     with pytest.raises(ValueError, match="outside the vocabulary"):
