@@ -547,7 +547,8 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
     const int64_t key_end = p0 + rows < in->Tk ? p0 + rows : in->Tk;
     vfloat q_buf[TILE * hsp / VECTOR_WIDTH], o_buf[TILE * hsp / VECTOR_WIDTH];
     vfloat kt_buf[hs * TILE_VECTORS], v_buf[TILE * hsp / VECTOR_WIDTH];
-    vfloat p_buf[TILE * TILE_VECTORS], running_max_buf[TILE_VECTORS], running_sum_buf[TILE_VECTORS];
+    vfloat p_buf[TILE * TILE_VECTORS];
+    vfloat running_max_buf[TILE_VECTORS], running_sum_buf[TILE_VECTORS];   /* per query row */
     float *q = (float*)q_buf, *o = (float*)o_buf, *kt = (float*)kt_buf, *v = (float*)v_buf;
     float* p = (float*)p_buf;
     float *running_max = (float*)running_max_buf, *running_sum = (float*)running_sum_buf;

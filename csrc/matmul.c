@@ -523,7 +523,8 @@ static void column_sums(float* dbias, const float* dout, int64_t m, int64_t n, i
         float sum[64] = {0};
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = j0; j < j1; j++) sum[j - j0] += dout[i * n + j];
-        for (int64_t j = j0; j < j1; j++) dbias[j] = accumulate ? dbias[j] + sum[j - j0] : sum[j - j0];
+        for (int64_t j = j0; j < j1; j++)
+            dbias[j] = accumulate ? dbias[j] + sum[j - j0] : sum[j - j0];
     }
 }
 
