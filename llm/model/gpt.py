@@ -478,8 +478,8 @@ class GPT:
         return a.resid1
 
     def _block_forward_post(self, layer: int, a, x, x_addend, attend):
-        """As _block_forward_pre, the post-norm block: its output a.ln2 is complete (returns
-        None)."""
+        """As _block_forward_pre, the post-norm block: its output a.ln2 is complete, so it
+        returns None (no addend due)."""
         w = self._weights[layer]
         if x_addend is not None:    # attention reads x first: no LayerNorm to complete it
             x += x_addend
@@ -489,7 +489,6 @@ class GPT:
         self._mlp_forward(a, w, a.ln1, out=a.resid2)
         layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid2, w.ln_2_weight,
                                     w.ln_2_bias, residual=a.ln1)
-        return None
 
     def _attention_forward(self, layer: int, a, w, x, out, attend) -> None:
         """out = c_proj(attention(c_attn(x))), keeping qkv and attn in a. attend(layer, a)
