@@ -12,6 +12,7 @@ import functools
 
 import pytest
 
+from benchmarks.timing import benchmark_median
 from llm.tokenizer import lookup_bench
 
 pytest.importorskip("pytest_benchmark")
@@ -31,6 +32,6 @@ def test_lookup(benchmark, size, position, mode, method):
     benchmark.group = f"lookup {lookup_bench.size_label(size)} {position} {mode}"
     ids = benchmark(lookup_bench.lookup_call(work, method, mode, position))
     assert list(ids) == work.expected[position]
-    if benchmark.stats:   # None under --benchmark-disable
-        benchmark.extra_info["ns_per_key"] = round(
-            benchmark.stats.stats.median / lookup_bench.KEYS_PER_CALL * 1e9, 1)
+    median = benchmark_median(benchmark)
+    if median is not None:
+        benchmark.extra_info["ns_per_key"] = round(median / lookup_bench.KEYS_PER_CALL * 1e9, 1)

@@ -10,6 +10,12 @@ class Medians(NamedTuple):
     cpu: float    # seconds of process CPU time (all threads)
 
 
+def benchmark_median(benchmark) -> float | None:
+    """pytest-benchmark's median seconds for the function it just timed; None under
+    --benchmark-disable, which runs the function once (a smoke test) and keeps no statistics."""
+    return benchmark.stats.stats.median if benchmark.stats else None
+
+
 def interleaved_medians(functions: dict[str, Callable[[], object]], rounds: int,
                         warmup: bool = True) -> dict[str, Medians]:
     """Median wall and CPU seconds of each function, run in turn round after round so that all
