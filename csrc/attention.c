@@ -722,14 +722,23 @@ COMPILE_PER_ISA(backward_head, (const head_inputs* in, const head_gradients* g),
 typedef void (*forward_fn)(const head_inputs*, const head_outputs*, int64_t);
 typedef void (*backward_head_fn)(const head_inputs*, const head_gradients*);
 
-/* The AVX-512 copy uses AVX-512VL's 32 ymm registers; the first AVX-512 chips (Xeon Phi) lack VL
- * and get the AVX2 copy. */
-static llm_simd attention_simd(void) {
-    llm_simd simd = llm_simd_detect();
+/* The SIMD level whose copies run; -1 until the first call (then the widest this CPU runs). */
+static int simd_level = -1;
+
+int attention_set_simd_level(int level) {
+    /* The AVX-512 copy uses AVX-512VL's 32 ymm registers; the first AVX-512 chips (Xeon Phi)
+     * lack VL and get the AVX2 copy. */
+    int widest = (int)llm_simd_detect();
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (simd == LLM_SIMD_AVX512 && !__builtin_cpu_supports("avx512vl")) simd = LLM_SIMD_AVX2;
+    if (widest == LLM_SIMD_AVX512 && !__builtin_cpu_supports("avx512vl")) widest = LLM_SIMD_AVX2;
 #endif
-    return simd;
+    simd_level = level < 0 || level > widest ? widest : level;
+    return simd_level;
+}
+
+static llm_simd attention_simd(void) {
+    if (simd_level < 0) attention_set_simd_level(-1);
+    return (llm_simd)simd_level;
 }
 
 static forward_fn select_forward(void) {

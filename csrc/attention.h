@@ -67,4 +67,9 @@ llm_status attention_forward_cached(float* out,               // (B, Tq, C)
                                     int64_t B, int64_t Tq, int64_t Tk, int64_t capacity,
                                     int64_t C, int64_t NH);
 
+/* Chooses the per-ISA copies by SIMD level (an llm_simd value; a level the CPU lacks, or -1,
+ * means the widest it runs, the default) and returns the level now in use. For testing the
+ * AVX2 and portable copies on an AVX-512 machine; not to be changed while other calls run. */
+int attention_set_simd_level(int level);
+
 #endif

@@ -8,7 +8,8 @@ cimport numpy as cnp
 
 import numpy as np
 
-from llm._ext.checks cimport check_array, check_disjoint, overlaps
+from llm._ext.checks cimport check_array, check_disjoint, overlaps, simd_level_value
+from llm._ext.runtime import SIMD_NAMES as SIMD_LEVELS
 
 cnp.import_array()
 
@@ -21,9 +22,6 @@ cdef inline float* data_of(object array):
     return <float*>cnp.PyArray_DATA(<cnp.ndarray>array)
 
 
-SIMD_LEVELS = ("scalar", "avx2", "avx512")  # as llm._ext.runtime.SIMD_NAMES
-
-
 def set_simd_level(level=None):
     """Run the micro-kernel of SIMD level "scalar", "avx2" or "avx512" (None: the widest this CPU
     has, the default); a level the CPU lacks falls back to its widest. Returns the level in use.
@@ -31,9 +29,7 @@ def set_simd_level(level=None):
     For validating and timing every kernel on one machine; not to be called while other
     threads multiply.
     """
-    if level is not None and level not in SIMD_LEVELS:
-        raise ValueError(f"level={level!r}: expected one of {SIMD_LEVELS} or None")
-    return SIMD_LEVELS[matmul_set_simd_level(-1 if level is None else SIMD_LEVELS.index(level))]
+    return SIMD_LEVELS[matmul_set_simd_level(simd_level_value(level, SIMD_LEVELS))]
 
 
 cdef raise_for(llm_status status):

@@ -1,9 +1,13 @@
-"""Fixtures for the kernel tests: finite differences and running under a thread count."""
+"""Fixtures for the kernel tests: finite differences, running under a thread count, and under
+each SIMD level's copy of the kernels."""
 import numpy as np
 import pytest
 
 import llm
-from llm._ext import runtime
+from llm._ext import attention, matmul, runtime
+
+# The kernel modules compiled once per SIMD level, each with its set_simd_level.
+PER_LEVEL_KERNELS = (matmul, attention)
 
 
 def central_differences(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -40,3 +44,17 @@ def with_threads():
         finally:
             llm.set_num_threads(before)
     return run
+
+
+@pytest.fixture(params=runtime.SIMD_NAMES)
+def simd_level(request):
+    """Runs the test with each SIMD level's copy of matmul and attention that this CPU can
+    execute, then restores the default (the widest)."""
+    in_use = [module.set_simd_level(request.param) for module in PER_LEVEL_KERNELS]
+    if any(level != request.param for level in in_use):
+        for module in PER_LEVEL_KERNELS:
+            module.set_simd_level()
+        pytest.skip(f"this CPU has no {request.param}")
+    yield request.param
+    for module in PER_LEVEL_KERNELS:
+        module.set_simd_level()

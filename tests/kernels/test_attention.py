@@ -3,6 +3,7 @@ NumPy (B, H, T, T) implementation, finite differences, and the thread-count and 
 import numpy as np
 import pytest
 
+from llm._ext import attention, runtime
 from llm._ext.attention import attention_backward, attention_forward, attention_forward_cached
 
 # float32 tiles vs the exact float64 result, O(1) values: 2e-6 absolute for outputs and stats,
@@ -89,7 +90,7 @@ SHAPES = [(2, 1, 8, 2), (3, 5, 12, 3), (2, 33, 64, 4), (3, 70, 48, 1), (2, 70, 9
 
 @pytest.mark.parametrize("B,T,C,n_head", SHAPES)
 @pytest.mark.parametrize("masked", [False, True])
-def test_forward_matches_reference(B, T, C, n_head, masked):
+def test_forward_matches_reference(B, T, C, n_head, masked, simd_level):
     rng, qkv, _ = random_case(B, T, C)
     key_mask = left_padding_mask(B, T, rng) if masked else None
     out, stats = run_forward(qkv, n_head, key_mask)
@@ -102,7 +103,8 @@ def test_forward_matches_reference(B, T, C, n_head, masked):
 
 @pytest.mark.parametrize("B,T,C,n_head", SHAPES)
 @pytest.mark.parametrize("masked", [False, True])
-def test_backward_matches_reference_and_writes_every_element(B, T, C, n_head, masked):
+def test_backward_matches_reference_and_writes_every_element(B, T, C, n_head, masked,
+                                                              simd_level):
     rng, qkv, dout = random_case(B, T, C, seed=1)
     key_mask = left_padding_mask(B, T, rng) if masked else None
     out, stats = run_forward(qkv, n_head, key_mask)
@@ -112,7 +114,7 @@ def test_backward_matches_reference_and_writes_every_element(B, T, C, n_head, ma
                                rtol=0, atol=GRAD_ATOL)
 
 
-def test_fully_padded_rows_give_zeros_never_nan():
+def test_fully_padded_rows_give_zeros_never_nan(simd_level):
     rng, qkv, dout = random_case(3, 37, 16, seed=2)
     key_mask = np.ones((3, 37), np.uint8)
     key_mask[0] = 0            # a sequence of padding only
@@ -148,7 +150,7 @@ def test_large_scores_stay_finite_and_accurate():
     np.testing.assert_allclose(out, expected_out, rtol=0, atol=1e-4 * np.abs(expected_out).max())
 
 
-def test_backward_matches_finite_differences(numeric_gradient):
+def test_backward_matches_finite_differences(numeric_gradient, simd_level):
     rng, qkv, dout = random_case(2, 6, 8, seed=5)
     key_mask = np.array([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], np.uint8)
     out, stats = run_forward(qkv, 2, key_mask)
@@ -176,7 +178,7 @@ def cache_holding(qkv, n_head, length, capacity):
 @pytest.mark.parametrize("Tq", [1, 3, 40])
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("n_head", [3, 2])   # head sizes 8 (rows read in place) and 12 (copied)
-def test_cached_forward_appends_and_equals_the_reference(Tq, masked, n_head):
+def test_cached_forward_appends_and_equals_the_reference(Tq, masked, n_head, simd_level):
     B, Tk, C, capacity = 3, 40, 24, 64
     rng, qkv, _ = random_case(B, Tk, C, seed=6)
     key_mask = left_padding_mask(B, Tk, rng) if masked else None
@@ -195,7 +197,7 @@ def test_cached_forward_appends_and_equals_the_reference(Tq, masked, n_head):
     np.testing.assert_array_equal(v_cache, full_values)
 
 
-def test_cached_steps_of_one_position_equal_the_reference():
+def test_cached_steps_of_one_position_equal_the_reference(simd_level):
     # A prefill of 5 positions, then one position per call (decoding), head size 32.
     B, T, C, n_head, prefill = 2, 45, 64, 2, 5
     _, qkv, _ = random_case(B, T, C, seed=8)
@@ -314,3 +316,13 @@ def test_cached_rejects_bad_arguments_naming_them():
     k_cache.flags.writeable = False
     with pytest.raises(ValueError, match="k_cache is read-only"):
         attention_forward_cached(out, k_cache, v_cache, qkv, 2, 3)
+
+
+def test_set_simd_level_names_the_levels_and_falls_back_to_the_widest():
+    try:
+        assert attention.set_simd_level("scalar") == "scalar"
+        assert attention.set_simd_level() in runtime.SIMD_NAMES
+        with pytest.raises(ValueError, match="expected one of"):
+            attention.set_simd_level("sse")
+    finally:
+        attention.set_simd_level()

@@ -14,16 +14,6 @@ ODD_SIZES = [(1, 1, 1), (1, 300, 17), (3, 17, 65), (17, 1, 3), (65, 127, 33), (1
              (300, 65, 127), (169, 257, 1), (2, 513, 2), (145, 260, 129), (13, 769, 40)]
 
 
-@pytest.fixture(params=matmul.SIMD_LEVELS)
-def simd_level(request):
-    """Runs the test with each micro-kernel this CPU can execute, then restores the default."""
-    if matmul.set_simd_level(request.param) != request.param:
-        matmul.set_simd_level()
-        pytest.skip(f"this CPU has no {request.param}")
-    yield request.param
-    matmul.set_simd_level()
-
-
 def random(rng, *shape):
     return rng.standard_normal(shape, dtype=np.float32)
 
