@@ -9,8 +9,9 @@ at two sizes of a character-level model (vocab 65):
     python benchmarks/test_train_bench.py [small|large]    # table: ms/iter, ratio, peak memory
 
 The table runs each (implementation, size) in a fresh subprocess, alternating (six times for
-small, twice for large), so the two OpenMP pools never share a process and the peak resident memory (ru_maxrss) is each one's
-own; it prints the overall medians and the median ratio of adjacent (ours, torch) runs.
+small, twice for large), so the two OpenMP pools never share a process and the peak resident
+memory (ru_maxrss) is each one's own; it prints the overall medians and the median ratio of
+adjacent (ours, torch) runs.
 """
 import json
 import resource

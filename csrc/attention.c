@@ -469,8 +469,9 @@ TILE_INLINE void online_softmax_rows(float* restrict scores, float* restrict run
         vfloat row_max[VECTOR_WIDTH], row_sum[VECTOR_WIDTH];
         for (int r = 0; r < VECTOR_WIDTH; r++) {
             const int64_t i = r0 + (r < count ? r : count - 1);   /* past rows: the last, unused */
-            const int64_t last_key = i + visible.hi < keys - 1 ? i + visible.hi : keys - 1;
-            vectors[r] = last_key < 0 ? 0 : last_key / VECTOR_WIDTH + 1;
+            int64_t begin, end;
+            vectors[r] = band_range(&begin, &end, visible, i, 1, keys)
+                             ? (end + VECTOR_WIDTH - 1) / VECTOR_WIDTH : 0;
             const vfloat* s = (const vfloat*)(scores + i * TILE);
             row_max[r] = vsplat(-INFINITY);
             for (int64_t j = 0; j < vectors[r]; j++) row_max[r] = vmax(row_max[r], s[j]);
@@ -647,17 +648,17 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
         load_transposed(dout_t, dout_rows, g->out_stride, rows, hs, 1.0f);
         memset(dq, 0, rows * hsp * sizeof(float));
         load_rows(scratch, hsp, g->out + i0 * g->out_stride, g->out_stride, rows, hs, 1.0f);
-        for (int64_t i0_dot = 0; i0_dot < TILE; i0_dot += VECTOR_WIDTH) {   /* D_i = dO_i · O_i */
+        for (int64_t r0 = 0; r0 < TILE; r0 += VECTOR_WIDTH) {   /* D_i = dO_i · O_i */
             vfloat dot[VECTOR_WIDTH];
             for (int r = 0; r < VECTOR_WIDTH; r++) {
-                const int64_t i = i0_dot + r;
+                const int64_t i = r0 + r;
                 dot[r] = vsplat(0.0f);
                 for (int64_t v = 0; i < rows && v < hsp / VECTOR_WIDTH; v++) {
                     dot[r] += ((vfloat*)(scratch + i * hsp))[v] * ((vfloat*)(dout + i * hsp))[v];
                 }
                 lse[i] = i < rows ? g->lse[i0 + i] : INFINITY;   /* past the tile: P = 0 */
             }
-            *(vfloat*)(out_dot_dout + i0_dot) = reduce_lanes(dot, 0);
+            *(vfloat*)(out_dot_dout + r0) = reduce_lanes(dot, 0);
         }
         for (int64_t j0 = 0; j0 < key_end; j0 += TILE) {
             const int64_t n = key_end - j0 < TILE ? key_end - j0 : TILE;
@@ -674,8 +675,9 @@ TILE_INLINE void backward_head(const head_inputs* in, const head_gradients* g, i
             for (int64_t c = 0; c < n; c++) {
                 vfloat* p_row = (vfloat*)(pt + c * TILE);
                 vfloat* ds_row = (vfloat*)(dst + c * TILE);
-                const int64_t first_query = c + queries_seeing.lo;   /* the first that sees c */
-                const int64_t first_vector = first_query > 0 ? first_query / VECTOR_WIDTH : 0;
+                int64_t begin, end;                 /* the queries that see key c */
+                const int64_t first_vector = band_range(&begin, &end, queries_seeing, c, 1, TILE)
+                                                 ? begin / VECTOR_WIDTH : TILE_VECTORS;
                 for (int64_t j = 0; j < TILE_VECTORS; j++) {
                     if (j < first_vector) {        /* all masked: P = dS = 0, without the exp */
                         p_row[j] = ds_row[j] = vsplat(0.0f);

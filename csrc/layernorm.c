@@ -75,7 +75,8 @@ static void normalize_rows(float* out, float* mean, float* rstd, float* x, const
         for (int64_t g = 0; g < rows; g++) {
             const float* x_row = x + (r0 + g) * C;
             float* out_row = out + (r0 + g) * C;
-            for (int64_t i = 0; i < C; i++) out_row[i] = (x_row[i] - m[g]) * s[g] * weight[i] + bias[i];
+            for (int64_t i = 0; i < C; i++)
+                out_row[i] = (x_row[i] - m[g]) * s[g] * weight[i] + bias[i];
             mean[r0 + g] = m[g];
             rstd[r0 + g] = s[g];
         }
@@ -162,11 +163,6 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, float* scratch,
                     dnorm_mean[g] = (float)(dnorm_sum / (double)C);
                     dnorm_norm_mean[g] = (float)(dnorm_norm_sum / (double)C);
                 }
-                float m[ROW_GROUP], s[ROW_GROUP];
-                for (int64_t g = 0; g < rows; g++) {
-                    m[g] = mean[r0 + g];
-                    s[g] = rstd[r0 + g];
-                }
                 /* dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), channel by
                  * channel over the group's rows, so the block's dweight and dbias sums stay in
                  * registers across them (same order of additions as row by row). The arrays are
@@ -177,12 +173,12 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, float* scratch,
                 for (int64_t i0 = 0; i0 < C; i0 += LANES) {
                     if (C - i0 >= LANES)
                         dx_lanes(dx_rows + i0, block_dweight + i0, block_dbias + i0,
-                                 dout_rows + i0, x_rows + i0, weight + i0, m, s, dnorm_mean,
-                                 dnorm_norm_mean, rows, C, LANES);
+                                 dout_rows + i0, x_rows + i0, weight + i0, mean + r0, rstd + r0,
+                                 dnorm_mean, dnorm_norm_mean, rows, C, LANES);
                     else
                         dx_lanes(dx_rows + i0, block_dweight + i0, block_dbias + i0,
-                                 dout_rows + i0, x_rows + i0, weight + i0, m, s, dnorm_mean,
-                                 dnorm_norm_mean, rows, C, C - i0);
+                                 dout_rows + i0, x_rows + i0, weight + i0, mean + r0, rstd + r0,
+                                 dnorm_mean, dnorm_norm_mean, rows, C, C - i0);
                 }
             }
         }
