@@ -21,6 +21,7 @@ import llm  # noqa: E402
 import llm.model.gpt as gpt_module  # noqa: E402
 from benchmarks.profile_train import timed  # noqa: E402
 from benchmarks.test_generate_bench import PROMPT, SIZES, make_model  # noqa: E402
+from llm.model import SamplingConfig  # noqa: E402
 
 # the module objects gpt.py and kv_cache.py call through: wrapping their functions times both
 KERNEL_MODULES = (gpt_module.matmul, gpt_module.attention, gpt_module.layernorm,
@@ -36,7 +37,7 @@ def main() -> None:
     model = make_model(args.size)
 
     def generate():
-        model.generate(PROMPT, args.tokens, temperature=0)
+        model.generate(PROMPT, args.tokens, SamplingConfig(temperature=0))
 
     generate()
     runs = []

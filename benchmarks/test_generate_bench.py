@@ -28,7 +28,7 @@ import pytest
 import llm
 from benchmarks.timing import benchmark_median
 from llm._ext import runtime
-from llm.model import GPT, GPTConfig, KVCache
+from llm.model import GPT, GPTConfig, KVCache, SamplingConfig
 
 SIZES = {"small": dict(n_layer=4, n_head=4, d_model=128),
          "large": dict(n_layer=6, n_head=6, d_model=384)}
@@ -46,7 +46,7 @@ def ours(size: str, cached: bool):
     """A function generating NEW_TOKENS greedy tokens after PROMPT; returns them."""
     model = make_model(size)
     if cached:
-        return lambda: model.generate(PROMPT, NEW_TOKENS, temperature=0)
+        return lambda: model.generate(PROMPT, NEW_TOKENS, SamplingConfig(temperature=0))
 
     def without_cache():
         history = list(PROMPT)

@@ -4,6 +4,6 @@ Submodules with heavier imports are used by name: llm.data.download (named datas
 HTTP), llm.data.prepare (token arrays tokenized once, memory-mapped by training).
 """
 from llm.data.conversations import Conversation, Turn, load_conversations
-from llm.data.text import iter_files, read_bytes, read_text
+from llm.util.text import iter_files, read_bytes, read_text
 
 __all__ = ["Conversation", "Turn", "iter_files", "load_conversations", "read_bytes", "read_text"]

@@ -18,10 +18,10 @@ blank lines between paragraphs, which are sentence boundaries.
 import re
 from collections.abc import Iterable, Iterator
 
-from llm.data.text import PathLike, iter_files, read_text
 from llm.tokenizer import Tokenizer
 from llm.tokenizer.export import byte_to_unicode
 from llm.tokenizer.tokenizer import NAIVE_TOKEN_NAMES
+from llm.util.text import PathLike, iter_files, read_text
 
 MAX_SENTENCE_WORDS = 10_000
 
@@ -68,7 +68,7 @@ class WordSentences:
     """The sentences of text files as words; each iteration reads the files again.
 
     paths: files or directories (their *.txt files, recursively, in sorted order). Files that are
-    not valid UTF-8 are read with the bad bytes replaced, and a warning (llm.data.text).
+    not valid UTF-8 are read with the bad bytes replaced, and a warning (llm.util.text).
     """
 
     def __init__(self, paths: PathLike | Iterable[PathLike]):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llm.data.text import PathLike
+from llm.util.text import PathLike
 
 QUESTION_BATCH = 1024   # questions scored per matrix product
 CANDIDATES = 5          # nearest words looked at per question (gensim's topn=5)

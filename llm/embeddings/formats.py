@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llm.atomic import atomic_write
-from llm.data.text import PathLike
+from llm.util.atomic import atomic_write
+from llm.util.text import PathLike
 
 
 def save_word2vec(path: PathLike, words: Sequence[str], vectors: np.ndarray, *,

@@ -17,11 +17,15 @@ from tqdm import tqdm
 
 from llm._ext import runtime as _runtime
 from llm._ext import word2vec as _kernels
-from llm.data.text import PathLike
-from llm.embeddings.evaluate import (AnalogyResult, WordPairResult, evaluate_analogies,
-                                     evaluate_word_pairs)
+from llm.embeddings.evaluate import (
+    AnalogyResult,
+    WordPairResult,
+    evaluate_analogies,
+    evaluate_word_pairs,
+)
 from llm.embeddings.formats import load_word2vec, save_word2vec
 from llm.embeddings.vocab import Vocabulary
+from llm.util.text import PathLike
 
 log = logging.getLogger(__name__)
 

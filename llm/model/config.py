@@ -5,7 +5,7 @@ other values of each option are those of the original Transformer, which this pr
 """
 from dataclasses import dataclass
 
-from llm.config_dict import DictConfig
+from llm.util.config_dict import DictConfig
 
 ACTIVATIONS = ("gelu", "relu")
 NORMS = ("pre", "post")

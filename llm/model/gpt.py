@@ -15,26 +15,22 @@ False)` writes them instead, the zeroing pass and the reads of zeros saved.
 
 Generation: forward_cached runs the same block code on the new positions only, its attention
 step reading the earlier positions' keys and values from a KVCache (llm/model/kv_cache.py)
-instead of recomputing them; generate / generate_stream (llm/generate.py) sample with it.
+instead of recomputing them; generate / generate_stream (llm/model/generation.py) sample with it.
 """
-import json
 import math
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
 from llm._ext import activation, attention, crossentropy, embedding, layernorm, matmul
-from llm.model import safetensors
+from llm.model import directory as model_directory
+from llm.model import generation
 from llm.model.config import GPTConfig
 from llm.model.parameters import TensorBuffer, decay_mask, initialize, parameter_shapes
 from llm.model.positional import position_ids, sinusoidal_table
+from llm.model.sampling import SamplingConfig
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer.json"
-FORMAT_VERSION = 1
 IGNORE_INDEX = -1
 
 
@@ -258,25 +254,18 @@ class GPT:
         cache.commit()
         return acts.logits
 
-    def generate(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, stop_tokens=(),
-                 seed=None) -> list:
+    def generate(self, prompt_ids, max_new_tokens: int, sampling: SamplingConfig | None = None,
+                 stop_tokens=()) -> list:
         """New token ids after prompt_ids (one prompt, or a batch of prompts of any lengths),
-        with a KV cache: see llm.generate.generate (sampling, stop tokens, sliding window)."""
-        from llm import generate   # llm.generate builds on this module
+        with a KV cache: see llm.model.generation (stop tokens, sliding window)."""
+        return generation.generate(self, prompt_ids, max_new_tokens, sampling, stop_tokens)
 
-        return generate.generate(self, prompt_ids, max_new_tokens, temperature, top_k, top_p,
-                                 stop_tokens, seed)
-
-    def generate_stream(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
-                        top_k: int | None = None, top_p: float | None = None, stop_tokens=(),
-                        seed=None):
+    def generate_stream(self, prompt_ids, max_new_tokens: int,
+                        sampling: SamplingConfig | None = None, stop_tokens=()):
         """generate, one token at a time as it is produced (a generator): see
-        llm.generate.generate_stream."""
-        from llm import generate
-
-        return generate.generate_stream(self, prompt_ids, max_new_tokens, temperature, top_k,
-                                        top_p, stop_tokens, seed)
+        llm.model.generation.generate_stream."""
+        return generation.generate_stream(self, prompt_ids, max_new_tokens, sampling,
+                                          stop_tokens)
 
     def loss(self, idx: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
              padding_mask: np.ndarray | None = None) -> float:
@@ -347,43 +336,15 @@ class GPT:
     # ---------------------------------------------------------------- save / load
 
     def save(self, directory: str | os.PathLike, tokenizer=None) -> None:
-        """Write config.json, model.safetensors (GPT-2 tensor names) and, when given, the
-        tokenizer's tokenizer.json into directory (created if needed)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {"format_version": FORMAT_VERSION, **self.config.to_dict()}
-        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        # "format": "pt" is what Hugging Face loaders require of a GPT-2 checkpoint's metadata
-        safetensors.save_file(directory / WEIGHTS_FILE, dict(self.params.items()),
-                              metadata={"format": "pt", "producer": "llm-from-scratch"})
-        if tokenizer is not None:
-            tokenizer.save(directory / TOKENIZER_FILE)
+        """Write the model directory: config.json, model.safetensors (GPT-2 tensor names) and,
+        when given, the tokenizer's tokenizer.json (llm.model.directory)."""
+        model_directory.save(directory, self.config, dict(self.params.items()), tokenizer)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "GPT":
         """The model saved in directory by save()."""
-        directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{config_path} not found: not a model directory "
-                                    "(expected config.json and model.safetensors)")
-        values = json.loads(config_path.read_text())
-        version = values.pop("format_version", None)
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{config_path}: format_version {version!r} is not "
-                             f"{FORMAT_VERSION}; this file was written by another program")
-        model = cls(GPTConfig.from_dict(values))
-        tensors, _ = safetensors.load_file(directory / WEIGHTS_FILE)
-        missing = [name for name in model.params if name not in tensors]
-        unexpected = [name for name in tensors if name not in model.params.views]
-        if missing or unexpected:
-            raise ValueError(f"{directory / WEIGHTS_FILE} does not match config.json: "
-                             f"missing {missing}, unexpected {unexpected}")
-        for name, view in model.params.items():
-            if tensors[name].shape != view.shape:
-                raise ValueError(f"{directory / WEIGHTS_FILE}: {name} has shape "
-                                 f"{tensors[name].shape}, config.json implies {view.shape}")
-            view[...] = tensors[name]
+        model = cls(model_directory.read_config(directory))
+        model_directory.read_weights(directory, model.params)
         return model
 
     # ---------------------------------------------------------------- forward internals

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llm.atomic import atomic_write
+from llm.util.atomic import atomic_write
 
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}

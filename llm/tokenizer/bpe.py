@@ -28,9 +28,9 @@ from tqdm import tqdm
 
 from llm._ext.bpe_train import Trainer, WordCounter
 from llm._ext.lookup import Vocabulary
-from llm.data.text import iter_files
 from llm.tokenizer.normalize import Normalizer
 from llm.tokenizer.pretokenize import encode_utf8
+from llm.util.text import iter_files
 
 log = logging.getLogger(__name__)
 

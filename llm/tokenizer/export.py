@@ -16,8 +16,8 @@ import base64
 import json
 import os
 
-from llm.atomic import atomic_write
 from llm.tokenizer.tokenizer import Tokenizer
+from llm.util.atomic import atomic_write
 
 FORMATS = ("hf", "tiktoken")
 

@@ -31,15 +31,18 @@ import numpy as np
 from llm._ext import runtime
 from llm._ext.bpe_encode import Encoder, Workspace
 from llm._ext.lookup import Vocabulary
-from llm.tokenizer import bpe, format
+from llm.tokenizer import bpe, schema
 from llm.tokenizer.lookup import LOOKUPS
-from llm.tokenizer.format import UNKNOWN
 from llm.tokenizer.normalize import Normalizer
 from llm.tokenizer.pretokenize import encode_utf8
+from llm.tokenizer.schema import UNKNOWN
 
 MODES = ("byte", "naive")
 METHODS = ("bpe", "greedy")
-DEFAULT_SPECIAL_TOKENS = {"byte": ("<|endoftext|>",), "naive": ("<endoftext>", UNKNOWN, "<pad>")}
+# What separates documents, by mode (a hand-made tokenizer may carry either).
+END_OF_TEXT_TOKENS = ("<|endoftext|>", "<endoftext>")
+DEFAULT_SPECIAL_TOKENS = {"byte": (END_OF_TEXT_TOKENS[0],),
+                          "naive": (END_OF_TEXT_TOKENS[1], UNKNOWN, "<pad>")}
 # How naive mode shows its whitespace tokens (decode writes the characters themselves).
 NAIVE_TOKEN_NAMES = {" ": "<space>", "\n": "<newline>", "\t": "<tab>"}
 
@@ -54,8 +57,8 @@ class Tokenizer:
                normalizer, alphabet, n_base, spec
     """
 
-    def __init__(self, spec: format.TokenizerSpec):
-        format.check_spec(spec)
+    def __init__(self, spec: schema.TokenizerSpec):
+        schema.check_spec(spec)
         self._spec = spec
         self._build()
 
@@ -73,7 +76,7 @@ class Tokenizer:
         self._special_ids = {token: spec.n_base + len(spec.merges) + i
                              for i, token in enumerate(spec.special_tokens)}
         alphabet = None if spec.alphabet is None else Vocabulary.of(vocab[:spec.n_base])
-        self._encoder = Encoder(format.PRE_TOKENIZERS[spec.mode], spec.merges, Vocabulary.of(vocab),
+        self._encoder = Encoder(schema.PRE_TOKENIZERS[spec.mode], spec.merges, Vocabulary.of(vocab),
                                 alphabet, self._special_ids.get(UNKNOWN, -1))
         self._special_pattern_cache = {}
         self._local = threading.local()   # per-thread Workspace (piece cache) for each method
@@ -117,16 +120,16 @@ class Tokenizer:
             check_vocab_size(vocab_size, n_base, "characters of the trained alphabet", len(specials))
         trained = bpe.learn_merges(counter, vocab_size - n_base - len(specials), min_frequency,
                                    alphabet)
-        return cls(format.TokenizerSpec(mode, normalizer, alphabet, trained.merges, specials))
+        return cls(schema.TokenizerSpec(mode, normalizer, alphabet, trained.merges, specials))
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write tokenizer.json (our versioned schema, see llm.tokenizer.format) atomically."""
-        format.write(path, self._spec)
+        """Write tokenizer.json (our versioned schema, see llm.tokenizer.schema) atomically."""
+        schema.write(path, self._spec)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Tokenizer":
         """Read a tokenizer.json written by save (any version up to the current one)."""
-        return cls(format.read(path))
+        return cls(schema.read(path))
 
     def register_special_tokens(self, tokens: Iterable[str]) -> None:
         """Add special tokens; they take the next ids, in order. A token already registered is
@@ -140,14 +143,15 @@ class Tokenizer:
             sorted({t for t in tokens if tokens.count(t) > 1})
         if repeated:
             raise ValueError(f"special token(s) {repeated} already registered")
-        self._spec = format.TokenizerSpec(self._spec.mode, self._spec.normalizer, self._spec.alphabet,
-                                          self._spec.merges, self._spec.special_tokens + tuple(tokens))
+        self._spec = schema.TokenizerSpec(self._spec.mode, self._spec.normalizer,
+                                          self._spec.alphabet, self._spec.merges,
+                                          self._spec.special_tokens + tuple(tokens))
         self._build()
 
     # ---- what the tokenizer is ---------------------------------------------------------------
 
     @property
-    def spec(self) -> format.TokenizerSpec:
+    def spec(self) -> schema.TokenizerSpec:
         """Everything the tokenizer is made of (what save writes); Tokenizer(spec) rebuilds it."""
         return self._spec
 
@@ -181,6 +185,13 @@ class Tokenizer:
     @property
     def special_tokens(self) -> dict[str, int]:
         return dict(self._special_ids)
+
+    @property
+    def end_of_text_id(self) -> int | None:
+        """The id of the end-of-text token that separates documents (byte mode's <|endoftext|>,
+        naive mode's <endoftext>: tiktoken's eot_token), None for a tokenizer without one."""
+        return next((self._special_ids[token] for token in END_OF_TEXT_TOKENS
+                     if token in self._special_ids), None)
 
     @property
     def vocab(self) -> tuple[bytes, ...]:
@@ -322,16 +333,27 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str], allowed_special: Iterable[str] | str = (),
                      method: str = "bpe", num_threads: int | None = None) -> list[list[int]]:
-        """encode for each text, on num_threads threads (default: LLM_NUM_THREADS, else all
-        cores); the C encoder runs without the GIL."""
+        """encode for each text, on num_threads threads (see encode_batch_to_numpy)."""
+        return [ids.tolist() for ids in
+                self.encode_batch_to_numpy(texts, allowed_special, method, num_threads)]
+
+    def encode_batch_to_numpy(self, texts: Sequence[str],
+                              allowed_special: Iterable[str] | str = (), method: str = "bpe",
+                              num_threads: int | None = None) -> list[np.ndarray]:
+        """encode_to_numpy for each text, on num_threads threads (default: LLM_NUM_THREADS,
+        else all cores); the C encoder runs without the GIL."""
         texts = list(texts)
         threads = num_threads or runtime.max_threads()
         if threads < 1:
             raise ValueError(f"num_threads={num_threads}: must be at least 1")
+
+        def encode(text: str) -> np.ndarray:
+            return self.encode_to_numpy(text, allowed_special, method)
+
         if threads == 1 or len(texts) < 2:
-            return [self.encode(text, allowed_special, method) for text in texts]
+            return [encode(text) for text in texts]
         with ThreadPoolExecutor(min(threads, len(texts))) as pool:
-            return list(pool.map(lambda text: self.encode(text, allowed_special, method), texts))
+            return list(pool.map(encode, texts))
 
     # ---- decoding ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from llm.tokenizer import Tokenizer
-from llm.tokenizer.format import TokenizerSpec
+from llm.tokenizer.schema import TokenizerSpec
 from llm.tokenizer.tokenizer import UNKNOWN
 
 

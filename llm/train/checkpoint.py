@@ -6,24 +6,21 @@ A checkpoint is a directory:
     trainer_state.json                               step, the loader's RNG state, the run's
                                                      settings, best val loss (see trainer.py)
 
-Atomic: the files are written into a temporary directory beside the target and fsynced, then the
-old directory is renamed aside (`<name>.old`), the new one renamed into place, and the old one
-deleted. A crash at any point leaves either the old or the new checkpoint whole: `resolve`
-falls back to `<name>.old` when a crash came between the two renames.
+Atomic: written by llm.util.atomic.replace_directory (a temporary sibling, fsynced, swapped with
+the old checkpoint in one rename). A crash at any point leaves either the old or the new
+checkpoint whole: `resolve` falls back to `<name>.old` should the fallback swap (two renames,
+where the one-step exchange is not available) have been interrupted.
 """
 import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm.atomic import fsync_path
 from llm.model import GPT
-from llm.model.gpt import TOKENIZER_FILE
+from llm.model import directory as model_directory
 from llm.tokenizer import Tokenizer
+from llm.util.atomic import replace_directory, resolve_directory
 
 log = logging.getLogger(__name__)
 
@@ -33,51 +30,14 @@ STATE_FORMAT = "llm-from-scratch/trainer-state"
 STATE_VERSION = 1
 
 
-def write_directory(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Replace directory target by the files write(temporary_directory) makes, atomically."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f"{target.name}.*.tmp"):   # left by a crash
-        shutil.rmtree(stale, ignore_errors=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        os.chmod(temporary, 0o777 & ~current_umask())   # mkdtemp makes it private (0700)
-        write(temporary)
-        for path in temporary.iterdir():
-            fsync_path(path)
-        fsync_path(temporary)
-        previous = target.with_name(target.name + ".old")
-        if target.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            os.replace(target, previous)
-        # (if only previous exists, a crash came between the renames: it is the good copy)
-        os.replace(temporary, target)
-        fsync_path(target.parent)
-        shutil.rmtree(previous, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def resolve(directory: str | os.PathLike) -> Path:
     """The checkpoint directory to read: directory, or its `.old` copy when a crash interrupted
-    the swap. FileNotFoundError when neither exists."""
-    directory = Path(directory)
-    if (directory / STATE_FILE).is_file():
-        return directory
-    previous = directory.with_name(directory.name + ".old")
-    if (previous / STATE_FILE).is_file():
-        log.warning("%s is missing or incomplete; using %s (a save was interrupted)",
-                    directory, previous)
-        return previous
-    raise FileNotFoundError(f"no checkpoint in {directory} (expected {STATE_FILE}); "
-                            "start the run without --resume")
+    a save (see replace_directory). FileNotFoundError when neither holds a checkpoint."""
+    try:
+        return resolve_directory(directory, lambda path: (path / STATE_FILE).is_file())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no checkpoint in {directory} (expected {STATE_FILE}); "
+                                "start the run without --resume") from None
 
 
 def save(directory: str | os.PathLike, model: GPT, optimizer, state: dict,
@@ -90,7 +50,7 @@ def save(directory: str | os.PathLike, model: GPT, optimizer, state: dict,
         optimizer.save(temporary / OPTIMIZER_FILE)
         (temporary / STATE_FILE).write_text(json.dumps(document, indent=1) + "\n")
 
-    write_directory(directory, write)
+    replace_directory(directory, write)
 
 
 @dataclass
@@ -121,6 +81,5 @@ def load(directory: str | os.PathLike) -> Checkpoint:
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"{state_path}: version {state.get('version')!r} is not "
                          f"{STATE_VERSION}; it was written by another version of llm-from-scratch")
-    tokenizer_path = directory / TOKENIZER_FILE
-    tokenizer = Tokenizer.load(tokenizer_path) if tokenizer_path.is_file() else None
-    return Checkpoint(directory, GPT.load(directory), tokenizer, state)
+    return Checkpoint(directory, GPT.load(directory), model_directory.read_tokenizer(directory),
+                      state)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llm.data.corpus import TokenStream, split_point
 from llm.model import GPT
 from llm.tokenizer import Tokenizer
 from llm.train import loader
-from llm.train.run import encode_documents, join_documents, read_documents
 
 SPLITS = ("val", "all")
 
@@ -47,8 +47,9 @@ def evaluate_files(model: GPT, tokenizer: Tokenizer, data: list[str | os.PathLik
     if tokenizer.vocab_size != model.config.vocab_size:
         raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
                          f"{model.config.vocab_size}; use the tokenizer saved with the model")
-    texts = [text for _, text in read_documents(data)]
-    tokens = join_documents(tokenizer, encode_documents(tokenizer, texts))
+    if not data:
+        raise ValueError("no data: pass at least one text file or directory (--data PATH)")
+    tokens = TokenStream(tokenizer, data).tokens()
     if split == "val":
-        tokens = loader.split_stream(tokens, val_fraction)[1]
+        tokens = tokens[split_point(len(tokens), val_fraction):]
     return evaluate_tokens(model, tokens, batch_size)

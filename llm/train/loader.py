@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llm.data.corpus import check_fraction
+
 PAD_ID = 0  # the id written into padding; never seen (padding_mask) nor counted (mask)
 
 
@@ -31,13 +33,6 @@ class Batch:
     padding_mask: np.ndarray | None = None
 
 
-def split_stream(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val): the first (1 - val_fraction) of tokens and the rest (nanoGPT's split)."""
-    check_fraction(val_fraction)
-    n_train = int(len(tokens) * (1.0 - val_fraction))
-    return tokens[:n_train], tokens[n_train:]
-
-
 def split_documents(documents: list[np.ndarray], val_fraction: float
                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(train, val): the last round(val_fraction * n) documents (at least one) are val."""
@@ -48,11 +43,6 @@ def split_documents(documents: list[np.ndarray], val_fraction: float
                          "joined stream (without --documents)")
     n_val = min(len(documents) - 1, max(1, round(val_fraction * len(documents))))
     return documents[:-n_val], documents[-n_val:]
-
-
-def check_fraction(val_fraction: float) -> None:
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction={val_fraction}: must lie strictly between 0 and 1")
 
 
 class WindowLoader:

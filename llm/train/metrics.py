@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from llm.atomic import atomic_write
+from llm.util.atomic import atomic_write
 
 
 def read(path: str | os.PathLike) -> list[dict]:

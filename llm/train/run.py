@@ -9,7 +9,8 @@ A run directory holds:
 
 Data: text files (or directories of .txt files), each one document, tokenized with the run's
 tokenizer. By default the documents are joined into one stream (separated by the tokenizer's
-end-of-text token when it has one) whose first 1 - val_fraction trains and whose end validates;
+end-of-text token when it has one) whose first 1 - val_fraction trains and whose end validates
+(llm.data.corpus, the pipeline `llm data prepare` uses too);
 in document mode each document stays apart (left-padded windows) and the last documents validate.
 Or one directory written by `llm data prepare`: the same stream and split, tokenized once, read
 from its memory-mapped train.bin and val.bin, with its tokenizer.json. Or conversation files
@@ -27,14 +28,15 @@ import numpy as np
 
 from llm.data.chat_template import ChatTemplate, add_chat_tokens
 from llm.data.conversations import Conversation, load_conversations
-from llm.data.prepare import TOKENIZER_FILE as PREPARED_TOKENIZER, is_prepared, load_prepared
-from llm.data.text import iter_files, read_text
-from llm.generate import end_of_text_id
+from llm.data.corpus import TokenStream, split_point
+from llm.data.prepare import TOKENIZER_FILE as PREPARED_TOKENIZER
+from llm.data.prepare import is_prepared, load_prepared
 from llm.model import GPT, GPTConfig
 from llm.tokenizer import Tokenizer
 from llm.train import checkpoint, loader
 from llm.train.char_tokenizer import char_tokenizer
 from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer
+from llm.util.text import iter_files, read_text
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +78,6 @@ def encode_documents(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]
     return [tokenizer.encode_to_numpy(text) for text in texts]
 
 
-def join_documents(tokenizer: Tokenizer, documents: list[np.ndarray]) -> np.ndarray:
-    """One stream of the documents' ids, separated by the end-of-text id when there is one."""
-    separator = end_of_text_id(tokenizer)
-    parts = []
-    for i, doc in enumerate(documents):
-        if i and separator is not None:
-            parts.append(np.array([separator], dtype=np.int32))
-        parts.append(doc)
-    return np.concatenate(parts).astype(np.int32, copy=False)
-
-
 @dataclass
 class Data:
     """The run's batches: train and val loaders, and facts to check a resume against."""
@@ -96,43 +87,50 @@ class Data:
     info: dict
 
 
-def make_data(tokenizer: Tokenizer, texts: list[str] | None, block_size: int,
+def make_data(tokenizer: Tokenizer, paths: list[str | os.PathLike], block_size: int,
               config: TrainConfig, documents: bool,
               conversations: list[Conversation] | None = None) -> Data:
-    """Tokenize texts (or render conversations with the chat template: document mode, targets
-    on the assistant's turns), split them into train/val and make the two loaders (seeded from
-    config.seed; validation batches are the same at every evaluation)."""
+    """The loaders of the text files named by paths (seeded from config.seed; validation
+    batches are the same at every evaluation): one token stream split by llm.data.corpus, or
+    with documents (or conversations, rendered with the chat template, targets on the
+    assistant's turns) each document apart, the last ones validating."""
+    if not paths:
+        raise ValueError("no data: pass at least one text file or directory (--data PATH)")
+    seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
+    if not (documents or conversations):
+        stream = TokenStream(tokenizer, paths)
+        tokens = stream.tokens()
+        n_train = split_point(len(tokens), config.val_fraction)
+        train = loader.StreamLoader(tokens[:n_train], block_size, config.batch_size, seeds[0],
+                                    f"training data (first {1 - config.val_fraction:.0%})")
+        val = loader.StreamLoader(tokens[n_train:], block_size, config.batch_size, seeds[1],
+                                  f"validation data (last {config.val_fraction:.0%})")
+        return _data(train, val, len(stream.sources), n_train, len(tokens) - n_train,
+                     stream.checksum)
     target_masks = None
     if conversations is None:
-        encoded = encode_documents(tokenizer, texts)
+        encoded = encode_documents(tokenizer, [text for _, text in read_documents(paths)])
     else:
         template = ChatTemplate(tokenizer)
         encoded, target_masks = map(list, zip(*map(template.render, conversations)))
-        documents = True
-    seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
-    if documents:
-        train_docs, val_docs = loader.split_documents(encoded, config.val_fraction)
-        train_masks, val_masks = (None, None) if target_masks is None else \
-            loader.split_documents(target_masks, config.val_fraction)
-        train = loader.DocumentLoader(train_docs, block_size, config.batch_size, seeds[0],
-                                      "training data", train_masks)
-        val = loader.DocumentLoader(val_docs, block_size, config.batch_size, seeds[1],
-                                    "validation data", val_masks)
-        counts = sum(map(len, train_docs)), sum(map(len, val_docs))
-    else:
-        train_tokens, val_tokens = loader.split_stream(join_documents(tokenizer, encoded),
-                                                       config.val_fraction)
-        train = loader.StreamLoader(train_tokens, block_size, config.batch_size, seeds[0],
-                                    f"training data (first {1 - config.val_fraction:.0%})")
-        val = loader.StreamLoader(val_tokens, block_size, config.batch_size, seeds[1],
-                                  f"validation data (last {config.val_fraction:.0%})")
-        counts = len(train_tokens), len(val_tokens)
+    train_docs, val_docs = loader.split_documents(encoded, config.val_fraction)
+    train_masks, val_masks = (None, None) if target_masks is None else \
+        loader.split_documents(target_masks, config.val_fraction)
+    train = loader.DocumentLoader(train_docs, block_size, config.batch_size, seeds[0],
+                                  "training data", train_masks)
+    val = loader.DocumentLoader(val_docs, block_size, config.batch_size, seeds[1],
+                                "validation data", val_masks)
     checksum = 0
     for doc in encoded:
         checksum = zlib.crc32(doc.tobytes(), checksum)
-    log.info("data: %d document(s), %d training and %d validation tokens", len(encoded), *counts)
-    return Data(train, val, {"train_tokens": counts[0], "val_tokens": counts[1],
-                             "checksum": checksum})
+    return _data(train, val, len(encoded), sum(map(len, train_docs)), sum(map(len, val_docs)),
+                 checksum)
+
+
+def _data(train, val, n_documents: int, n_train: int, n_val: int, checksum: int) -> Data:
+    log.info("data: %d document(s), %d training and %d validation tokens", n_documents, n_train,
+             n_val)
+    return Data(train, val, {"train_tokens": n_train, "val_tokens": n_val, "checksum": checksum})
 
 
 def prepared_directory(data: list[str | os.PathLike] | None) -> Path | None:
@@ -203,13 +201,13 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
         tokenizer = prepared_tokenizer(prepared_dir, tokenizer, documents)
         tokenizer_source = str((prepared_dir / PREPARED_TOKENIZER).resolve())
     else:
-        texts = [text for _, text in read_documents(data)] if conversations is None else \
-            [turn.text for conversation in conversations for turn in conversation]
         if isinstance(tokenizer, Tokenizer):
             tokenizer_source = "given"
         elif tokenizer == "char":
             tokenizer_source = "char"
-            tokenizer = char_tokenizer(texts)
+            tokenizer = char_tokenizer(
+                [text for _, text in read_documents(data)] if conversations is None else
+                [turn.text for conversation in conversations for turn in conversation])
         else:
             tokenizer_source = str(Path(tokenizer).resolve())
             tokenizer = Tokenizer.load(tokenizer)
@@ -221,7 +219,7 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
                              "and the training seed); leave it out")
     gpt_config = GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config)
     prepared = (prepared_data(prepared_dir, gpt_config.block_size, config) if prepared_dir
-                else make_data(tokenizer, texts, gpt_config.block_size, config, documents,
+                else make_data(tokenizer, data, gpt_config.block_size, config, documents,
                                conversations))
     model = GPT(gpt_config)
     log.info("model: %s parameters (%s); tokenizer: %s", f"{model.num_parameters:,}",
@@ -264,9 +262,8 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
     block_size = saved.model.config.block_size
     conversations = None if prepared_dir else read_conversations(info["data"])
     prepared = (prepared_data(prepared_dir, block_size, config) if prepared_dir else
-                make_data(saved.tokenizer, None if conversations else
-                          [text for _, text in read_documents(info["data"])],
-                          block_size, config, info["documents"], conversations))
+                make_data(saved.tokenizer, info["data"], block_size, config, info["documents"],
+                          conversations))
     if prepared.info["checksum"] != info["checksum"]:
         raise ValueError(f"the data ({', '.join(info['data'])}) changed since the run started "
                          "(its tokens differ); resume needs the same data")

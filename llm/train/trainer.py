@@ -34,13 +34,14 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from llm._ext import adamw, runtime
-from llm.config_dict import DictConfig
 from llm.model import GPT
 from llm.train import checkpoint, metrics
 from llm.train.loader import Batch, WindowLoader
 from llm.train.optimizer import AdamW
 from llm.train.plot import write_loss_curve
 from llm.train.schedule import CosineSchedule
+from llm.util.atomic import replace_directory
+from llm.util.config_dict import DictConfig
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ class Trainer:
         """Write the final model (model/) and the loss curve (loss.svg); returns the run's
         metrics records."""
         model_dir = self.run_dir / MODEL_DIR
-        checkpoint.write_directory(model_dir, lambda temporary: self.model.save(temporary,
+        replace_directory(model_dir, lambda temporary: self.model.save(temporary,
                                                                                 self.tokenizer))
         records = metrics.read(self.metrics.path)
         if records:

@@ -3,7 +3,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from llm.cli import main
 from llm.data import Conversation, Turn, load_conversations

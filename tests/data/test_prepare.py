@@ -4,17 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from llm.cli import main
 from llm.data import read_text
 from llm.data.download import file_sha256
-from llm.data.prepare import (iter_text_chunks, load_prepared, prepare, safe_cut,
-                              token_dtype)
+from llm.data.prepare import load_prepared, prepare, token_dtype
 from llm.tokenizer import Tokenizer
 from llm.train.char_tokenizer import char_tokenizer
-from llm.train.loader import split_stream
-from llm.train.run import encode_documents, join_documents, read_documents
 
 SAMPLE = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
           "All:\nSpeak, speak.  Café naïve — 東京 won't 123 stop!\r\n") * 20
@@ -39,10 +35,18 @@ def corpus(tmp_path):
 
 
 def reference_split(tokenizer, paths, val_fraction=0.1):
-    """What llm.train.run does with text files: its train and val token streams."""
-    texts = [text for _, text in read_documents(paths)]
-    return split_stream(join_documents(tokenizer, encode_documents(tokenizer, texts)),
-                        val_fraction)
+    """The corpus rule written out independently of llm.data.corpus: every non-empty file read
+    whole and encoded, joined with the end-of-text id between files, the first
+    int(N * (1 - val_fraction)) tokens train."""
+    files = [file for path in paths
+             for file in ([path] if path.is_file() else sorted(path.glob("*.txt")))]
+    documents = [tokenizer.encode(text) for text in map(read_text, files) if text]
+    separator = tokenizer.special_tokens.get("<|endoftext|>")
+    stream = documents[0]
+    for document in documents[1:]:
+        stream = stream + ([] if separator is None else [separator]) + document
+    n_train = int(len(stream) * (1 - val_fraction))
+    return np.array(stream[:n_train]), np.array(stream[n_train:])
 
 
 @pytest.mark.parametrize("chunk_bytes", [7, 64, 1 << 20])
@@ -76,34 +80,6 @@ def test_char_tokenizer_from_a_file_is_copied_and_hashed(corpus, tmp_path):
     expected = reference_split(tokenizer, [corpus / "a.txt", corpus / "c.txt"], 0.25)
     np.testing.assert_array_equal(train, expected[0])
     np.testing.assert_array_equal(val, expected[1])
-
-
-letters = st.sampled_from(list("aZé東λ") + ["ab", "Word", "x1"])
-pieces = st.one_of(letters, st.sampled_from([" ", "  ", "\n", "\n\n", "\r\n", "\t", ",", "'s",
-                                             "'t", "123", "\u0301", "\u2028", " .", "\ufffd"]))
-
-
-@settings(max_examples=60)
-@given(parts=st.lists(pieces, max_size=60), chunk_bytes=st.integers(1, 24),
-       invalid=st.booleans())
-def test_chunked_text_and_tokens_equal_the_whole_file_s(byte_tokenizer, tmp_path_factory, parts,
-                                                        chunk_bytes, invalid):
-    path = tmp_path_factory.mktemp("t") / "t.txt"
-    data = "".join(parts).encode("utf-8")
-    path.write_bytes(data[:5] + b"\xe9\xff" + data[5:] if invalid else data)
-    chunks = list(iter_text_chunks(path, chunk_bytes))
-    assert "".join(text for text, _ in chunks) == read_text(path)
-    assert sum(n_bytes for _, n_bytes in chunks) == path.stat().st_size
-    whole = byte_tokenizer.encode(read_text(path))
-    assert sum((byte_tokenizer.encode(text) for text, _ in chunks), []) == whole
-    naive = char_tokenizer(["aZé東λbWordx1 ,'st123"])
-    assert sum((naive.encode(text) for text, _ in chunks), []) == naive.encode(read_text(path))
-
-
-def test_safe_cut_is_the_last_space_between_letters():
-    assert safe_cut("one two  three") == 3
-    assert safe_cut("a b c") == 3
-    assert safe_cut("x 1 y") == 0 and safe_cut(" a") == 0 and safe_cut("a ") == 0
 
 
 def test_token_dtype_fits_the_vocabulary():

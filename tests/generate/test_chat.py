@@ -1,11 +1,13 @@
-"""llm/chat.py: the session's history trimming, replies ending at <|end|>, the REPL commands."""
+"""llm/generate/chat.py: the session's history trimming, replies ending at <|end|>, the REPL commands."""
 import numpy as np
 import pytest
 
-from llm.chat import HELP, ChatSession, run_chat
 from llm.data.chat_template import add_chat_tokens
-from llm.model import GPT, GPTConfig
+from llm.generate.chat import HELP, ChatSession, run_chat
+from llm.model import GPT, GPTConfig, SamplingConfig
 from llm.train.char_tokenizer import char_tokenizer
+
+GREEDY = SamplingConfig(temperature=0)
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +31,17 @@ def always(tokenizer, token: str, block_size: int = 64) -> GPT:
 
 
 def test_a_reply_streams_until_end_or_max_new_tokens_and_joins_the_history(tokenizer):
-    session = ChatSession(always(tokenizer, "z"), tokenizer, max_new_tokens=5, temperature=0)
+    session = ChatSession(always(tokenizer, "z"), tokenizer, max_new_tokens=5, sampling=GREEDY)
     assert list(session.reply("hi")) == ["z"] * 5
     assert [(u.text, a.text) for u, a in session.exchanges] == [("hi", "zzzzz")]
-    silent = ChatSession(always(tokenizer, "<|end|>"), tokenizer, temperature=0)
+    silent = ChatSession(always(tokenizer, "<|end|>"), tokenizer, sampling=GREEDY)
     assert list(silent.reply("hi")) == []
     assert silent.exchanges[0][1].text == ""
 
 
 def test_history_is_trimmed_from_the_oldest_exchange_and_keeps_the_system_turn(tokenizer):
     session = ChatSession(always(tokenizer, "a", block_size=64), tokenizer, system="be kind",
-                          max_new_tokens=8, temperature=0)
+                          max_new_tokens=8, sampling=GREEDY)
     assert session.prompt_budget == 64 - 8
     for number in range(12):
         list(session.reply(f"question {number}?"))
@@ -56,13 +58,13 @@ def test_history_is_trimmed_from_the_oldest_exchange_and_keeps_the_system_turn(t
 
 def test_a_message_longer_than_the_window_still_gets_a_reply(tokenizer, caplog):
     session = ChatSession(always(tokenizer, "b", block_size=16), tokenizer, max_new_tokens=4,
-                          temperature=0)
+                          sampling=GREEDY)
     assert "".join(session.reply("abcdefghijklmnopqrstuvwxyz")) == "bbbb"
     assert "the model sees only their end" in caplog.text
 
 
 def test_the_repl_answers_resets_and_exits(tokenizer):
-    session = ChatSession(always(tokenizer, "y"), tokenizer, max_new_tokens=3, temperature=0)
+    session = ChatSession(always(tokenizer, "y"), tokenizer, max_new_tokens=3, sampling=GREEDY)
     lines = iter(["hello", "  ", "/reset", "again", "/exit", "never read"])
     prompts, shown = [], []
 
@@ -78,7 +80,7 @@ def test_the_repl_answers_resets_and_exits(tokenizer):
 
 
 def test_the_repl_ends_at_end_of_input(tokenizer):
-    session = ChatSession(always(tokenizer, "y"), tokenizer, max_new_tokens=2, temperature=0)
+    session = ChatSession(always(tokenizer, "y"), tokenizer, max_new_tokens=2, sampling=GREEDY)
     lines = iter(["one"])
 
     def read_line(prompt):
@@ -95,7 +97,7 @@ def test_the_repl_ends_at_end_of_input(tokenizer):
 def test_settings_are_checked_up_front(tokenizer):
     model = always(tokenizer, "a")
     for kwargs, message in (({"max_new_tokens": 0}, "max_new_tokens"),
-                            ({"temperature": -1}, "temperature"), ({"top_p": 2}, "top_p")):
+                            ({"sampling": {"temperature": 0}}, "SamplingConfig")):
         with pytest.raises(ValueError, match=message):
             ChatSession(model, tokenizer, **kwargs)
     plain = char_tokenizer(["abc"])
@@ -111,7 +113,8 @@ def test_replies_are_seeded(tokenizer):
         np.float32)
 
     def replies(seed):
-        session = ChatSession(model, tokenizer, max_new_tokens=6, temperature=1.0, seed=seed)
+        session = ChatSession(model, tokenizer, max_new_tokens=6,
+                              sampling=SamplingConfig(seed=seed))
         return ["".join(session.reply(message)) for message in ("hi", "so?")]
 
     assert replies(3) == replies(3)

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from llm._ext import bpe_encode
 from llm.tokenizer import Normalizer, Tokenizer
-from llm.tokenizer.format import TokenizerSpec
 from llm.tokenizer.pretokenize import GPT2_PATTERN, pretokenize
+from llm.tokenizer.schema import TokenizerSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NAIVE_PATTERN = regex.compile(r"[\p{L}\p{N}\p{M}]+|(?s:.)")   # the naive rule of pretokenize.h

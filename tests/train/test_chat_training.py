@@ -2,14 +2,15 @@
 rendering with targets only on the assistant's turns (llm/train/loader.py target masks,
 llm/train/run.py), resume, and the trained model chats."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from llm import cli
-from llm.chat import ChatSession
 from llm.data.chat_template import ChatTemplate
-from llm.generate import load
+from llm.generate.chat import DEFAULT_SAMPLING, ChatSession
+from llm.model import load
 from llm.train import loader, metrics
 
 TINY = ["--n-layer", "1", "--n-head", "2", "--d-model", "16", "--block-size", "24",
@@ -84,7 +85,8 @@ def test_train_on_conversations_resume_and_chat(capsys, tmp_path, chats):
     template = ChatTemplate(tokenizer)           # the chat tokens were saved with the model
     assert model.config.vocab_size == tokenizer.vocab_size
     assert set("sayechotwice lampmoon") <= set(tokenizer.alphabet)
-    session = ChatSession(model, tokenizer, max_new_tokens=8, seed=0)
+    session = ChatSession(model, tokenizer, max_new_tokens=8,
+                          sampling=replace(DEFAULT_SAMPLING, seed=0))
     reply = "".join(session.reply("say moon"))
     assert len(session.exchanges) == 1 and session.exchanges[0][1].text == reply
     assert template.end_id not in tokenizer.encode(reply)

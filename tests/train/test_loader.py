@@ -43,13 +43,6 @@ def test_state_and_reset_replay_the_same_batches():
     assert not np.array_equal(first[0], other_seed.next_batch().idx)
 
 
-def test_split_stream_is_nanogpts():
-    tokens = np.arange(1115394)
-    train, val = loader.split_stream(tokens, 0.1)
-    assert len(train) == int(1115394 * 0.9) == 1003854 and val[0] == train[-1] + 1
-    assert len(train) + len(val) == len(tokens)
-
-
 def test_documents_are_left_padded_and_never_crossed():
     documents = [np.full(3, 10, np.int32) + np.arange(3), np.full(30, 100, np.int32) + np.arange(30),
                  np.array([7], np.int32)]                        # too short: dropped
@@ -99,7 +92,7 @@ def test_sequential_batches_predict_every_token_once():
     (lambda: loader.StreamLoader(np.arange(100), 0, 2, 0), "block_size=0"),
     (lambda: loader.StreamLoader(np.arange(100), 4, 0, 0), "batch_size=0"),
     (lambda: loader.DocumentLoader([np.arange(1)], 4, 2, 0), "no document of 2 or more"),
-    (lambda: loader.split_stream(np.arange(10), 1.0), "val_fraction"),
+    (lambda: loader.split_documents([np.arange(3)] * 4, 1.0), "val_fraction"),
 ])
 def test_bad_input(make, message):
     with pytest.raises(ValueError, match=message):

@@ -1,8 +1,8 @@
-"""llm/train/cli.py: `llm train` and `llm eval` end to end on a tiny corpus, and bad input."""
+"""llm/cli/train.py: `llm train` and `llm eval` end to end on a tiny corpus, and bad input."""
 import pytest
 
 from llm import cli
-from llm.generate import load
+from llm.model import load
 from llm.tokenizer import Tokenizer
 from llm.train import evaluate_files, metrics
 

@@ -1,20 +1,25 @@
-"""`llm demo`: train a tokenizer and a small GPT in a few minutes on a corpus every Python has.
+"""`llm demo`: train a tokenizer and a small GPT in a few minutes on a corpus every Python has,
+then print samples.
 
 The corpus is CPython's documentation topics (`pydoc_data.topics`, the text `help("if")` shows:
 79 topics, about 0.46 MB of English about Python; see text-data-info/pydoc-topics.md), written
 into the run directory as one file per topic, so topics are documents separated by the
 end-of-text token and a sample can start where a topic starts.
 """
+import argparse
 import os
 import re
 import shutil
+import time
+from dataclasses import replace
 from pathlib import Path
 
+from llm.cli.train import summary, use_run_log
 from llm.generate import sample
-from llm.model import GPT
+from llm.model import GPT, SamplingConfig
 from llm.tokenizer import Tokenizer
 from llm.train import checkpoint, run
-from llm.train.trainer import CHECKPOINT_DIR, TrainConfig, Trainer
+from llm.train.trainer import CHECKPOINT_DIR, MODEL_DIR, TrainConfig, Trainer
 
 CORPUS_DIR = "pydoc-topics"
 VOCAB_SIZE = 512
@@ -22,8 +27,7 @@ MODEL_CONFIG = {"n_layer": 4, "n_head": 4, "d_model": 128, "block_size": 128}
 TRAIN_CONFIG = TrainConfig(batch_size=16, max_iters=1200, lr=2e-3, warmup_iters=100,
                            eval_interval=200, eval_batches=50, seed=1337)
 SAMPLE_TOKENS = 160
-SAMPLE_TEMPERATURE = 0.8
-SAMPLE_TOP_K = 40
+SAMPLING = SamplingConfig(temperature=0.8, top_k=40)
 
 
 def write_pydoc_topics(directory: Path) -> list[Path]:
@@ -74,5 +78,48 @@ def prepare(run_dir: str | os.PathLike, data: list[str] | None = None, char: boo
 def samples(model: GPT, tokenizer: Tokenizer, count: int, seed: int) -> list[str]:
     """count texts generated from the start of a document (the end-of-text token, or a newline
     for a tokenizer without one)."""
-    return [sample(model, tokenizer, "", SAMPLE_TOKENS, SAMPLE_TEMPERATURE, SAMPLE_TOP_K,
-                   seed + number) for number in range(count)]
+    return [sample(model, tokenizer, "", SAMPLE_TOKENS, replace(SAMPLING, seed=seed + number))
+            for number in range(count)]
+
+
+def register(subparsers) -> None:
+    demo_parser = subparsers.add_parser(
+        "demo", help="train a tokenizer and a small model in a few minutes, then generate",
+        description="Train a byte-level BPE tokenizer and a small GPT on a corpus every Python "
+                    "installation has (CPython's documentation topics, pydoc_data.topics) or "
+                    "on --data, then print generated samples.")
+    demo_parser.add_argument("--data", nargs="+", metavar="PATH",
+                             help="text files to use instead of the built-in corpus")
+    demo_parser.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",
+                             help="run directory (default runs/demo; replaced if it holds a "
+                                  "previous demo)")
+    demo_parser.add_argument("--char", action="store_true",
+                             help="a character-level tokenizer instead of BPE")
+    demo_parser.add_argument("--vocab-size", type=int, default=VOCAB_SIZE,
+                             help=f"BPE vocabulary size (default {VOCAB_SIZE})")
+    demo_parser.add_argument("--max-iters", type=int, default=TRAIN_CONFIG.max_iters,
+                             help=f"training updates (default {TRAIN_CONFIG.max_iters})")
+    demo_parser.add_argument("--seed", type=int, default=TRAIN_CONFIG.seed)
+    demo_parser.add_argument("--samples", type=int, default=2, help="samples to print")
+    demo_parser.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    use_run_log(args, args.out)
+    started = time.perf_counter()
+    print(f"llm demo: {describe_corpus(args.data)}")
+    trainer = prepare(args.out, args.data, args.char, args.vocab_size, args.max_iters,
+                           args.seed)
+    result = trainer.run()
+    print(summary(result))
+    for number, text in enumerate(samples(trainer.model, trainer.tokenizer, args.samples,
+                                               args.seed), start=1):
+        print(f"\n--- sample {number} ---\n{text}")
+    model_dir = args.out / MODEL_DIR
+    data = " ".join(map(str, corpus_paths(args.out, args.data)))
+    print(f"\n--- done in {time.perf_counter() - started:.0f} s; the model is in {model_dir} ---\n"
+          f"evaluate it:    llm eval --model {model_dir} --data {data}\n"
+          f"sample from it: llm generate --model {model_dir} --prompt 'The ' "
+          "--max-new-tokens 300\n"
+          f"train longer:   llm train --out {args.out} --resume --max-iters {2 * args.max_iters}")
+    return 0

@@ -1,37 +1,23 @@
-"""The `llm` command line: `llm <group> <verb> [options]`.
+"""The `llm` command line: `llm <group> <verb> [options]`, the top layer of the package.
 
-Each feature package registers its own verbs (a `register(subparsers)` function in its `cli`
-module), so this file only dispatches, configures logging and turns errors into one line on stderr.
+One module per verb group adds its verbs (a `register(subparsers)` function): tokenizer,
+embeddings (word2vec), data, train (train, eval), demo, generate (generate, chat), bench. This
+file only dispatches, configures logging and turns errors into one line on stderr.
 """
 import argparse
-import importlib
-import logging.config
+import logging
 import os
 import sys
 from pathlib import Path
 
 import llm
+from llm.cli import bench, data, demo, embeddings, generate, tokenizer, train
+from llm.cli.logs import configure_logging, default_log_file
 
-# Modules whose register(subparsers) adds a command group.
-COMMAND_MODULES = ("llm.tokenizer.cli", "llm.embeddings.cli", "llm.bench", "llm.train.cli",
-                   "llm.data.cli", "llm.generate_cli")
+# In the order `llm --help` lists them.
+VERB_GROUPS = (tokenizer, embeddings, bench, train, demo, data, generate)
 
 log = logging.getLogger("llm")
-
-
-def default_log_file() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "llm-from-scratch" / "llm.log"
-
-
-def configure_logging(level: str, log_file: Path) -> None:
-    """Load the packaged logging.conf, sending INFO+ to stderr and DEBUG+ to log_file."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    logging.config.fileConfig(
-        Path(__file__).with_name("logging.conf"),
-        defaults={"console_level": level, "log_file": str(log_file)},
-        disable_existing_loggers=False,
-    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -55,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     info = commands.add_parser("info", help="show build facts: compiler, flags, SIMD level, threads")
     info.set_defaults(func=cmd_info)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(commands)
+    for group in VERB_GROUPS:
+        group.register(commands)
     return parser
 
 

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from llm.data.text import read_bytes, read_text
 from llm.tokenizer.export import FORMATS, export
 from llm.tokenizer.tokenizer import METHODS, MODES, NAIVE_TOKEN_NAMES, Tokenizer
+from llm.util.text import read_bytes, read_text
 
 
 def read_argument(values: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""llm/tokenizer/cli.py: `llm tokenizer train|encode|decode|info|export`."""
+"""llm/cli/tokenizer.py: `llm tokenizer train|encode|decode|info|export`."""
 import io
 import json
 

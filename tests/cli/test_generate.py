@@ -1,12 +1,12 @@
-"""`llm generate` and `llm chat` (llm/generate_cli.py) through llm.cli.main."""
+"""`llm generate` and `llm chat` (llm/cli/generate.py) through llm.cli.main."""
 import io
 
 import pytest
 
 from llm.cli import main
 from llm.data.chat_template import add_chat_tokens
-from llm.generate import load, sample
-from llm.model import GPT, GPTConfig
+from llm.generate import sample
+from llm.model import GPT, GPTConfig, SamplingConfig, load
 from llm.tokenizer import Tokenizer
 
 TEXT = "The cat sat on the mat. Le chat était là. " * 20
@@ -29,7 +29,7 @@ def test_generate_prints_the_prompt_and_its_continuation(model_dir, capsys):
                  "0.9", "--seed", "7", "--past-end-of-text"]
     assert main(arguments) == 0
     model, tokenizer = load(model_dir)
-    expected = sample(model, tokenizer, "The cat", 40, 0.9, 20, 7, top_p=0.9)
+    expected = sample(model, tokenizer, "The cat", 40, SamplingConfig(0.9, 20, 0.9, 7))
     assert capsys.readouterr().out == "The cat" + expected + "\n"
 
 

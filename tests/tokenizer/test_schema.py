@@ -1,11 +1,11 @@
-"""llm/tokenizer/format.py: tokenizer.json validation names the field that is wrong."""
+"""llm/tokenizer/schema.py: tokenizer.json validation names the field that is wrong."""
 import json
 
 import numpy as np
 import pytest
 
 from llm.tokenizer import Tokenizer
-from llm.tokenizer.format import TokenizerSpec, from_json, read, to_json, write
+from llm.tokenizer.schema import TokenizerSpec, from_json, read, to_json, write
 
 BYTE_SPEC = TokenizerSpec("byte", None, None, np.array([[104, 105], [256, 33]], np.int32),
                           ("<|endoftext|>",))

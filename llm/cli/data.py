@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from llm.data import conversations, download, prepare
-from llm.data.text import iter_files
+from llm.util.text import iter_files
 
 
 def register(subparsers) -> None:

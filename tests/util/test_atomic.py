@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from llm.atomic import atomic_write
+from llm.util.atomic import atomic_write
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):

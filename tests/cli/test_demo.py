@@ -1,9 +1,9 @@
-"""llm/train/demo.py and `llm demo`: the built-in corpus, BPE tokenizer, training, samples
+"""llm/cli/demo.py and `llm demo`: the built-in corpus, BPE tokenizer, training, samples
 (with a tiny model and few updates, so the test takes a second)."""
 import pytest
 
 from llm import cli
-from llm.train import demo
+from llm.cli import demo
 from llm.train.trainer import TrainConfig
 
 

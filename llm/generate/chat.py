@@ -3,32 +3,38 @@ trimmed from the oldest exchanges to fit the context window, and streams each re
 """
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
 from llm.data.chat_template import ChatTemplate
 from llm.data.conversations import ASSISTANT, SYSTEM, USER, Turn
-from llm.generate import Sampler, decode_stream, generate_stream
+from llm.generate import decode_stream
 from llm.model import GPT
+from llm.model.generation import generate_stream
+from llm.model.sampling import SamplingConfig
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SAMPLING = SamplingConfig(temperature=0.8, top_p=0.95)
+DEFAULT_MAX_NEW_TOKENS = 256
 HELP = "Type a message and press Enter. /reset forgets the conversation, /exit quits."
 
 
 class ChatSession:
     """A conversation with model: the system prompt, the exchanges so far, and replies.
 
-    Each reply is sampled as llm.generate does (temperature, top_k, top_p), from a seed drawn
-    from a Generator seeded by seed, and ends at <|end|> or after max_new_tokens tokens. The
+    Each reply is sampled with sampling's temperature, top_k and top_p, from a seed drawn from
+    a Generator seeded by sampling.seed (so a session's replies differ from one another but a
+    session repeats), and ends at <|end|> or after max_new_tokens tokens. The
     prompt (system turn, history, new message, <|assistant|>) keeps at most block_size -
     min(max_new_tokens, block_size // 2) tokens, so the reply has room: the oldest exchanges go
     first; the system turn stays.
     """
 
     def __init__(self, model: GPT, tokenizer, system: str | None = None,
-                 max_new_tokens: int = 256, temperature: float = 0.8, top_k: int | None = None,
-                 top_p: float | None = 0.95, seed=None):
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 sampling: SamplingConfig = DEFAULT_SAMPLING):
         self.model = model
         self.template = ChatTemplate(tokenizer)
         self.tokenizer = tokenizer
@@ -38,9 +44,10 @@ class ChatSession:
                 or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens!r}: a reply needs at least 1")
         self.max_new_tokens = max_new_tokens
-        self.sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
-        Sampler(**self.sampling)   # checks the settings now rather than at the first reply
-        self.seeds = np.random.default_rng(seed)
+        if not isinstance(sampling, SamplingConfig):
+            raise ValueError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
+        self.sampling = sampling
+        self.seeds = np.random.default_rng(sampling.seed)
         block_size = model.config.block_size
         self.prompt_budget = block_size - min(max_new_tokens, block_size // 2)
 
@@ -65,9 +72,9 @@ class ChatSession:
         """The reply to message, in pieces of text as they are generated. The exchange joins
         the history when the reply is complete (an abandoned reply leaves no trace)."""
         ids = self.prompt_ids(message)
-        tokens = generate_stream(self.model, ids, self.max_new_tokens,
-                                 stop_tokens=[self.template.end_id],
-                                 seed=int(self.seeds.integers(2 ** 63)), **self.sampling)
+        sampling = replace(self.sampling, seed=int(self.seeds.integers(2 ** 63)))
+        tokens = generate_stream(self.model, ids, self.max_new_tokens, sampling,
+                                 stop_tokens=[self.template.end_id])
         pieces = []
         for piece in decode_stream(tokens, self.tokenizer, stop_tokens=[self.template.end_id]):
             pieces.append(piece)

@@ -23,7 +23,7 @@ def test_iter_files_names_a_missing_path(tmp_path):
 def test_read_text_replaces_invalid_utf8_with_a_warning(tmp_path, caplog):
     path = tmp_path / "latin1.txt"
     path.write_bytes("café ümlaut".encode("latin-1"))
-    with caplog.at_level(logging.WARNING, logger="llm.data.text"):
+    with caplog.at_level(logging.WARNING, logger="llm.util.text"):
         text = read_text(path)
     assert text == "caf\ufffd \ufffdmlaut"
     assert "latin1.txt is not valid UTF-8" in caplog.text and "2 invalid" in caplog.text

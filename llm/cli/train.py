@@ -1,10 +1,9 @@
-"""`llm train`, `llm eval` and `llm demo`.
+"""`llm train` and `llm eval`.
 
     llm train --data input.txt --char --out runs/shakespeare         # nanoGPT's baby GPT recipe
     llm train --out runs/shakespeare --resume                        # continue after Ctrl-C
     llm train --data chats.jsonl --tokenizer tok.json --out runs/chat  # loss on assistant turns
     llm eval --model runs/shakespeare/model --data input.txt         # val loss and perplexity
-    llm demo                                                         # a few minutes, end to end
 """
 import argparse
 import logging
@@ -12,8 +11,10 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from llm import generate
-from llm.train import demo, evaluate, run
+from llm.cli.logs import configure_logging
+from llm.model import GPTConfig, load
+from llm.model.config import ACTIVATIONS, NORMS, POSITIONALS
+from llm.train import evaluate, run
 from llm.train.trainer import MODEL_DIR, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -64,21 +65,30 @@ def register(subparsers) -> None:
                        help="keep files apart: windows never cross files, short files are "
                             "left-padded, the last files validate")
     model = train.add_argument_group("model (GPT-2 layout by default)")
-    model.add_argument("--n-layer", type=int, metavar="N", help="transformer blocks (default 4)")
-    model.add_argument("--n-head", type=int, metavar="N", help="attention heads (default 4)")
-    model.add_argument("--d-model", type=int, metavar="N", help="width of the residual stream (default 128)")
-    model.add_argument("--d-ff", type=int, metavar="N", help="MLP hidden width (default 4 * d-model)")
+    shape = {field.name: field.default for field in fields(GPTConfig)}
+    model.add_argument("--n-layer", type=int, metavar="N",
+                       help=f"transformer blocks (default {shape['n_layer']})")
+    model.add_argument("--n-head", type=int, metavar="N",
+                       help=f"attention heads (default {shape['n_head']})")
+    model.add_argument("--d-model", type=int, metavar="N",
+                       help=f"width of the residual stream (default {shape['d_model']})")
+    model.add_argument("--d-ff", type=int, metavar="N",
+                       help="MLP hidden width (default 4 * d-model)")
     model.add_argument("--block-size", type=int, metavar="N",
                        help=f"context length in tokens (default {DEFAULT_BLOCK_SIZE})")
-    model.add_argument("--activation", choices=["gelu", "relu"], help="default gelu")
-    model.add_argument("--norm", choices=["pre", "post"], help="LayerNorm placement (default pre)")
-    model.add_argument("--positional", choices=["learned", "sinusoidal"], help="default learned")
+    model.add_argument("--activation", choices=ACTIVATIONS,
+                       help=f"default {shape['activation']}")
+    model.add_argument("--norm", choices=NORMS,
+                       help=f"LayerNorm placement (default {shape['norm']})")
+    model.add_argument("--positional", choices=POSITIONALS,
+                       help=f"default {shape['positional']}")
     model.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
                        help="the output layer reuses the token embedding (default, as GPT-2: "
                             "saves vocab x d-model parameters); with a small vocabulary "
                             "--no-tie-embeddings learns better (character-level Shakespeare: "
                             "about 0.025 lower val loss)")
-    model.add_argument("--label-smoothing", type=float, metavar="X", help="default 0")
+    model.add_argument("--label-smoothing", type=float, metavar="X",
+                       help=f"default {shape['label_smoothing']}")
     training = train.add_argument_group("training (defaults: nanoGPT's Shakespeare-char recipe)")
     defaults = TrainConfig()
     for field in fields(TrainConfig):
@@ -101,36 +111,16 @@ def register(subparsers) -> None:
                                  help="val: the last --val-fraction of the tokens, the run's "
                                       "validation split given its data (default); all: every "
                                       "token")
-    evaluate_parser.add_argument("--val-fraction", type=float, default=0.1, help="default 0.1")
-    evaluate_parser.add_argument("--batch-size", type=int, default=12, help="default 12")
+    evaluate_parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                                 help=f"default {defaults.val_fraction}")
+    evaluate_parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                                 help=f"default {defaults.batch_size}")
     evaluate_parser.set_defaults(func=cmd_eval)
-
-    demo_parser = subparsers.add_parser(
-        "demo", help="train a tokenizer and a small model in a few minutes, then generate",
-        description="Train a byte-level BPE tokenizer and a small GPT on a corpus every Python "
-                    "installation has (CPython's documentation topics, pydoc_data.topics) or "
-                    "on --data, then print generated samples.")
-    demo_parser.add_argument("--data", nargs="+", metavar="PATH",
-                             help="text files to use instead of the built-in corpus")
-    demo_parser.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",
-                             help="run directory (default runs/demo; replaced if it holds a "
-                                  "previous demo)")
-    demo_parser.add_argument("--char", action="store_true",
-                             help="a character-level tokenizer instead of BPE")
-    demo_parser.add_argument("--vocab-size", type=int, default=demo.VOCAB_SIZE,
-                             help=f"BPE vocabulary size (default {demo.VOCAB_SIZE})")
-    demo_parser.add_argument("--max-iters", type=int, default=demo.TRAIN_CONFIG.max_iters,
-                             help=f"training updates (default {demo.TRAIN_CONFIG.max_iters})")
-    demo_parser.add_argument("--seed", type=int, default=demo.TRAIN_CONFIG.seed)
-    demo_parser.add_argument("--samples", type=int, default=2, help="samples to print")
-    demo_parser.set_defaults(func=cmd_demo)
 
 
 def use_run_log(args: argparse.Namespace, run_dir: Path) -> None:
     """Send the debug log to <run>/train.log unless --log-file chose another file."""
     if args.log_file is None:
-        from llm.cli import configure_logging
-
         run_dir.mkdir(parents=True, exist_ok=True)
         configure_logging(args.log_level, run_dir / "train.log")
 
@@ -183,31 +173,10 @@ def format_loss(loss: float | None) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    model, tokenizer = generate.load(args.model)
+    model, tokenizer = load(args.model)
     started = time.perf_counter()
     result = evaluate.evaluate_files(model, tokenizer, args.data, args.split, args.val_fraction,
                                      args.batch_size)
     print(f"{args.split} loss {result.loss:.4f} (nats/token), perplexity {result.perplexity:.3f}"
           f" over {result.tokens:,} tokens in {time.perf_counter() - started:.1f} s")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    use_run_log(args, args.out)
-    started = time.perf_counter()
-    print(f"llm demo: {demo.describe_corpus(args.data)}")
-    trainer = demo.prepare(args.out, args.data, args.char, args.vocab_size, args.max_iters,
-                           args.seed)
-    result = trainer.run()
-    print(summary(result))
-    for number, text in enumerate(demo.samples(trainer.model, trainer.tokenizer, args.samples,
-                                               args.seed), start=1):
-        print(f"\n--- sample {number} ---\n{text}")
-    model_dir = args.out / MODEL_DIR
-    data = " ".join(map(str, demo.corpus_paths(args.out, args.data)))
-    print(f"\n--- done in {time.perf_counter() - started:.0f} s; the model is in {model_dir} ---\n"
-          f"evaluate it:    llm eval --model {model_dir} --data {data}\n"
-          f"sample from it: llm generate --model {model_dir} --prompt 'The ' "
-          "--max-new-tokens 300\n"
-          f"train longer:   llm train --out {args.out} --resume --max-iters {2 * args.max_iters}")
     return 0

@@ -1,15 +1,20 @@
-"""The token-lookup comparison: brute force, binary search and hash table against Python's dict
-and bisect, by vocabulary size and by where the keys sit in the sorted vocabulary.
+"""`llm bench ...`: comparisons people can run without pytest.
 
-One workload serves both `llm bench lookup` (a printed table) and
-benchmarks/test_lookup_bench.py (pytest-benchmark groups), so both time the same code.
+    llm bench lookup [--sizes 1000,16000,64000] [--repeat 5] [--seed 0]
+
+The token-lookup comparison: brute force, binary search and hash table against Python's dict
+and bisect, by vocabulary size and by where the keys sit in the sorted vocabulary. One workload
+serves both `llm bench lookup` (a printed table) and benchmarks/test_lookup_bench.py
+(pytest-benchmark groups), so both time the same code.
 
 The vocabulary is BPE-like and sorted, so a token's id is its rank in sorted order: keys "near
 the start" are what a brute-force scan (in id order) finds first, keys "near the end" what it
 finds last, and a miss costs it the whole vocabulary; binary search and hashing should not care.
 """
+import argparse
 import bisect
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,3 +197,46 @@ def format_table(results: dict) -> str:
         lines.append(f"{size_label(size)}: hash get_many is {min(ratios):.1f}-{max(ratios):.1f}x "
                      f"faster per key than a Python loop over dict.get")
     return "\n".join(lines)
+
+
+# ---- `llm bench lookup`
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sizes like 1000,16000,64000")
+    if any(size < WINDOW for size in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: every size must be at least "
+                                         f"{WINDOW} tokens")
+    return sizes
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        raise ValueError(f"--repeat {args.repeat}: must be at least 1")
+    results = compare(args.sizes, args.repeat, args.seed,
+                                   progress=lambda line: print(line, file=sys.stderr))
+    print(f"Token lookup, ns per key (median of {args.repeat} runs, "
+          f"{KEYS_PER_CALL} keys per call, seed {args.seed})\n")
+    print(format_table(results))
+    return 0
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="run comparisons and print their tables")
+    verbs = bench.add_subparsers(dest="verb", metavar="VERB", required=True)
+    lookup = verbs.add_parser(
+        "lookup", help="token lookup: brute force, binary search, hash table vs dict and bisect",
+        description="Time finding token ids in BPE-like vocabularies: brute force, binary "
+                    "search and hash table (single lookups and one batched call) against "
+                    "Python's dict and bisect, for keys near the start, middle and end of the "
+                    "sorted vocabulary, anywhere in it, and absent from it.")
+    lookup.add_argument("--sizes", type=parse_sizes, default=SIZES,
+                        help="vocabulary sizes, comma-separated (default: 1000,16000,64000)")
+    lookup.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per case; the median is shown (default: 5)")
+    lookup.add_argument("--seed", type=int, default=0,
+                        help="seed of the vocabulary and keys (default: 0)")
+    lookup.set_defaults(func=cmd_lookup)

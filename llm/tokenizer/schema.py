@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llm.atomic import atomic_write
 from llm.tokenizer.normalize import Normalizer
+from llm.util.atomic import atomic_write
 
 FORMAT = "llm-from-scratch/tokenizer"
 VERSION = 1

@@ -7,26 +7,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from llm.chat import ChatSession, run_chat
-from llm.generate import end_of_text_id, load, stream_text
+from llm.generate import DEFAULT_MAX_NEW_TOKENS, chat, stream_text
+from llm.model import SamplingConfig, load
 
 
 def add_model_and_sampling_flags(parser: argparse.ArgumentParser, max_new_tokens: int,
-                                 temperature: float, top_p: float | None) -> None:
+                                 defaults: SamplingConfig) -> None:
     parser.add_argument("--model", type=Path, required=True, metavar="DIR",
                         help="a model directory (a run's model/ or checkpoint/)")
     parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens, metavar="N",
                         help=f"tokens to generate at most (default {max_new_tokens})")
-    parser.add_argument("--temperature", type=float, default=temperature, metavar="X",
+    parser.add_argument("--temperature", type=float, default=defaults.temperature, metavar="X",
                         help=f"0 takes the likeliest token; higher is more varied "
-                             f"(default {temperature})")
-    parser.add_argument("--top-k", type=int, metavar="K",
-                        help="sample among the K likeliest tokens only (default: all)")
-    parser.add_argument("--top-p", type=float, default=top_p, metavar="P",
+                             f"(default {defaults.temperature})")
+    parser.add_argument("--top-k", type=int, default=defaults.top_k, metavar="K",
+                        help="sample among the K likeliest tokens only "
+                             f"(default: {defaults.top_k or 'all'})")
+    parser.add_argument("--top-p", type=float, default=defaults.top_p, metavar="P",
                         help="sample among the likeliest tokens holding probability P "
-                             f"(nucleus sampling; default {top_p or 'off'})")
-    parser.add_argument("--seed", type=int, metavar="N",
+                             f"(nucleus sampling; default {defaults.top_p or 'off'})")
+    parser.add_argument("--seed", type=int, default=defaults.seed, metavar="N",
                         help="seed of the sampling (default: a new one each run)")
+
+
+def sampling_config(args: argparse.Namespace) -> SamplingConfig:
+    """The SamplingConfig the sampling flags describe (ValueError names a bad value)."""
+    return SamplingConfig(args.temperature, args.top_k, args.top_p, args.seed)
 
 
 def register(subparsers) -> None:
@@ -34,22 +40,23 @@ def register(subparsers) -> None:
         "generate", help="continue a prompt with a trained model, streaming the text",
         description="Continue --prompt with a trained model, printing the text as it is "
                     "generated (KV cache; the context window slides past block_size).")
-    add_model_and_sampling_flags(generate, max_new_tokens=200, temperature=1.0, top_p=None)
+    add_model_and_sampling_flags(generate, DEFAULT_MAX_NEW_TOKENS, SamplingConfig())
     generate.add_argument("--prompt", default="", metavar="TEXT",
                           help="the text to continue (default: the start of a new document)")
     generate.add_argument("--past-end-of-text", action="store_true",
                           help="keep generating after the end-of-text token (default: stop)")
     generate.set_defaults(func=cmd_generate)
 
-    chat = subparsers.add_parser(
+    chat_parser = subparsers.add_parser(
         "chat", help="talk with a model trained on conversations",
         description="An interactive chat with a model trained on conversation files "
                     "(`llm train --data chats.jsonl ...`): replies stream as they are generated; "
                     "the history is trimmed from the oldest exchanges to fit the context. "
                     "/reset forgets it, /exit quits.")
-    add_model_and_sampling_flags(chat, max_new_tokens=256, temperature=0.8, top_p=0.95)
-    chat.add_argument("--system", metavar="TEXT", help="a system prompt (kept in every prompt)")
-    chat.set_defaults(func=cmd_chat)
+    add_model_and_sampling_flags(chat_parser, chat.DEFAULT_MAX_NEW_TOKENS, chat.DEFAULT_SAMPLING)
+    chat_parser.add_argument("--system", metavar="TEXT",
+                             help="a system prompt (kept in every prompt)")
+    chat_parser.set_defaults(func=cmd_chat)
 
 
 def write(text: str) -> None:
@@ -58,11 +65,11 @@ def write(text: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    sampling = sampling_config(args)
     model, tokenizer = load(args.model)
-    end_of_text = end_of_text_id(tokenizer)
+    end_of_text = tokenizer.end_of_text_id
     stops = [] if args.past_end_of_text or end_of_text is None else [end_of_text]
-    pieces = stream_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
-                         args.top_k, args.seed, args.top_p, stops)
+    pieces = stream_text(model, tokenizer, args.prompt, args.max_new_tokens, sampling, stops)
     write(args.prompt)
     for piece in pieces:
         write(piece)
@@ -71,16 +78,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    sampling = sampling_config(args)
     model, tokenizer = load(args.model)
-    session = ChatSession(model, tokenizer, args.system, args.max_new_tokens, args.temperature,
-                          args.top_k, args.top_p, args.seed)
+    session = chat.ChatSession(model, tokenizer, args.system, args.max_new_tokens, sampling)
     if sys.stdin.isatty():
         import readline  # noqa: F401  (line editing and history for input())
 
         read_line = input
     else:
         read_line = read_piped_line
-    run_chat(session, read_line, write)
+    chat.run_chat(session, read_line, write)
     return 0
 
 

@@ -1,0 +1,54 @@
+"""llm/model/sampling.py: SamplingConfig's checks; the Sampler's support under top-k and top-p,
+its frequencies against the softmax, temperature, and the partial sort of the nucleus."""
+import numpy as np
+import pytest
+
+from llm.model.sampling import Sampler, SamplingConfig
+
+
+def test_sampler_top_k_and_top_p_restrict_the_support():
+    probabilities = np.array([0.5, 0.3, 0.1, 0.06, 0.04])
+    logits = np.tile(np.log(probabilities), (4000, 1)).astype(np.float32)
+    for kwargs, support in (({"top_k": 2}, {0, 1}), ({"top_p": 0.8}, {0, 1}),
+                            ({"top_p": 0.81}, {0, 1, 2}), ({"top_k": 4, "top_p": 0.95},
+                                                           {0, 1, 2, 3}),
+                            ({"top_p": 0.3}, {0}), ({}, {0, 1, 2, 3, 4})):
+        draws = Sampler(SamplingConfig(seed=0, **kwargs))(logits)
+        assert set(draws.tolist()) == support, kwargs
+    counts = np.bincount(Sampler(SamplingConfig(seed=1))(logits), minlength=5) / len(logits)
+    np.testing.assert_allclose(counts, probabilities, atol=0.025)     # > 4 standard deviations
+    assert Sampler(SamplingConfig(temperature=0))(logits[:2]).tolist() == [0, 0]
+    sharp = np.bincount(Sampler(SamplingConfig(temperature=0.25, seed=2))(logits), minlength=5) / len(logits)
+    np.testing.assert_allclose(sharp, probabilities ** 4 / (probabilities ** 4).sum(), atol=0.025)
+
+
+def test_nucleus_equals_a_full_sort_of_the_vocabulary():
+    # _nucleus sorts only the likeliest few: the kept tokens must be those of a full stable sort.
+    rng = np.random.default_rng(3)
+    for weights in (np.exp(rng.standard_normal(5000) * 4),    # peaked: the 64 likeliest decide
+                    np.exp(rng.standard_normal(5000) * 0.3),  # flat: grows to every token
+                    np.repeat([4.0, 2.0, 1.0], [10, 200, 3000])[rng.permutation(3210)]):  # ties
+        ranking = np.argsort(-weights, kind="stable")
+        for top_p in (0.02, 0.05, 0.3, 0.9):   # 0.02: the cut inside the ties at 2.0
+            order, cumulative = Sampler(SamplingConfig(top_p=top_p))._nucleus(weights)
+            mass_before = np.cumsum(weights[ranking]) - weights[ranking]
+            kept = np.count_nonzero(mass_before < top_p * weights.sum())
+            np.testing.assert_array_equal(order, ranking[:kept])
+            np.testing.assert_allclose(cumulative, np.cumsum(weights[ranking[:kept]]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": -0.5}, "temperature"), ({"temperature": float("nan")}, "temperature"),
+    ({"temperature": float("inf")}, "temperature"), ({"temperature": "1"}, "temperature"),
+    ({"top_k": 0}, "top_k"), ({"top_k": 2.5}, "top_k"), ({"top_k": True}, "top_k"),
+    ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"top_p": "0.9"}, "top_p"),
+])
+def test_bad_settings_are_refused_when_the_config_is_made(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SamplingConfig(**kwargs)
+
+
+def test_a_sampler_takes_a_config_only():
+    with pytest.raises(ValueError, match="SamplingConfig"):
+        Sampler(0.5)
+    assert Sampler(SamplingConfig(top_p=1.0)).top_p is None      # 1: no cut at all
