@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from llm.data import conversations, download, prepare
+from llm.data.corpus import VAL_FRACTION
 from llm.util.text import iter_files
 
 
@@ -49,7 +50,8 @@ def register(subparsers) -> None:
     make.add_argument("--input", nargs="+", required=True, metavar="PATH",
                       help="text files or directories of .txt files")
     make.add_argument("--out", type=Path, required=True, metavar="DIR")
-    make.add_argument("--val-fraction", type=float, default=0.1, help="default 0.1")
+    make.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
+                      help=f"default {VAL_FRACTION}")
     make.add_argument("--force", action="store_true",
                       help="replace DIR if it holds prepared data")
     make.set_defaults(func=cmd_prepare)

@@ -9,6 +9,7 @@
 import argparse
 from pathlib import Path
 
+from llm.cli.options import signature_defaults
 from llm.embeddings.corpus import TokenSentences, WordSentences
 from llm.embeddings.word2vec import Word2Vec
 
@@ -79,23 +80,21 @@ def register(subparsers) -> None:
                        help="text files, or directories of .txt files")
     train.add_argument("--tokenizer", type=Path, metavar="FILE",
                        help="train on this tokenizer's tokens instead of words")
-    train.add_argument("--dim", type=int, default=100, help="vector size (default: 100)")
-    train.add_argument("--window", type=int, default=5,
-                       help="largest distance of a context word (default: 5)")
-    train.add_argument("--negative", type=int, default=5,
-                       help="noise words per step (default: 5)")
-    train.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default: 5)")
-    train.add_argument("--min-count", type=int, default=5,
-                       help="drop words seen fewer times (default: 5)")
-    train.add_argument("--sample", type=float, default=1e-3,
-                       help="subsampling threshold for frequent words; 0 turns it off "
-                            "(default: 1e-3)")
+    defaults = signature_defaults(Word2Vec.train)
+    for name, kind, meaning in (
+            ("dim", int, "vector size"), ("window", int, "largest distance of a context word"),
+            ("negative", int, "noise words per step"), ("epochs", int, "passes over the corpus"),
+            ("min_count", int, "drop words seen fewer times"),
+            ("sample", float, "subsampling threshold for frequent words; 0 turns it off")):
+        train.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name],
+                           help=f"{meaning} (default: {defaults[name]})")
     train.add_argument("--cbow", action="store_true", help="CBOW instead of skip-gram")
     train.add_argument("--alpha", type=float, default=None,
                        help="initial learning rate (default: 0.025 skip-gram, 0.05 CBOW)")
-    train.add_argument("--min-alpha", type=float, default=1e-4,
-                       help="learning rate at the end (default: 1e-4)")
-    train.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    train.add_argument("--min-alpha", type=float, default=defaults["min_alpha"],
+                       help=f"learning rate at the end (default: {defaults['min_alpha']})")
+    train.add_argument("--seed", type=int, default=defaults["seed"],
+                       help=f"random seed (default: {defaults['seed']})")
     train.add_argument("--threads", type=int, default=None,
                        help="threads (default: LLM_NUM_THREADS, else all cores); 1 makes runs "
                             "reproducible")

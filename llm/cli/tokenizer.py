@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from llm.cli.options import signature_defaults
 from llm.tokenizer.export import FORMATS, export
 from llm.tokenizer.tokenizer import METHODS, MODES, NAIVE_TOKEN_NAMES, Tokenizer
 from llm.util.text import read_bytes, read_text
@@ -120,12 +121,16 @@ def register(subparsers) -> None:
                        help="text files, or directories of .txt files")
     train.add_argument("--vocab-size", type=int, required=True, metavar="N",
                        help="tokens in the vocabulary: base symbols + merges + special tokens")
-    train.add_argument("--mode", choices=MODES, default="byte",
-                       help="byte: GPT-2 byte-level BPE (default); naive: character alphabet, "
-                            "punctuation and whitespace as tokens of their own")
-    train.add_argument("--min-frequency", type=int, default=2, metavar="N",
+    defaults = signature_defaults(Tokenizer.train)
+    train.add_argument("--mode", choices=MODES, default=defaults["mode"],
+                       help="byte: GPT-2 byte-level BPE; naive: character alphabet, "
+                            "punctuation and whitespace as tokens of their own "
+                            f"(default: {defaults['mode']})")
+    train.add_argument("--min-frequency", type=int, default=defaults["min_frequency"],
+                       metavar="N",
                        help="never merge a pair seen fewer times (naive mode: also the least "
-                            "count of an alphabet character) (default: 2)")
+                            f"count of an alphabet character) (default: "
+                            f"{defaults['min_frequency']})")
     train.add_argument("--special-token", action="append", default=None, metavar="TOKEN",
                        help="a special token (repeat for several; default: the mode's own)")
     train.add_argument("--no-normalize", action="store_true",

@@ -31,6 +31,7 @@ from llm.tokenizer import Tokenizer
 from llm.util.text import iter_files
 
 CHUNK_BYTES = 4 << 20
+VAL_FRACTION = 0.1        # the default share that validates: nanoGPT's
 CHUNKS_PER_BATCH = 8      # chunks encoded together (spread over the tokenizer's threads)
 SPLIT_RULE = ("files joined in order (end-of-text token between them when the tokenizer has "
               "one); the first int(N * (1 - val_fraction)) tokens train, the rest validate")

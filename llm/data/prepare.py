@@ -26,6 +26,7 @@ import numpy as np
 from llm.data.corpus import (
     CHUNK_BYTES,
     SPLIT_RULE,
+    VAL_FRACTION,
     TokenStream,
     check_fraction,
     split_point,
@@ -52,7 +53,7 @@ def is_prepared(path: str | os.PathLike) -> bool:
 
 
 def prepare(tokenizer: Tokenizer | str | os.PathLike, inputs, out_dir: str | os.PathLike,
-            val_fraction: float = 0.1, overwrite: bool = False, progress: bool = True,
+            val_fraction: float = VAL_FRACTION, overwrite: bool = False, progress: bool = True,
             chunk_bytes: int = CHUNK_BYTES, num_threads: int | None = None) -> dict:
     """Tokenize the text files named by inputs (files, or directories of .txt files) into the
     prepared directory out_dir (see the module docstring); returns its meta.

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm.data.corpus import TokenStream, split_point
+from llm.data.corpus import VAL_FRACTION, TokenStream, split_point
 from llm.model import GPT
 from llm.tokenizer import Tokenizer
 from llm.train import loader
@@ -37,7 +37,7 @@ def evaluate_tokens(model: GPT, tokens: np.ndarray, batch_size: int = 12) -> Eva
 
 
 def evaluate_files(model: GPT, tokenizer: Tokenizer, data: list[str | os.PathLike],
-                   split: str = "val", val_fraction: float = 0.1,
+                   split: str = "val", val_fraction: float = VAL_FRACTION,
                    batch_size: int = 12) -> Evaluation:
     """Evaluate on the text files in data joined as in training: split "val" takes the last
     val_fraction of the tokens (a run's validation split when given its data), "all" every token.

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from llm._ext import adamw, runtime
+from llm.data.corpus import VAL_FRACTION
 from llm.model import GPT
 from llm.train import checkpoint, metrics
 from llm.train.loader import Batch, WindowLoader
@@ -94,7 +95,7 @@ class TrainConfig(DictConfig):
     log_interval: int = 10
     checkpoint_interval: int | None = None
     seed: int = 1337
-    val_fraction: float = 0.1
+    val_fraction: float = VAL_FRACTION
 
     def __post_init__(self):
         for name in ("batch_size", "max_iters", "grad_accum", "eval_interval", "eval_batches",

@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 
 from llm.data import Conversation, Turn, load_conversations
-from llm.data.chat_template import (
-    CHAT_TOKENS,
-    END_OF_TURN,
-    ChatTemplate,
-    add_chat_tokens,
-)
+from llm.data.chat_template import CHAT_TOKENS, END_OF_TURN, ChatTemplate, add_chat_tokens
 from llm.tokenizer import Tokenizer
 from llm.train.char_tokenizer import char_tokenizer
 
