@@ -13,7 +13,7 @@ if os.environ.get("LLM_NUM_THREADS"):
 
 from llm._ext import runtime as _runtime  # noqa: E402  (fails with build instructions)
 from llm.tokenizer import Tokenizer  # noqa: E402,F401
-from llm.model import GPT, GPTConfig  # noqa: E402,F401
+from llm.model import GPT, GPTConfig, SamplingConfig  # noqa: E402,F401
 from llm.embeddings import Word2Vec  # noqa: E402,F401
 
 __version__ = "0.1.0"
