@@ -1,5 +1,6 @@
 """llm/train/checkpoint.py: contents, atomic replacement, recovery after a crash mid-save."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,3 +74,18 @@ def test_missing_and_foreign_checkpoints(tmp_path):
     state_file.write_text('{"format": "llm-from-scratch/trainer-state", "vers')
     with pytest.raises(ValueError, match="damaged"):
         checkpoint.load(tmp_path / "checkpoint")
+
+
+def test_a_checkpoint_written_by_version_0_1_still_loads():
+    """tests/train/fixtures/checkpoint-v0.1: a tiny run's checkpoint written before the
+    restructure (commit f203b0b), with the logits that version gave for "the cat sees"."""
+    fixture = Path(__file__).parent / "fixtures" / "checkpoint-v0.1"
+    loaded = checkpoint.load(fixture)
+    ids = loaded.tokenizer.encode("the cat sees")
+    assert ids == [17, 8, 6, 1, 4, 3, 17, 1, 16, 6, 6, 16]
+    np.testing.assert_allclose(loaded.model.forward(np.array([ids], np.int32)),
+                               np.load(fixture / "logits.npy"), rtol=1e-6, atol=1e-6)
+    optimizer = AdamW(loaded.model.params.flat, loaded.model.grads.flat,
+                      loaded.model.decay_mask())
+    loaded.restore_optimizer(optimizer)
+    assert optimizer.step_count == loaded.state["step"] == 4
