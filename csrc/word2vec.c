@@ -178,17 +178,6 @@ static int64_t train_sentence_portable(const trainer* t, thread_buffers* buf,
     return train_sentence(LLM_SIMD_SCALAR, t, buf, words, length, alpha, rng);
 }
 
-typedef int64_t (*train_sentence_fn)(const trainer* t, thread_buffers* buf, const int32_t* words,
-                                     int64_t length, float alpha, uint64_t rng);
-
-static train_sentence_fn select_train_sentence(void) {
-    switch (llm_simd_level()) {
-        case LLM_SIMD_AVX512: return train_sentence_avx512;
-        case LLM_SIMD_AVX2: return train_sentence_avx2;
-        default: return train_sentence_portable;
-    }
-}
-
 /* ---- argument checks ------------------------------------------------------------------------- */
 
 static llm_status check_config(const word2vec_config* c) {
@@ -306,7 +295,9 @@ llm_status word2vec_train(float* input_vectors, float* output_vectors, int64_t* 
         .noise_alias = noise_alias, .sigmoid = &sigmoid, .vocab_size = vocab_size, .dim = dim,
         .window = config->window, .negative = config->negative, .skip_gram = config->skip_gram,
     };
-    const train_sentence_fn train_one = select_train_sentence();
+    /* Read once; the copies are called directly (not through a pointer) so that, where the
+     * build's baseline has their instructions, they inline into the loop below. */
+    const llm_simd simd = llm_simd_level();
     const double total_words = (double)corpus_size * (double)config->epochs;
     const int64_t report_every = 10000;  /* words between updates of progress[] */
 
@@ -333,7 +324,13 @@ llm_status word2vec_train(float* input_vectors, float* output_vectors, int64_t* 
                 float alpha = config->alpha
                               - (config->alpha - config->min_alpha) * (float)(done / total_words);
                 uint64_t rng = rng_for_sentence(config->seed, epoch, n_sentences, s);
-                int64_t trained = train_one(&t, &buf, corpus + start, length, alpha, rng);
+                int64_t trained;
+                if (simd == LLM_SIMD_AVX512)
+                    trained = train_sentence_avx512(&t, &buf, corpus + start, length, alpha, rng);
+                else if (simd == LLM_SIMD_AVX2)
+                    trained = train_sentence_avx2(&t, &buf, corpus + start, length, alpha, rng);
+                else
+                    trained = train_sentence_portable(&t, &buf, corpus + start, length, alpha, rng);
                 unreported_done += length;
                 unreported_trained += trained;
                 if (unreported_done >= report_every) {
