@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from llm._ext import runtime
+
 # Shared machines are noisy: a slow example is not a failure.
 settings.register_profile("default", deadline=None)
 settings.load_profile("default")
@@ -23,3 +25,15 @@ def corpora() -> Path:
     if not (path / "tinyshakespeare.txt").is_file():
         pytest.skip(f"shared corpora not found at {path} (set LLM_CORPORA)")
     return path
+
+
+@pytest.fixture(params=runtime.SIMD_NAMES)
+def simd_level(request):
+    """Runs the test at each SIMD level this CPU runs (every kernel follows
+    runtime.set_simd_level), then restores the level that was in force."""
+    previous = runtime.simd_level()
+    if runtime.set_simd_level(request.param) != request.param:
+        runtime.set_simd_level(previous)
+        pytest.skip(f"this CPU has no {request.param}")
+    yield request.param
+    runtime.set_simd_level(previous)

@@ -14,12 +14,18 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-# C files that an extension needs besides its own csrc/<name>.c.
+# C files that an extension needs besides its own csrc/<name>.c. csrc/simd.c holds the SIMD
+# level; its .pyx shares runtime's copy of it on import (see csrc/simd.h).
 EXTRA_SOURCES: dict[str, list[str]] = {
-    "softmax": ["csrc/vecmath.c"],
-    "crossentropy": ["csrc/vecmath.c"],
-    "activation": ["csrc/vecmath.c"],
-    "layernorm": ["csrc/vecmath.c"],
+    "runtime": ["csrc/simd.c"],
+    "matmul": ["csrc/simd.c"],
+    "attention": ["csrc/simd.c"],
+    "vecmath": ["csrc/simd.c"],
+    "softmax": ["csrc/vecmath.c", "csrc/simd.c"],
+    "crossentropy": ["csrc/vecmath.c", "csrc/simd.c"],
+    "activation": ["csrc/vecmath.c", "csrc/simd.c"],
+    "layernorm": ["csrc/vecmath.c", "csrc/simd.c"],
+    "word2vec": ["csrc/simd.c"],
     "bpe_train": ["csrc/pretokenize.c", "csrc/lookup.c"],
     "bpe_encode": ["csrc/pretokenize.c", "csrc/lookup.c"],
 }

@@ -14,6 +14,7 @@
  * per key and head (small model, L2 to L3 resident cache).
  */
 #include "attention.h"
+#include "simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -724,27 +725,8 @@ COMPILE_PER_ISA(backward_head, (const head_inputs* in, const head_gradients* g),
 typedef void (*forward_fn)(const head_inputs*, const head_outputs*, int64_t);
 typedef void (*backward_head_fn)(const head_inputs*, const head_gradients*);
 
-/* The SIMD level whose copies run; -1 until the first call (then the widest this CPU runs). */
-static int simd_level = -1;
-
-int attention_set_simd_level(int level) {
-    /* The AVX-512 copy uses AVX-512VL's 32 ymm registers; the first AVX-512 chips (Xeon Phi)
-     * lack VL and get the AVX2 copy. */
-    int widest = (int)llm_simd_detect();
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (widest == LLM_SIMD_AVX512 && !__builtin_cpu_supports("avx512vl")) widest = LLM_SIMD_AVX2;
-#endif
-    simd_level = level < 0 || level > widest ? widest : level;
-    return simd_level;
-}
-
-static llm_simd attention_simd(void) {
-    if (simd_level < 0) attention_set_simd_level(-1);
-    return (llm_simd)simd_level;
-}
-
 static forward_fn select_forward(void) {
-    switch (attention_simd()) {
+    switch (llm_simd_level()) {
         case LLM_SIMD_AVX512: return forward_query_tile_avx512;
         case LLM_SIMD_AVX2: return forward_query_tile_avx2;
         default: return forward_query_tile_portable;
@@ -752,7 +734,7 @@ static forward_fn select_forward(void) {
 }
 
 static backward_head_fn select_backward_head(void) {
-    switch (attention_simd()) {
+    switch (llm_simd_level()) {
         case LLM_SIMD_AVX512: return backward_head_avx512;
         case LLM_SIMD_AVX2: return backward_head_avx2;
         default: return backward_head_portable;

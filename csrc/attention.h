@@ -16,7 +16,7 @@
  * query tile) in forward and (batch, head) in backward, so every thread owns the gradient slices
  * it writes: results do not depend on the thread count. The tile arithmetic (GCC vectors of 8
  * floats, 4 in a build for a baseline without AVX) is compiled for AVX-512VL, AVX2+FMA and the
- * baseline, chosen at run time with llm_simd_detect().
+ * baseline, chosen at run time by llm_simd_level() (simd.h).
  *
  * Limits: 1 <= hs <= ATTENTION_MAX_HEAD_SIZE; C % NH == 0. Functions return LLM_ERR_ARGUMENT
  * (and write nothing) otherwise.
@@ -66,10 +66,5 @@ llm_status attention_forward_cached(float* out,               // (B, Tq, C)
                                     const uint8_t* key_mask,  // (B, capacity) or NULL
                                     int64_t B, int64_t Tq, int64_t Tk, int64_t capacity,
                                     int64_t C, int64_t NH);
-
-/* Chooses the per-ISA copies by SIMD level (an llm_simd value; a level the CPU lacks, or -1,
- * means the widest it runs, the default) and returns the level now in use. For testing the
- * AVX2 and portable copies on an AVX-512 machine; not to be changed while other calls run. */
-int attention_set_simd_level(int level);
 
 #endif

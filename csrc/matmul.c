@@ -14,6 +14,7 @@
  * gemm_few_rows streams B once, unpacked.
  */
 #include "matmul.h"
+#include "simd.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -205,22 +206,13 @@ static inline float avx2_reduce_add(__m256 v) {
 
 #endif /* MATMUL_X86 */
 
-/* The SIMD level whose micro-kernel runs; -1 until the first call (then the CPU's widest). */
-static int simd_level = -1;
-
-int matmul_set_simd_level(int level) {
-    int widest = (int)llm_simd_detect();
-    simd_level = level < 0 || level > widest ? widest : level;
-    return simd_level;
-}
-
 static const gemm_config* gemm_config_in_use(void) {
-    if (simd_level < 0) matmul_set_simd_level(-1);
+    llm_simd level = llm_simd_level();
 #ifdef MATMUL_X86
     static const gemm_config avx512 = {kernel_avx512, kernel_avx512_a_rows, kernel_avx512_few_rows, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
     static const gemm_config avx2 = {kernel_avx2, kernel_avx2_a_rows, kernel_avx2_few_rows, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
-    if (simd_level == LLM_SIMD_AVX512) return &avx512;
-    if (simd_level == LLM_SIMD_AVX2) return &avx2;
+    if (level == LLM_SIMD_AVX512) return &avx512;
+    if (level == LLM_SIMD_AVX2) return &avx2;
 #endif
     static const gemm_config portable = {kernel_portable, kernel_portable_a_rows, kernel_portable_few_rows, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;

@@ -57,9 +57,4 @@ llm_status matmul_backward(float* dinp,          // (M, K) or NULL
                            int64_t m, int64_t k, int64_t n, int transpose_weight,
                            int accumulate_weights);
 
-/* Chooses the micro-kernel by SIMD level (an llm_simd value; a level the CPU lacks, or -1, means
- * the widest it has, the default) and returns the level now in use. For validating and timing the
- * AVX2 and portable kernels on an AVX-512 machine; not to be changed while other calls run. */
-int matmul_set_simd_level(int level);
-
 #endif

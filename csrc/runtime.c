@@ -8,8 +8,6 @@
 #define LLM_BUILD_FLAGS "unknown"
 #endif
 
-int runtime_simd_level(void) { return (int)llm_simd_detect(); }
-
 int runtime_max_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();

@@ -2,11 +2,6 @@
 
 #include <math.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define VECMATH_X86 1
-#endif
-
 /* Inputs are clamped to [EXP_LO, EXP_HI]: exp(-104) rounds to 0 and exp(89) overflows to
  * +inf, so the clamp changes no finite result and maps -inf and +inf to the right limits. */
 #define EXP_LO (-104.0f)
@@ -170,14 +165,11 @@ double vec_dot(const float* x, const float* y, int64_t n) {
     return total;
 }
 
-double vec_exp_sum_simd(float* out, const float* x, int64_t n, float shift, llm_simd simd) {
+double vec_exp_sum(float* out, const float* x, int64_t n, float shift) {
 #ifdef VECMATH_X86
-    if (simd >= LLM_SIMD_AVX512) return exp_sum_avx512(out, x, n, shift);
+    llm_simd simd = llm_simd_level();
+    if (simd == LLM_SIMD_AVX512) return exp_sum_avx512(out, x, n, shift);
     if (simd == LLM_SIMD_AVX2) return exp_sum_avx2(out, x, n, shift);
 #endif
     return exp_sum_scalar(out, x, n, shift);
-}
-
-double vec_exp_sum(float* out, const float* x, int64_t n, float shift) {
-    return vec_exp_sum_simd(out, x, n, shift, llm_simd_detect());
 }

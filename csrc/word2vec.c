@@ -2,7 +2,8 @@
  * the algorithm and how it differs from word2vec.c. */
 #include "word2vec.h"
 
-#include <immintrin.h>
+#include "vecmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,144 +60,6 @@ static inline float sigmoid_error(const sigmoid_table* table, float f, float lab
     return label - table->value[index];
 }
 
-/* ---- vector primitives over D floats, one per SIMD level ------------------------------------ */
-
-__attribute__((target("avx512f")))
-static inline __mmask16 tail_mask(int64_t left) {
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-}
-
-__attribute__((target("avx512f")))
-static inline float dot_avx512(const float* a, const float* b, int64_t n) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
-    }
-    for (; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
-                               acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-/* y += g * x */
-__attribute__((target("avx512f")))
-static inline void axpy_avx512(float* y, float g, const float* x, int64_t n) {
-    __m512 gv = _mm512_set1_ps(g);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, x + i), yv));
-    }
-}
-
-/* step += g * row; row += g * hidden (one pass over row, which is read before it is changed) */
-__attribute__((target("avx512f")))
-static inline void pair_update_avx512(float* step, float* row, float g, const float* hidden,
-                                      int64_t n) {
-    __m512 gv = _mm512_set1_ps(g);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 r = _mm512_maskz_loadu_ps(m, row + i);
-        __m512 s = _mm512_maskz_loadu_ps(m, step + i);
-        __m512 h = _mm512_maskz_loadu_ps(m, hidden + i);
-        _mm512_mask_storeu_ps(step + i, m, _mm512_fmadd_ps(gv, r, s));
-        _mm512_mask_storeu_ps(row + i, m, _mm512_fmadd_ps(gv, h, r));
-    }
-}
-
-__attribute__((target("avx2,fma")))
-static inline float dot_avx2(const float* a, const float* b, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    }
-    for (; i + 8 <= n; i += 8)
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc0 = _mm256_add_ps(acc0, acc1);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    float sum = _mm_cvtss_f32(s);
-    for (; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
-
-__attribute__((target("avx2,fma")))
-static inline void axpy_avx2(float* y, float g, const float* x, int64_t n) {
-    __m256 gv = _mm256_set1_ps(g);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i,
-                         _mm256_fmadd_ps(gv, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += g * x[i];
-}
-
-__attribute__((target("avx2,fma")))
-static inline void pair_update_avx2(float* step, float* row, float g, const float* hidden,
-                                    int64_t n) {
-    __m256 gv = _mm256_set1_ps(g);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 r = _mm256_loadu_ps(row + i);
-        _mm256_storeu_ps(step + i, _mm256_fmadd_ps(gv, r, _mm256_loadu_ps(step + i)));
-        _mm256_storeu_ps(row + i, _mm256_fmadd_ps(gv, _mm256_loadu_ps(hidden + i), r));
-    }
-    for (; i < n; i++) {
-        float r = row[i];
-        step[i] += g * r;
-        row[i] = r + g * hidden[i];
-    }
-}
-
-static inline float dot_portable(const float* a, const float* b, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
-
-static inline void axpy_portable(float* y, float g, const float* x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += g * x[i];
-}
-
-static inline void pair_update_portable(float* step, float* row, float g, const float* hidden,
-                                        int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float r = row[i];
-        step[i] += g * r;
-        row[i] = r + g * hidden[i];
-    }
-}
-
-/* Dispatch on a level that is a constant wherever these are inlined (the *_at_level functions
- * below), so each compiled copy holds only its own level's code. */
-static inline __attribute__((always_inline))
-float vec_dot(llm_simd simd, const float* a, const float* b, int64_t n) {
-    if (simd == LLM_SIMD_AVX512) return dot_avx512(a, b, n);
-    if (simd == LLM_SIMD_AVX2) return dot_avx2(a, b, n);
-    return dot_portable(a, b, n);
-}
-
-static inline __attribute__((always_inline))
-void vec_axpy(llm_simd simd, float* y, float g, const float* x, int64_t n) {
-    if (simd == LLM_SIMD_AVX512) axpy_avx512(y, g, x, n);
-    else if (simd == LLM_SIMD_AVX2) axpy_avx2(y, g, x, n);
-    else axpy_portable(y, g, x, n);
-}
-
-static inline __attribute__((always_inline))
-void vec_pair_update(llm_simd simd, float* step, float* row, float g, const float* hidden,
-                     int64_t n) {
-    if (simd == LLM_SIMD_AVX512) pair_update_avx512(step, row, g, hidden, n);
-    else if (simd == LLM_SIMD_AVX2) pair_update_avx2(step, row, g, hidden, n);
-    else pair_update_portable(step, row, g, hidden, n);
-}
-
 /* ---- one training step and one sentence ------------------------------------------------------ */
 
 /* What every thread reads (and the vectors all of them write). */
@@ -225,7 +88,7 @@ void negative_sampling_step(llm_simd simd, float* hidden_step, float* output_vec
     for (int64_t k = 0; k < n_targets; k++) {
         float* row = output_vectors + (int64_t)targets[k] * dim;
         float label = k == 0 ? 1.0f : 0.0f;
-        float g = alpha * sigmoid_error(sigmoid, vec_dot(simd, hidden, row, dim), label);
+        float g = alpha * sigmoid_error(sigmoid, vec_dot_float(simd, hidden, row, dim), label);
         vec_pair_update(simd, hidden_step, row, g, hidden, dim);
     }
 }
@@ -402,8 +265,7 @@ llm_status word2vec_train(float* input_vectors, float* output_vectors, int64_t* 
                           const int32_t* corpus, const int64_t* sentence_starts,
                           const float* keep_probability, const float* noise_accept,
                           const int32_t* noise_alias, const word2vec_config* config,
-                          int64_t vocab_size, int64_t corpus_size, int64_t n_sentences,
-                          llm_simd simd) {
+                          int64_t vocab_size, int64_t corpus_size, int64_t n_sentences) {
     progress[WORD2VEC_WORDS_DONE] = 0;
     progress[WORD2VEC_WORDS_TRAINED] = 0;
     if (vocab_size < 1 || vocab_size > INT32_MAX) return LLM_ERR_ARGUMENT;
@@ -433,6 +295,9 @@ llm_status word2vec_train(float* input_vectors, float* output_vectors, int64_t* 
         .noise_alias = noise_alias, .sigmoid = &sigmoid, .vocab_size = vocab_size, .dim = dim,
         .window = config->window, .negative = config->negative, .skip_gram = config->skip_gram,
     };
+    /* Read once; the copies are called directly (not through a pointer) so that, where the
+     * build's baseline has their instructions, they inline into the loop below. */
+    const llm_simd simd = llm_simd_level();
     const double total_words = (double)corpus_size * (double)config->epochs;
     const int64_t report_every = 10000;  /* words between updates of progress[] */
 
@@ -489,15 +354,15 @@ llm_status word2vec_train(float* input_vectors, float* output_vectors, int64_t* 
 llm_status word2vec_negative_sampling_step(float* hidden_step, float* output_vectors,
                                            const float* hidden, const int32_t* targets,
                                            float alpha, int64_t n_targets, int64_t dim,
-                                           int64_t vocab_size, llm_simd simd) {
+                                           int64_t vocab_size) {
     if (dim < 1 || n_targets < 1) return LLM_ERR_ARGUMENT;
     for (int64_t k = 0; k < n_targets; k++)
         if (targets[k] < 0 || targets[k] >= vocab_size) return LLM_ERR_RANGE;
     sigmoid_table sigmoid;
     sigmoid_table_fill(&sigmoid);
-    /* simd is not a constant here, so the vector primitives are called rather than inlined;
-     * the arithmetic is the same as in training. */
-    negative_sampling_step(simd, hidden_step, output_vectors, hidden, targets, n_targets, alpha,
-                           dim, &sigmoid);
+    /* The level is not a constant here, so the vector primitives are called rather than
+     * inlined; the arithmetic is the same as in training. */
+    negative_sampling_step(llm_simd_level(), hidden_step, output_vectors, hidden, targets,
+                           n_targets, alpha, dim, &sigmoid);
     return LLM_OK;
 }

@@ -66,7 +66,7 @@ llm_status word2vec_alias_table(float* accept,          // (V,) in [0, 1]
 /* Train input_vectors and output_vectors in place on a corpus of sentences of word ids:
  * sentence s is corpus[sentence_starts[s] : sentence_starts[s + 1]]. progress[] (see the enum)
  * is zeroed, then increased atomically as threads finish blocks of about 10,000 words, so another
- * thread may poll it. simd: the SIMD level to use, at most llm_simd_detect() (for tests).
+ * thread may poll it. Runs at the process's SIMD level (simd.h).
  * Returns LLM_ERR_ARGUMENT for a bad config, non-monotone sentence_starts or a probability outside
  * [0, 1]; LLM_ERR_RANGE for a word id or alias outside [0, V); LLM_ERR_NOMEM if the per-thread
  * buffers cannot be allocated. Nothing is trained when an error is returned. */
@@ -79,8 +79,7 @@ llm_status word2vec_train(float* input_vectors,            // (V, D)
                           const float* noise_accept,       // (V,) alias table of the noise
                           const int32_t* noise_alias,      // (V,)   distribution
                           const word2vec_config* config,
-                          int64_t vocab_size, int64_t corpus_size, int64_t n_sentences,
-                          llm_simd simd);
+                          int64_t vocab_size, int64_t corpus_size, int64_t n_sentences);
 
 /* One negative-sampling step exactly as training takes it, for tests: targets[0] is the positive
  * word (label 1), targets[1:] noise words (label 0). For each target t in order,
@@ -94,6 +93,6 @@ llm_status word2vec_negative_sampling_step(float* hidden_step,      // (D,) accu
                                            const float* hidden,     // (D,)
                                            const int32_t* targets,  // (n_targets,)
                                            float alpha, int64_t n_targets, int64_t dim,
-                                           int64_t vocab_size, llm_simd simd);
+                                           int64_t vocab_size);
 
 #endif

@@ -17,4 +17,3 @@ cdef extern from "attention.h":
     llm_status c_attention_forward_cached "attention_forward_cached"(
         float* out, float* k_cache, float* v_cache, const float* qkv, const uint8_t* key_mask,
         int64_t B, int64_t Tq, int64_t Tk, int64_t capacity, int64_t C, int64_t NH) nogil
-    int attention_set_simd_level(int level) nogil

@@ -10,21 +10,13 @@ attends over all of it.
 cimport numpy as cnp
 import numpy as np
 
-from llm._ext.checks cimport check_array, check_disjoint, simd_level_value
-from llm._ext.runtime import SIMD_NAMES as SIMD_LEVELS
+from llm._ext.checks cimport check_array, check_disjoint
+from llm._ext.runtime cimport share_simd_level
 
 cnp.import_array()
+share_simd_level(__name__)
 
 MAX_HEAD_SIZE = ATTENTION_MAX_HEAD_SIZE
-
-
-def set_simd_level(level=None):
-    """Run the attention copies compiled for SIMD level "scalar", "avx2" or "avx512" (None: the
-    widest this CPU runs, the default); a level the CPU lacks falls back to its widest. Returns
-    the level in use. For testing every copy on one machine; not to be called while other
-    threads run attention.
-    """
-    return SIMD_LEVELS[attention_set_simd_level(simd_level_value(level, SIMD_LEVELS))]
 
 
 cdef int64_t head_count(int64_t C, n_head) except -1:

@@ -121,12 +121,3 @@ cdef inline (char*, char*) byte_extent(cnp.ndarray a) noexcept:
             high += extent
     return low, high
 
-
-cdef inline int simd_level_value(object level, tuple names) except -2:
-    """The value of SIMD level name `level` (its index in names, llm_simd's order) for a kernel's
-    set_simd_level, or -1 for None: the widest level the CPU runs."""
-    if level is None:
-        return -1
-    if level not in names:
-        raise ValueError(f"level={level!r}: expected one of {names} or None")
-    return names.index(level)

@@ -8,10 +8,11 @@ cimport numpy as cnp
 
 import numpy as np
 
-from llm._ext.checks cimport check_array, check_disjoint, overlaps, simd_level_value
-from llm._ext.runtime import SIMD_NAMES as SIMD_LEVELS
+from llm._ext.checks cimport check_array, check_disjoint, overlaps
+from llm._ext.runtime cimport share_simd_level
 
 cnp.import_array()
+share_simd_level(__name__)
 
 # np.float32 looked up once: two dictionary lookups per argument add up over a decoding step's
 # ~20 products of one row.
@@ -20,16 +21,6 @@ cdef object FLOAT32 = np.float32
 
 cdef inline float* data_of(object array):
     return <float*>cnp.PyArray_DATA(<cnp.ndarray>array)
-
-
-def set_simd_level(level=None):
-    """Run the micro-kernel of SIMD level "scalar", "avx2" or "avx512" (None: the widest this CPU
-    has, the default); a level the CPU lacks falls back to its widest. Returns the level in use.
-
-    For validating and timing every kernel on one machine; not to be called while other
-    threads multiply.
-    """
-    return SIMD_LEVELS[matmul_set_simd_level(simd_level_value(level, SIMD_LEVELS))]
 
 
 cdef raise_for(llm_status status):

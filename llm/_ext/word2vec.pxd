@@ -7,11 +7,6 @@ cdef extern from "word2vec.h":
         LLM_ERR_ARGUMENT
         LLM_ERR_RANGE
         LLM_ERR_NOMEM
-    ctypedef enum llm_simd:
-        LLM_SIMD_SCALAR
-        LLM_SIMD_AVX2
-        LLM_SIMD_AVX512
-    llm_simd llm_simd_detect()
 
     ctypedef struct word2vec_config:
         int64_t dim
@@ -31,9 +26,9 @@ cdef extern from "word2vec.h":
                               const int32_t* corpus, const int64_t* sentence_starts,
                               const float* keep_probability, const float* noise_accept,
                               const int32_t* noise_alias, const word2vec_config* config,
-                              int64_t vocab_size, int64_t corpus_size, int64_t n_sentences,
-                              llm_simd simd) nogil
+                              int64_t vocab_size, int64_t corpus_size,
+                              int64_t n_sentences) nogil
     llm_status word2vec_negative_sampling_step(float* hidden_step, float* output_vectors,
                                                const float* hidden, const int32_t* targets,
                                                float alpha, int64_t n_targets, int64_t dim,
-                                               int64_t vocab_size, llm_simd simd) nogil
+                                               int64_t vocab_size) nogil

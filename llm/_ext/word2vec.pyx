@@ -8,22 +8,10 @@ cimport numpy as cnp
 import numpy as np
 
 from llm._ext.checks cimport check_array, check_disjoint
+from llm._ext.runtime cimport share_simd_level
 
 cnp.import_array()
-
-SIMD_LEVELS = {"scalar": LLM_SIMD_SCALAR, "avx2": LLM_SIMD_AVX2, "avx512": LLM_SIMD_AVX512}
-
-
-cdef llm_simd simd_level(object simd) except *:
-    cdef llm_simd best = llm_simd_detect()
-    if simd is None:
-        return best
-    if simd not in SIMD_LEVELS:
-        raise ValueError(f"simd={simd!r}: expected None or one of {sorted(SIMD_LEVELS)}")
-    if SIMD_LEVELS[simd] > best:
-        raise ValueError(f"simd={simd!r} is not supported by this CPU")
-    return SIMD_LEVELS[simd]
-
+share_simd_level(__name__)
 
 def alias_table(weights):
     """Walker's alias table for drawing word i with probability weights[i] / weights.sum().
@@ -57,7 +45,7 @@ def alias_table(weights):
 
 def train(input_vectors, output_vectors, progress, corpus, sentence_starts, keep_probability,
           noise_accept, noise_alias, *, int window, int negative, bint skip_gram, int epochs,
-          float alpha, float min_alpha, seed, int n_threads, simd=None):
+          float alpha, float min_alpha, seed, int n_threads):
     """Train input_vectors and output_vectors in place (skip-gram or CBOW, negative sampling).
 
     input_vectors, output_vectors: (V, D) float32. progress: (2,) int64, zeroed then raised as
@@ -66,7 +54,7 @@ def train(input_vectors, output_vectors, progress, corpus, sentence_starts, keep
     sentence_starts: (S + 1,) int64 offsets, 0 first, N last, non-decreasing.
     keep_probability: (V,) float32 subsampling probabilities; noise_accept, noise_alias: the
     alias table of the noise distribution (see alias_table). seed: int in [0, 2**64).
-    n_threads: OpenMP threads. simd: None (best available) or "scalar", "avx2", "avx512".
+    n_threads: OpenMP threads. Runs at the SIMD level in force (llm._ext.runtime).
     """
     check_array("input_vectors", input_vectors, np.float32, (None, None), writeable=True)
     cdef int64_t V = input_vectors.shape[0], D = input_vectors.shape[1]
@@ -102,7 +90,6 @@ def train(input_vectors, output_vectors, progress, corpus, sentence_starts, keep
     config.min_alpha = min_alpha
     config.seed = <uint64_t>seed
     config.n_threads = n_threads
-    cdef llm_simd level = simd_level(simd)
     cdef int64_t N = corpus.shape[0], S = sentence_starts.shape[0] - 1
     cdef float* input_ptr = <float*>cnp.PyArray_DATA(input_vectors)
     cdef float* output_ptr = <float*>cnp.PyArray_DATA(output_vectors)
@@ -115,7 +102,7 @@ def train(input_vectors, output_vectors, progress, corpus, sentence_starts, keep
     cdef llm_status status
     with nogil:
         status = word2vec_train(input_ptr, output_ptr, progress_ptr, corpus_ptr, starts_ptr,
-                                keep_ptr, accept_ptr, alias_ptr, &config, V, N, S, level)
+                                keep_ptr, accept_ptr, alias_ptr, &config, V, N, S)
     if status == LLM_ERR_RANGE:
         raise ValueError(f"corpus or noise_alias holds an id outside [0, {V}) "
                          f"(the vocabulary size)")
@@ -126,8 +113,7 @@ def train(input_vectors, output_vectors, progress, corpus, sentence_starts, keep
                          "keep_probability and noise_accept must lie in [0, 1]")
 
 
-def negative_sampling_step(hidden_step, output_vectors, hidden, targets, float alpha,
-                           simd=None):
+def negative_sampling_step(hidden_step, output_vectors, hidden, targets, float alpha):
     """One negative-sampling step exactly as training takes it: targets[0] is the positive
     word, targets[1:] noise words; for each target t in order,
     g = alpha * (label - sigmoid(hidden @ out[t])), hidden_step += g * out[t],
@@ -146,7 +132,6 @@ def negative_sampling_step(hidden_step, output_vectors, hidden, targets, float a
     cdef int64_t K = targets.shape[0]
     if K == 0 or D == 0:
         raise ValueError(f"targets has {K} ids and vectors {D} dimensions; need at least one")
-    cdef llm_simd level = simd_level(simd)
     cdef float* step_ptr = <float*>cnp.PyArray_DATA(hidden_step)
     cdef float* output_ptr = <float*>cnp.PyArray_DATA(output_vectors)
     cdef const float* hidden_ptr = <const float*>cnp.PyArray_DATA(hidden)
@@ -154,6 +139,6 @@ def negative_sampling_step(hidden_step, output_vectors, hidden, targets, float a
     cdef llm_status status
     with nogil:
         status = word2vec_negative_sampling_step(step_ptr, output_ptr, hidden_ptr, targets_ptr,
-                                                 alpha, K, D, V, level)
+                                                 alpha, K, D, V)
     if status != LLM_OK:
         raise ValueError(f"targets holds an id outside [0, {V})")

@@ -82,7 +82,7 @@ class Word2Vec:
               negative: int = 5, sample: float = 1e-3, min_count: int = 5,
               skip_gram: bool = True, epochs: int = 5, alpha: float | None = None,
               min_alpha: float = 1e-4, seed: int = 1, threads: int | None = None,
-              progress: bool = False, simd: str | None = None) -> "Word2Vec":
+              progress: bool = False) -> "Word2Vec":
         """Train word vectors on sentences: an iterable of lists of words, read once (a list,
         a generator, or llm.embeddings.WordSentences over files).
 
@@ -92,8 +92,7 @@ class Word2Vec:
         alpha: initial learning rate (default 0.025 skip-gram, 0.05 CBOW, as word2vec.c),
         decaying linearly to min_alpha over all epochs; seed: vectors and every random draw
         derive from it — with threads=1 the result is bit-for-bit reproducible; threads: OpenMP
-        threads (default: llm.set_num_threads / LLM_NUM_THREADS); progress: show a progress bar;
-        simd: force "scalar", "avx2" or "avx512" kernels (for tests).
+        threads (default: llm.set_num_threads / LLM_NUM_THREADS); progress: show a progress bar.
         """
         alpha = alpha if alpha is not None else (0.025 if skip_gram else 0.05)
         threads = threads if threads is not None else _runtime.max_threads()
@@ -121,7 +120,7 @@ class Word2Vec:
                            keep_probability, noise_accept, noise_alias,
                            window=window, negative=negative, skip_gram=skip_gram,
                            epochs=epochs, alpha=alpha, min_alpha=min_alpha, seed=seed,
-                           n_threads=threads, simd=simd)
+                           n_threads=threads)
 
         start = time.perf_counter()
         if progress:

@@ -3,10 +3,8 @@ queries; bad input is refused with a clear error."""
 import numpy as np
 import pytest
 
-from llm._ext.runtime import simd_level
 from llm.embeddings import UnknownWordError, Word2Vec
 
-LEVELS = ("scalar", "avx2", "avx512")[:("scalar", "avx2", "avx512").index(simd_level()) + 1]
 GROUPS, GROUP_SIZE = 6, 8
 
 
@@ -32,10 +30,9 @@ TRAIN = dict(dim=24, window=3, negative=5, sample=0.0, min_count=1, epochs=5, se
 
 
 @pytest.mark.parametrize("skip_gram", [True, False], ids=["skip-gram", "cbow"])
-@pytest.mark.parametrize("simd", LEVELS)
-def test_nearest_neighbours_recover_planted_groups(skip_gram, simd):
+def test_nearest_neighbours_recover_planted_groups(skip_gram, simd_level):
     sentences, groups = planted_corpus()
-    model = Word2Vec.train(sentences, skip_gram=skip_gram, simd=simd, threads=1, **TRAIN)
+    model = Word2Vec.train(sentences, skip_gram=skip_gram, threads=1, **TRAIN)
     # Chance level is 7/47 = 0.15; the planted groups are recovered almost perfectly.
     assert neighbours_in_group(model, groups) > 0.95
 

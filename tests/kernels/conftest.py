@@ -1,13 +1,10 @@
-"""Fixtures for the kernel tests: finite differences, running under a thread count, and under
-each SIMD level's copy of the kernels."""
+"""Fixtures for the kernel tests: finite differences and running under a thread count (the
+simd_level fixture is in the top conftest.py, shared with tests/embeddings)."""
 import numpy as np
 import pytest
 
 import llm
-from llm._ext import attention, matmul, runtime
-
-# The kernel modules compiled once per SIMD level, each with its set_simd_level.
-PER_LEVEL_KERNELS = (matmul, attention)
+from llm._ext import runtime
 
 
 def central_differences(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -45,16 +42,3 @@ def with_threads():
             llm.set_num_threads(before)
     return run
 
-
-@pytest.fixture(params=runtime.SIMD_NAMES)
-def simd_level(request):
-    """Runs the test with each SIMD level's copy of matmul and attention that this CPU can
-    execute, then restores the default (the widest)."""
-    in_use = [module.set_simd_level(request.param) for module in PER_LEVEL_KERNELS]
-    if any(level != request.param for level in in_use):
-        for module in PER_LEVEL_KERNELS:
-            module.set_simd_level()
-        pytest.skip(f"this CPU has no {request.param}")
-    yield request.param
-    for module in PER_LEVEL_KERNELS:
-        module.set_simd_level()

@@ -3,7 +3,6 @@ NumPy (B, H, T, T) implementation, finite differences, and the thread-count and 
 import numpy as np
 import pytest
 
-from llm._ext import attention, runtime
 from llm._ext.attention import attention_backward, attention_forward, attention_forward_cached
 
 # float32 tiles vs the exact float64 result, O(1) values: 2e-6 absolute for outputs and stats,
@@ -317,12 +316,3 @@ def test_cached_rejects_bad_arguments_naming_them():
     with pytest.raises(ValueError, match="k_cache is read-only"):
         attention_forward_cached(out, k_cache, v_cache, qkv, 2, 3)
 
-
-def test_set_simd_level_names_the_levels_and_falls_back_to_the_widest():
-    try:
-        assert attention.set_simd_level("scalar") == "scalar"
-        assert attention.set_simd_level() in runtime.SIMD_NAMES
-        with pytest.raises(ValueError, match="expected one of"):
-            attention.set_simd_level("sse")
-    finally:
-        attention.set_simd_level()

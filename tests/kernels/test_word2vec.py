@@ -5,11 +5,6 @@ import numpy as np
 import pytest
 
 from llm._ext import word2vec as kernels
-from llm._ext.runtime import simd_level
-
-LEVELS = [level for level in ("scalar", "avx2", "avx512")
-          if ("scalar", "avx2", "avx512").index(level) <= ("scalar", "avx2", "avx512").index(
-              simd_level())]
 # The sigmoid is word2vec.c's 1000-entry table over [-6, 6], so a step's g is exact to
 # 0.012 (one bin) * 0.25 (largest slope of σ) = 3e-3 times alpha.
 SIGMOID_TABLE_ERROR = 3e-3
@@ -48,9 +43,9 @@ def negative_sampling_loss(hidden, output_vectors, targets):
     return float(np.sum(np.logaddexp(0.0, -signs * scores)))
 
 
-@pytest.mark.parametrize("simd", LEVELS)
 @pytest.mark.parametrize("dim", [1, 7, 16, 100, 333])
-def test_negative_sampling_step_is_minus_alpha_times_the_gradient(simd, dim, numeric_gradient):
+def test_negative_sampling_step_is_minus_alpha_times_the_gradient(simd_level, dim,
+                                                                  numeric_gradient):
     rng = np.random.default_rng(dim)
     V, targets = 9, np.array([4, 0, 7, 2, 8], dtype=np.int32)   # positive first, distinct
     hidden = (rng.standard_normal(dim) / np.sqrt(dim)).astype(np.float32)
@@ -58,7 +53,7 @@ def test_negative_sampling_step_is_minus_alpha_times_the_gradient(simd, dim, num
     before = output_vectors.copy()
     alpha = 0.1
     hidden_step = np.zeros(dim, dtype=np.float32)
-    kernels.negative_sampling_step(hidden_step, output_vectors, hidden, targets, alpha, simd=simd)
+    kernels.negative_sampling_step(hidden_step, output_vectors, hidden, targets, alpha)
 
     grad_hidden = numeric_gradient(lambda h: negative_sampling_loss(h, before, targets), hidden)
     grad_output = numeric_gradient(lambda o: negative_sampling_loss(hidden, o, targets), before)
@@ -123,14 +118,13 @@ def train(problem, **changes):
 
 
 @pytest.mark.parametrize("skip_gram", [True, False])
-@pytest.mark.parametrize("simd", LEVELS)
-def test_one_thread_is_bit_for_bit_reproducible(skip_gram, simd):
-    first = train(random_problem(), skip_gram=skip_gram, simd=simd)
-    second = train(random_problem(), skip_gram=skip_gram, simd=simd)
+def test_one_thread_is_bit_for_bit_reproducible(skip_gram, simd_level):
+    first = train(random_problem(), skip_gram=skip_gram)
+    second = train(random_problem(), skip_gram=skip_gram)
     assert np.array_equal(first["input_vectors"], second["input_vectors"])
     assert np.array_equal(first["output_vectors"], second["output_vectors"])
     assert not np.array_equal(first["input_vectors"], random_problem()["input_vectors"])
-    other_seed = train(random_problem(), skip_gram=skip_gram, simd=simd, seed=8)
+    other_seed = train(random_problem(), skip_gram=skip_gram, seed=8)
     assert not np.array_equal(first["input_vectors"], other_seed["input_vectors"])
 
 
@@ -192,7 +186,7 @@ def test_bad_arguments_are_value_errors_and_train_nothing(change, message):
 
 @pytest.mark.parametrize("option, value", [("window", 0), ("negative", 0), ("epochs", 0),
                                            ("n_threads", 0), ("alpha", 0.0), ("min_alpha", 1.0),
-                                           ("seed", -1), ("simd", "sse9")])
+                                           ("seed", -1)])
 def test_bad_options_are_value_errors(option, value):
     with pytest.raises(ValueError, match=option):
         train(random_problem(), **{option: value})
