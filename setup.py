@@ -21,7 +21,6 @@ EXTRA_SOURCES: dict[str, list[str]] = {
     "matmul": ["csrc/simd.c"],
     "attention": ["csrc/simd.c"],
     "vecmath": ["csrc/simd.c"],
-    "softmax": ["csrc/vecmath.c", "csrc/simd.c"],
     "crossentropy": ["csrc/vecmath.c", "csrc/simd.c"],
     "activation": ["csrc/vecmath.c", "csrc/simd.c"],
     "layernorm": ["csrc/vecmath.c", "csrc/simd.c"],

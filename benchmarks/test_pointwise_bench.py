@@ -1,9 +1,9 @@
 """Pointwise and row kernels against NumPy and PyTorch (CPU) doing the same work, same run.
 
-LayerNorm forward/backward (4096 x 768), GELU forward/backward (4096 x 3072), softmax
-forward/backward (4096 x 1024), fused cross-entropy forward+backward at V = 50257 (GPT-2) and
-V = 65 (characters), AdamW over 10M parameters, embedding forward/backward. Each case's
-callables run in turn, round after round, so all see the same machine noise; the table printed
+LayerNorm forward/backward (4096 x 768), GELU forward/backward (4096 x 3072), fused
+cross-entropy forward+backward at V = 50257 (GPT-2) and V = 65 (characters), AdamW over 10M
+parameters, embedding forward/backward. Each case's callables run in turn, round after round,
+so all see the same machine noise; the table printed
 at the end gives median milliseconds and the peers' time over ours (> 1: we are faster).
 PyTorch uses the same thread count as our kernels (LLM_NUM_THREADS, default all cores) and is
 called at its kernel level where that exists (aten.*_backward), so autograd is not timed;
@@ -22,7 +22,6 @@ from llm._ext.adamw import adamw_step
 from llm._ext.crossentropy import crossentropy_forward_backward
 from llm._ext.embedding import embedding_backward, embedding_forward
 from llm._ext.layernorm import layernorm_backward, layernorm_forward
-from llm._ext.softmax import softmax_backward, softmax_forward
 from benchmarks.timing import interleaved_medians
 
 pytest.importorskip("pytest_benchmark")
@@ -66,12 +65,6 @@ def numpy_gelu_backward(dout, x):
     t = np.tanh(u)
     du = np.float32(0.7978845608) * (1 + np.float32(3 * 0.044715) * x * x)
     return dout * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-
-
-def numpy_softmax(x):
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
 
 
 def numpy_crossentropy(logits, targets):
@@ -150,29 +143,6 @@ def gelu_case(backward):
     return cases
 
 
-def softmax_case(backward):
-    x, dout = randn(4096, 1024, scale=3.0), randn(4096, 1024)
-    out, dx = np.empty_like(x), np.zeros_like(x)
-    softmax_forward(out, x)
-    if backward:
-        cases = {"ours": lambda: softmax_backward(dx, dout, out),
-                 "numpy": lambda: out * (dout - (dout * out).sum(axis=1, keepdims=True))}
-    else:
-        cases = {"ours": lambda: softmax_forward(out, x), "numpy": lambda: numpy_softmax(x)}
-    if torch is not None:
-        tx, td, tout = torch.from_numpy(x), torch.from_numpy(dout), torch.from_numpy(out)
-        t_result = torch.empty(x.shape)
-        if backward:
-            cases["torch"] = lambda: torch.ops.aten._softmax_backward_data(td, tout, 1,
-                                                                           torch.float32)
-            cases["torch_out"] = lambda: torch.ops.aten._softmax_backward_data.out(
-                td, tout, 1, torch.float32, grad_input=t_result)
-        else:
-            cases["torch"] = lambda: torch.softmax(tx, dim=1)
-            cases["torch_out"] = lambda: torch.ops.aten._softmax.out(tx, 1, False, out=t_result)
-    return cases
-
-
 def crossentropy_case(N, V):
     logits = randn(N, V, scale=2.0)
     targets = rng.integers(0, V, N).astype(np.int32)
@@ -242,8 +212,6 @@ CASES = {
     "layernorm_bwd 4096x768": lambda: layernorm_case(backward=True),
     "gelu_fwd 4096x3072": lambda: gelu_case(backward=False),
     "gelu_bwd 4096x3072": lambda: gelu_case(backward=True),
-    "softmax_fwd 4096x1024": lambda: softmax_case(backward=False),
-    "softmax_bwd 4096x1024": lambda: softmax_case(backward=True),
     "crossentropy_fwd_bwd 512x50257": lambda: crossentropy_case(512, 50257),
     "crossentropy_fwd_bwd 16384x65": lambda: crossentropy_case(16384, 65),
     "adamw_step 10M": adamw_case,
