@@ -39,7 +39,8 @@ class _Activations:
     and backward's scratch. A forward_cached call (for_cache) keeps nothing for backward: every
     block reuses one set of block tensors (`block`), its output being the next block's input,
     which the block code reads before overwriting it; the lm head reads the last position only,
-    `last` (B, C) (a copy of it when T > 1)."""
+    `last` (B, C) (a view of it when T = 1, else a copy). The ResidualSums are made here, once,
+    not per call."""
 
     def __init__(self, config: GPTConfig, batch_size: int, seq_len: int, pool: BufferPool,
                  for_cache: bool = False):
@@ -49,20 +50,24 @@ class _Activations:
         self.positions = pool.take("positions", (B, T), np.int32)
         self.embedded = pool.take("embedded", (B, T, C))                  # token embedding
         self.position_embedded = pool.take("position_embedded", (B, T, C))
+        self.embedding_sum = ResidualSum(self.embedded, self.position_embedded)
         head_rows = (B,) if for_cache else (B, T)
         self.ln_f = LayerNorm.activations(pool, "ln_f.", head_rows + (C,)) \
             if config.norm == "pre" else None
         self.logits = pool.take("logits", head_rows + (config.vocab_size,))
         if for_cache:
             self.block = Block.activations(pool, "block.", config, B, T)
-            self.last = pool.take("last", (B, C))
+            top = self.block.output.x       # the last block's output, once completed
+            self.last = top.reshape(B, C) if T == 1 else pool.take("last", (B, C))
+            self.last_sum = ResidualSum(self.last)
             return
         self.key_mask = pool.take("key_mask", (B, T), np.uint8)
         self.targets = pool.take("targets", (B * T,), np.int32)
         self.blocks = [Block.activations(pool, f"h.{layer}.", config, B, T)
                        for layer in range(config.n_layer)]
         self.scratch = Block.backward_scratch(pool, config, B, T)
-        self.top = self.head_input = None   # the last block's output and the head's input
+        self.top = self.blocks[-1].output.x       # the last block's output, once completed
+        self.head_input = self.top if self.ln_f is None else self.ln_f.out
 
 
 class GPT:
@@ -154,8 +159,7 @@ class GPT:
         x = self._embed(acts)
         for block, block_acts in zip(self.transformer.h, acts.blocks):
             x = block.forward(block_acts, x, self._key_mask)
-        acts.head_input = self._head_forward(acts.ln_f, x, acts.logits)
-        acts.top = x.x
+        self._head_forward(acts.ln_f, x, acts.logits)
 
     def forward_cached(self, idx: np.ndarray, cache, padding_mask: np.ndarray | None = None
                        ) -> np.ndarray:
@@ -185,11 +189,10 @@ class GPT:
         x = self._embed(acts)
         for block in self.transformer.h:
             x = block.forward(acts.block, x, None, cache)
-        last = x.complete()[:, -1]          # (B, C): a contiguous view when T = 1
+        top = x.complete()
         if T > 1:
-            acts.last[...] = last
-            last = acts.last
-        self._head_forward(acts.ln_f, ResidualSum(last), acts.logits)
+            acts.last[...] = top[:, -1]
+        self._head_forward(acts.ln_f, acts.last_sum, acts.logits)
         cache.commit()
         return acts.logits
 
@@ -198,19 +201,18 @@ class GPT:
         embedding of acts.positions (into acts.position_embedded), the sum left to block 0."""
         self.transformer.wte.forward(acts.embedded, acts.idx)
         self.transformer.wpe.forward(acts.position_embedded, acts.positions)
-        return ResidualSum(acts.embedded, acts.position_embedded)
+        return acts.embedding_sum
 
-    def _head_forward(self, ln_f_acts, x: ResidualSum, logits: np.ndarray) -> np.ndarray:
+    def _head_forward(self, ln_f_acts, x: ResidualSum, logits: np.ndarray) -> None:
         """logits (..., V) = lm_head(ln_f(x)) pre-norm, lm_head(x) post-norm, x (..., C) the last
-        block's output (completed in place); returns the head's input."""
+        block's output (completed in place)."""
         ln_f = self.transformer.ln_f
         if ln_f is None:
             head_input = x.complete()
         else:
-            ln_f.forward(ln_f_acts, x)
+            ln_f.forward(ln_f_acts, x.x, x.addend)
             head_input = ln_f_acts.out
         self.transformer.lm_head.forward(logits, head_input)
-        return head_input
 
     def _check_ids(self, name: str, ids: np.ndarray) -> None:
         if not np.issubdtype(ids.dtype, np.integer):

@@ -50,8 +50,9 @@ def take_all(pool: BufferPool, prefix: str, **shapes) -> SimpleNamespace:
 class ResidualSum(NamedTuple):
     """x + addend, a residual connection's sum with the addition not yet done (addend None: x
     is the sum). The LayerNorm that reads the sum next adds addend into x in place as it
-    normalizes, one pass over the rows instead of two; afterwards x holds the sum, as backward
-    expects."""
+    normalizes (LayerNorm.forward(a, x, addend)), one pass over the rows instead of two;
+    afterwards x holds the sum, as backward expects. Made once per set of activations, not per
+    call (a NamedTuple costs about a microsecond to make)."""
     x: np.ndarray
     addend: np.ndarray | None = None
 
@@ -127,10 +128,11 @@ class LayerNorm(Layer):
         """out shape (..., C) float32, the normalized rows; mean and rstd shape[:-1] float32."""
         return take_all(pool, prefix, out=shape, mean=shape[:-1], rstd=shape[:-1])
 
-    def forward(self, a: SimpleNamespace, x: ResidualSum) -> None:
-        """a.out = LayerNorm(x.x + x.addend), the sum completed into x.x."""
-        layernorm.layernorm_forward(a.out, a.mean, a.rstd, x.x, self.weight, self.bias,
-                                    residual=x.addend)
+    def forward(self, a: SimpleNamespace, x: np.ndarray, residual=None) -> None:
+        """a.out = LayerNorm(x + residual) for x (..., C) float32; the sum is written into x
+        (residual: None, or like x; a ResidualSum's addend)."""
+        layernorm.layernorm_forward(a.out, a.mean, a.rstd, x, self.weight, self.bias,
+                                    residual=residual)
 
     def backward(self, dx, dout, x, a: SimpleNamespace, scratch, accumulate: bool) -> None:
         """dx += d loss / d x given dout, both like x (the forward's completed input); scratch:
@@ -265,16 +267,20 @@ class Block(Layer):
     def activations(pool: BufferPool, prefix: str, config: GPTConfig, B: int, T: int):
         """The block's forward tensors, float32: ln_1, attn, ln_2, mlp as those layers'
         activations(); resid1 (B, T, C), the attention branch's sum, and resid2 (B, T, C), the
-        MLP branch's (pre-norm: its output, before resid1 is added; post-norm: its sum).
-        forward() adds input, the block's input (B, T, C) as completed."""
+        MLP branch's (pre-norm: its output, before resid1 is added; post-norm: its sum);
+        output, the block's output as a ResidualSum. forward() sets input, the block's input
+        (B, T, C) as completed."""
         shape = (B, T, config.d_model)
-        return SimpleNamespace(
+        a = SimpleNamespace(
             ln_1=LayerNorm.activations(pool, prefix + "ln_1.", shape),
             attn=CausalSelfAttention.activations(pool, prefix + "attn.", config, B, T),
             ln_2=LayerNorm.activations(pool, prefix + "ln_2.", shape),
             mlp=MLP.activations(pool, prefix + "mlp.", config, B, T),
             resid1=pool.take(prefix + "resid1", shape), resid2=pool.take(prefix + "resid2", shape),
             input=None)
+        a.output = ResidualSum(a.resid2, a.resid1) if config.norm == "pre" else \
+            ResidualSum(a.ln_2.out)
+        return a
 
     @staticmethod
     def backward_scratch(pool: BufferPool, config: GPTConfig, B: int, T: int):
@@ -290,18 +296,18 @@ class Block(Layer):
         """The block's output for input x (both (B, T, C) float32), writing its tensors into a
         (from activations()); key_mask and cache as CausalSelfAttention.forward."""
         if self.pre_norm:
-            self.ln_1.forward(a.ln_1, x)
+            self.ln_1.forward(a.ln_1, x.x, x.addend)
             a.input = x.x
             self.attn.forward(a.attn, a.ln_1.out, a.resid1, key_mask, cache)
-            self.ln_2.forward(a.ln_2, ResidualSum(a.resid1, a.input))
+            self.ln_2.forward(a.ln_2, a.resid1, a.input)       # resid1 = input + attention
             self.mlp.forward(a.mlp, a.ln_2.out, a.resid2)
-            return ResidualSum(a.resid2, a.resid1)
+            return a.output                                    # resid2 + resid1, pending
         a.input = x.complete()      # attention reads x first: no LayerNorm to add the addend
         self.attn.forward(a.attn, a.input, a.resid1, key_mask, cache)
-        self.ln_1.forward(a.ln_1, ResidualSum(a.resid1, a.input))
+        self.ln_1.forward(a.ln_1, a.resid1, a.input)
         self.mlp.forward(a.mlp, a.ln_1.out, a.resid2)
-        self.ln_2.forward(a.ln_2, ResidualSum(a.resid2, a.ln_1.out))
-        return ResidualSum(a.ln_2.out)
+        self.ln_2.forward(a.ln_2, a.resid2, a.ln_1.out)
+        return a.output                                        # ln_2.out
 
     def backward(self, a: SimpleNamespace, scratch: SimpleNamespace, key_mask,
                  accumulate: bool) -> None:
