@@ -60,6 +60,7 @@ class _Activations:
             top = self.block.output.x       # the last block's output, once completed
             self.last = top.reshape(B, C) if T == 1 else pool.take("last", (B, C))
             self.last_sum = ResidualSum(self.last)
+            self.head_input = self.last if self.ln_f is None else self.ln_f.out
             return
         self.key_mask = pool.take("key_mask", (B, T), np.uint8)
         self.targets = pool.take("targets", (B * T,), np.int32)
@@ -159,7 +160,7 @@ class GPT:
         x = self._embed(acts)
         for block, block_acts in zip(self.transformer.h, acts.blocks):
             x = block.forward(block_acts, x, self._key_mask)
-        self._head_forward(acts.ln_f, x, acts.logits)
+        self._head_forward(acts, x)
 
     def forward_cached(self, idx: np.ndarray, cache, padding_mask: np.ndarray | None = None
                        ) -> np.ndarray:
@@ -192,7 +193,7 @@ class GPT:
         top = x.complete()
         if T > 1:
             acts.last[...] = top[:, -1]
-        self._head_forward(acts.ln_f, acts.last_sum, acts.logits)
+        self._head_forward(acts, acts.last_sum)
         cache.commit()
         return acts.logits
 
@@ -203,16 +204,13 @@ class GPT:
         self.transformer.wpe.forward(acts.position_embedded, acts.positions)
         return acts.embedding_sum
 
-    def _head_forward(self, ln_f_acts, x: ResidualSum, logits: np.ndarray) -> None:
-        """logits (..., V) = lm_head(ln_f(x)) pre-norm, lm_head(x) post-norm, x (..., C) the last
-        block's output (completed in place)."""
-        ln_f = self.transformer.ln_f
-        if ln_f is None:
-            head_input = x.complete()
-        else:
-            ln_f.forward(ln_f_acts, x.x, x.addend)
-            head_input = ln_f_acts.out
-        self.transformer.lm_head.forward(logits, head_input)
+    def _head_forward(self, acts, x: ResidualSum) -> None:
+        """acts.logits (..., V) = lm_head(ln_f(x)) pre-norm (the sum completed into x.x),
+        lm_head(x) post-norm (whose blocks leave no addend), x (..., C) the last block's output;
+        acts.head_input is what the head reads."""
+        if self.transformer.ln_f is not None:
+            self.transformer.ln_f.forward(acts.ln_f, x.x, x.addend)
+        self.transformer.lm_head.forward(acts.logits, acts.head_input)
 
     def _check_ids(self, name: str, ids: np.ndarray) -> None:
         if not np.issubdtype(ids.dtype, np.integer):
