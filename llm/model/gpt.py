@@ -1,178 +1,91 @@
-"""The GPT model: forward, loss and backward through our C kernels.
+"""The GPT model: token and position embeddings, n_layer transformer blocks, a final LayerNorm
+(pre-norm only) and the lm head, run forward and backward through our C kernels.
 
-Pre-norm block (GPT-2), with LN = LayerNorm:
-    x = x + c_proj(attention(c_attn(LN_1(x))));  x = x + mlp_c_proj(act(mlp_c_fc(LN_2(x))))
-and a final LN_f before the lm head. Post-norm block (the original Transformer):
-    x = LN_1(x + c_proj(attention(c_attn(x))));  x = LN_2(x + mlp_c_proj(act(mlp_c_fc(x))))
-with no final LayerNorm (the last block's output is already normalized).
-
-Every tensor the backward pass reads is kept by the forward pass in buffers allocated once and
-reused by every later call (`_Activations`, viewed from a `_BufferPool` that only grows). The backward pass walks the blocks in reverse with one
-gradient buffer for the residual stream, `dres`, into which the LayerNorm and linear kernels
-accumulate, so the residual connections cost no copies. Parameter gradients accumulate (+=) into
-`grads` until `zero_grad()`, as in PyTorch, so micro-batches can be summed; `backward(accumulate=
-False)` writes them instead, the zeroing pass and the reads of zeros saved.
+The layers (llm/model/layers.py) hold views into one flat float32 buffer of parameters,
+`params`, and one of gradients, `grads`. Every tensor a backward pass reads is kept by the
+forward pass in arrays of a BufferPool that only grows, taken once per batch shape (B, T) and
+reused by every later call. Parameter gradients accumulate (+=) into `grads` until `zero_grad()`,
+as in PyTorch, so micro-batches can be summed; `backward(accumulate=False)` writes them instead,
+the zeroing pass and the reads of zeros saved.
 
 Generation: forward_cached runs the same block code on the new positions only, its attention
 step reading the earlier positions' keys and values from a KVCache (llm/model/kv_cache.py)
 instead of recomputing them; generate / generate_stream (llm/model/generation.py) sample with it.
 """
-import math
 import os
-from types import SimpleNamespace
 
 import numpy as np
 
-from llm._ext import activation, attention, crossentropy, embedding, layernorm, matmul
+from llm._ext import crossentropy
 from llm.model import directory as model_directory
 from llm.model import generation
 from llm.model.config import GPTConfig
-from llm.model.parameters import TensorBuffer, decay_mask, initialize, parameter_shapes
-from llm.model.positional import position_ids, sinusoidal_table
+from llm.model.layers import Block, BufferPool, GPTLayers, LayerNorm, ResidualSum
+from llm.model.parameters import TensorBuffer, decay_mask, initialize
+from llm.model.positional import position_ids
 from llm.model.sampling import SamplingConfig
 
 IGNORE_INDEX = -1
 
 
-LAYER_TENSORS = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-                 "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-                 "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias")
-
-
-def _layer_views(buffer: TensorBuffer, layer: int) -> SimpleNamespace:
-    """Block `layer`'s tensors by short name: ln_1.weight -> .ln_1_weight, attn.c_attn.weight ->
-    .c_attn_weight, mlp.c_fc.bias -> .c_fc_bias, mlp.c_proj.weight -> .mlp_proj_weight."""
-    short = {"attn.c_attn": "c_attn", "attn.c_proj": "attn_proj", "mlp.c_fc": "c_fc",
-             "mlp.c_proj": "mlp_proj", "ln_1": "ln_1", "ln_2": "ln_2"}
-    views = {}
-    for name in LAYER_TENSORS:
-        module, kind = name.rsplit(".", 1)
-        views[f"{short[module]}_{kind}"] = buffer[f"h.{layer}.{name}"]
-    return SimpleNamespace(**views)
-
-
-class _BufferPool:
-    """Named flat arrays that grow on demand and are viewed at the shape of the moment, so a
-    smaller batch (an evaluation's last one, a shorter prompt) reuses the training batch's memory
-    instead of allocating anew; a prefix of a C-contiguous array is C-contiguous."""
-
-    def __init__(self):
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def take(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        size = math.prod(shape)
-        array = self._arrays.get(name)
-        if array is None or array.size < size or array.dtype != dtype:
-            self._arrays[name] = None  # release the old array before allocating its successor
-            array = self._arrays[name] = np.empty(size, dtype)
-        return array[:size].reshape(shape)
-
-
-def _block_tensor_shapes(config: GPTConfig, B: int, T: int) -> dict[str, tuple[int, ...]]:
-    """Shapes of the float32 tensors one block's forward writes."""
-    C, F, NH = config.d_model, config.d_ff, config.n_head
-    return {"ln1": (B, T, C), "ln1_mean": (B, T), "ln1_rstd": (B, T),
-            "qkv": (B, T, 3 * C),
-            "attn": (B, T, C),                # attention output, before c_proj
-            "attn_stats": (B, NH, T), "resid1": (B, T, C),
-            "ln2": (B, T, C), "ln2_mean": (B, T), "ln2_rstd": (B, T),
-            "fc": (B, T, F),                  # c_fc output, before the activation
-            "fc_act": (B, T, F), "resid2": (B, T, C)}
-
-
 class _Activations:
-    """Forward tensors kept for backward, and backward scratch, for one (B, T).
+    """The tensors of one forward of (B, T) positions, taken from pool: the token ids and their
+    positions, the embeddings, the final LayerNorm's (`ln_f`, pre-norm) and the logits, which
+    hold d loss / d logits once loss() has run. Training keeps each block's tensors (`blocks`)
+    and backward's scratch. A forward_cached call (for_cache) keeps nothing for backward: every
+    block reuses one set of block tensors (`block`), its output being the next block's input,
+    which the block code reads before overwriting it; the lm head reads the last position only,
+    `last` (B, C) (a view of it when T = 1, else a copy). The ResidualSums are made here, once,
+    not per call."""
 
-    `layers[i]` holds block i's tensors; names follow the pre-norm reading of the block
-    (resid1 = x + attention branch, resid2 = resid1 + MLP branch); post-norm normalizes each sum,
-    ln1 = LN_1(resid1) and ln2 = LN_2(resid2) (the block output). Each kind of per-layer tensor is
-    one array with a leading n_layer axis.
-    """
-
-    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int, pool: _BufferPool):
-        L, B, T = config.n_layer, batch_size, seq_len
-        C, F, V = config.d_model, config.d_ff, config.vocab_size
-        f32 = np.float32
+    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int, pool: BufferPool,
+                 for_cache: bool = False):
+        B, T, C = batch_size, seq_len, config.d_model
         self.shape = (B, T)
-        model_wide = {
-            "idx": ((B, T), np.int32), "positions": ((B, T), np.int32),
-            "key_mask": ((B, T), np.uint8), "targets": ((B * T,), np.int32),
-            "embedded": ((B, T, C), f32),              # token + position: block 0's input
-            "position_embedded": ((B, T, C), f32),
-            "logits": ((B * T, V), f32),               # after loss(): d loss / d logits
-            # backward scratch, shared by all blocks
-            "dres": ((B, T, C), f32),                  # d loss / d residual stream
-            "dnorm": ((B, T, C), f32), "dattn": ((B, T, C), f32), "dqkv": ((B, T, 3 * C), f32),
-            "dfc": ((B, T, F), f32),                   # d act output, then d fc in place
-        }
-        if config.norm == "pre":                       # the final LayerNorm
-            model_wide |= {"lnf": ((B, T, C), f32), "lnf_mean": ((B, T), f32),
-                           "lnf_rstd": ((B, T), f32)}
-        for name, (shape, dtype) in model_wide.items():
-            setattr(self, name, pool.take(name, shape, dtype))
-        stacked = {name: pool.take(name, (L,) + shape, f32)
-                   for name, shape in _block_tensor_shapes(config, B, T).items()}
-        self.layers = [SimpleNamespace(**{name: array[i] for name, array in stacked.items()})
-                       for i in range(L)]
-        # block i's input: the embedding, then each block's output
-        outputs = [a.resid2 if config.norm == "pre" else a.ln2 for a in self.layers]
-        self.block_inputs = [self.embedded] + outputs[:-1]
-        self.top = outputs[-1]
-        # the lm head's input, as (B*T, C) rows like logits
-        self.head_input = (self.lnf if config.norm == "pre" else self.top).reshape(B * T, C)
-
-
-class _CachedActivations:
-    """Tensors of one forward_cached call for (B, T) new positions; nothing is kept for backward.
-
-    Every block reuses the one set of block tensors `block`: its output (resid2 pre-norm, ln2
-    post-norm) is the next block's input, which the block code reads before overwriting it. The
-    lm head runs on the last position only: `last` (B, C) is its input, `logits` (B, V) its output.
-    """
-
-    def __init__(self, config: GPTConfig, batch_size: int, seq_len: int):
-        B, T, C, V = batch_size, seq_len, config.d_model, config.vocab_size
-        f32 = np.float32
-        self.shape = (B, T)
-        self.idx = np.empty((B, T), np.int32)
-        self.positions = np.empty((B, T), np.int32)
-        self.embedded = np.empty((B, T, C), f32)
-        self.position_embedded = np.empty((B, T, C), f32)
-        self.block = SimpleNamespace(**{name: np.empty(shape, f32) for name, shape
-                                        in _block_tensor_shapes(config, B, T).items()})
-        self.top = self.block.resid2 if config.norm == "pre" else self.block.ln2
-        # the last position's rows: a view when T = 1, else a copy made by forward_cached
-        self.last = self.top.reshape(B, C) if T == 1 else np.empty((B, C), f32)
-        if config.norm == "pre":
-            self.lnf = np.empty((B, C), f32)
-            self.lnf_mean, self.lnf_rstd = np.empty(B, f32), np.empty(B, f32)
-        self.head_input = self.lnf if config.norm == "pre" else self.last
-        self.logits = np.empty((B, V), f32)
+        self.idx = pool.take("idx", (B, T), np.int32)
+        self.positions = pool.take("positions", (B, T), np.int32)
+        self.embedded = pool.take("embedded", (B, T, C))                  # token embedding
+        self.position_embedded = pool.take("position_embedded", (B, T, C))
+        self.embedding_sum = ResidualSum(self.embedded, self.position_embedded)
+        head_rows = (B,) if for_cache else (B, T)
+        self.ln_f = LayerNorm.activations(pool, "ln_f.", head_rows + (C,)) \
+            if config.norm == "pre" else None
+        self.logits = pool.take("logits", head_rows + (config.vocab_size,))
+        if for_cache:
+            self.block = Block.activations(pool, "block.", config, B, T)
+            top = self.block.output.x       # the last block's output, once completed
+            self.last = top.reshape(B, C) if T == 1 else pool.take("last", (B, C))
+            self.last_sum = ResidualSum(self.last)
+            self.head_input = self.last if self.ln_f is None else self.ln_f.out
+            return
+        self.key_mask = pool.take("key_mask", (B, T), np.uint8)
+        self.targets = pool.take("targets", (B * T,), np.int32)
+        self.blocks = [Block.activations(pool, f"h.{layer}.", config, B, T)
+                       for layer in range(config.n_layer)]
+        self.scratch = Block.backward_scratch(pool, config, B, T)
+        self.top = self.blocks[-1].output.x       # the last block's output, once completed
+        self.head_input = self.top if self.ln_f is None else self.ln_f.out
 
 
 class GPT:
     """A GPT language model whose parameters live in one flat float32 buffer.
 
     params / grads: TensorBuffer with GPT-2 names, e.g. params["h.0.attn.c_attn.weight"] (C, 3C).
+    transformer: the layers (wte, wpe, h, ln_f, lm_head: llm.model.layers.GPTLayers), viewing
+    params and grads.
     """
 
     def __init__(self, config: GPTConfig):
         self.config = config
-        self.params = TensorBuffer(parameter_shapes(config))
+        self.transformer = GPTLayers(config)
+        self.params = TensorBuffer(self.transformer.parameter_shapes())
         self.grads = self.params.like()
         initialize(self.params, config)
-        self._weights = [_layer_views(self.params, i) for i in range(config.n_layer)]
-        self._weight_grads = [_layer_views(self.grads, i) for i in range(config.n_layer)]
-        self._positional_table = (self.params["wpe.weight"] if config.positional == "learned"
-                                  else sinusoidal_table(config.block_size, config.d_model))
-        head = "wte.weight" if config.tie_embeddings else "lm_head.weight"
-        self._head_weight, self._head_grad = self.params[head], self.grads[head]
-        self._buffers = _BufferPool()
+        self.transformer.bind(self.params, self.grads)
+        self._pool = BufferPool()
         self._acts: _Activations | None = None
         self._key_mask = None          # the last forward's attention key mask, or None
         self._loss_ready = False       # loss() ran since the last forward: backward() may run
-
-    # ---------------------------------------------------------------- public API
 
     @property
     def num_parameters(self) -> int:
@@ -206,6 +119,8 @@ class GPT:
     def zero_grad(self) -> None:
         self.grads.flat.fill(0.0)
 
+    # ---------------------------------------------------------------- forward
+
     def forward(self, idx: np.ndarray, padding_mask: np.ndarray | None = None) -> np.ndarray:
         """Logits (B, T, vocab_size) float32 (a new array) for token ids idx (B, T) int.
 
@@ -213,7 +128,35 @@ class GPT:
         invisible to attention and positions count from each row's first real token.
         """
         self._forward(idx, padding_mask)
-        return self._acts.logits.reshape(*self._acts.shape, -1).copy()
+        return self._acts.logits.copy()
+
+    def _forward(self, idx: np.ndarray, padding_mask: np.ndarray | None) -> None:
+        cfg = self.config
+        idx = np.asarray(idx)
+        if idx.ndim != 2:
+            raise ValueError(f"idx has shape {idx.shape}; expected (B, T) token ids")
+        B, T = idx.shape
+        if not 1 <= T <= cfg.block_size:
+            raise ValueError(f"sequence length T={T} must be in [1, block_size={cfg.block_size}]")
+        self._check_ids("idx", idx)
+        if self._acts is None or self._acts.shape != (B, T):
+            self._acts = _Activations(cfg, B, T, self._pool)
+        acts = self._acts
+        self._loss_ready = False
+        acts.idx[...] = idx
+        self._key_mask = None
+        if padding_mask is not None:
+            padding_mask = np.asarray(padding_mask)
+            if padding_mask.shape != (B, T):
+                raise ValueError(f"padding_mask has shape {padding_mask.shape}; expected {(B, T)}")
+            np.not_equal(padding_mask, 0, out=acts.key_mask)
+            self._key_mask = acts.key_mask
+        position_ids(B, T, padding_mask, out=acts.positions)
+
+        x = self._embed(acts)
+        for block, block_acts in zip(self.transformer.h, acts.blocks):
+            x = block.forward(block_acts, x, self._key_mask)
+        self._head_forward(acts, x)
 
     def forward_cached(self, idx: np.ndarray, cache, padding_mask: np.ndarray | None = None
                        ) -> np.ndarray:
@@ -236,23 +179,41 @@ class GPT:
         B, T = idx.shape
         acts = cache.activations
         if acts is None or acts.shape != (B, T):
-            acts = cache.activations = _CachedActivations(self.config, B, T)
+            acts = cache.activations = _Activations(self.config, B, T, BufferPool(),
+                                                for_cache=True)
         cache.begin(T, padding_mask, acts.positions)
         acts.idx[...] = idx
-        addend = self._embed(acts)
-        block_forward = self._block_forward_pre if self.config.norm == "pre" else \
-            self._block_forward_post
-        x, attend = acts.embedded, cache.attend
-        for layer in range(self.config.n_layer):
-            addend = block_forward(layer, acts.block, x, addend, attend)
-            x = acts.top
-        if addend is not None:
-            acts.top += addend
+        x = self._embed(acts)
+        for block in self.transformer.h:
+            x = block.forward(acts.block, x, None, cache)
+        top = x.complete()
         if T > 1:
-            acts.last[...] = acts.top[:, -1]
-        self._head_forward(acts, acts.last, None)
+            acts.last[...] = top[:, -1]
+        self._head_forward(acts, acts.last_sum)
         cache.commit()
         return acts.logits
+
+    def _embed(self, acts) -> ResidualSum:
+        """The blocks' input: token embedding of acts.idx (into acts.embedded) plus position
+        embedding of acts.positions (into acts.position_embedded), the sum left to block 0."""
+        self.transformer.wte.forward(acts.embedded, acts.idx)
+        self.transformer.wpe.forward(acts.position_embedded, acts.positions)
+        return acts.embedding_sum
+
+    def _head_forward(self, acts, x: ResidualSum) -> None:
+        """acts.logits (..., V) = lm_head(ln_f(x)) pre-norm (the sum completed into x.x),
+        lm_head(x) post-norm (whose blocks leave no addend), x (..., C) the last block's output;
+        acts.head_input is what the head reads."""
+        if self.transformer.ln_f is not None:
+            self.transformer.ln_f.forward(acts.ln_f, x.x, x.addend)
+        self.transformer.lm_head.forward(acts.logits, acts.head_input)
+
+    def _check_ids(self, name: str, ids: np.ndarray) -> None:
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"{name} has dtype {ids.dtype}; expected integer token ids")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
+            raise ValueError(f"{name} holds ids in [{ids.min()}, {ids.max()}], outside the "
+                             f"vocabulary [0, {self.config.vocab_size})")
 
     def generate(self, prompt_ids, max_new_tokens: int, sampling: SamplingConfig | None = None,
                  stop_tokens=()) -> list:
@@ -266,6 +227,8 @@ class GPT:
         llm.model.generation.generate_stream."""
         return generation.generate_stream(self, prompt_ids, max_new_tokens, sampling,
                                           stop_tokens)
+
+    # ---------------------------------------------------------------- loss and backward
 
     def loss(self, idx: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
              padding_mask: np.ndarray | None = None) -> float:
@@ -306,32 +269,22 @@ class GPT:
         if not self._loss_ready:
             raise RuntimeError("backward() needs loss() first (forward() alone keeps no loss)")
         self._loss_ready = False
-        cfg, acts = self.config, self._acts
-        # acts.logits holds d loss / d logits (written in place by the cross-entropy)
-        if cfg.norm == "pre":
-            self._linear_backward(acts.dnorm, acts.logits, acts.head_input, self._head_weight,
-                                  self._head_grad, None, accumulate, transpose_weight=True)
-            acts.dres.fill(0.0)
-            layernorm.layernorm_backward(acts.dres, self.grads["ln_f.weight"],
-                                         self.grads["ln_f.bias"], acts.dnorm, acts.top,
-                                         self.params["ln_f.weight"], acts.lnf_mean, acts.lnf_rstd,
-                                         accumulate_weights=accumulate)
+        t, acts = self.transformer, self._acts
+        scratch = acts.scratch
+        # acts.logits holds d loss / d logits (written in place by the cross-entropy);
+        # scratch.dres becomes d loss / d the last block's output
+        if t.ln_f is None:
+            t.lm_head.backward(scratch.dres, acts.logits, acts.head_input, accumulate)
         else:
-            self._linear_backward(acts.dres, acts.logits, acts.head_input, self._head_weight,
-                                  self._head_grad, None, accumulate, transpose_weight=True)
-        block_backward = self._block_backward_pre if cfg.norm == "pre" else \
-            self._block_backward_post
-        for layer in reversed(range(cfg.n_layer)):
-            block_backward(layer, accumulate)
-        # The embeddings' gradients are sums over token occurrences: they start from zero unless
-        # accumulating, or unless the tied lm head has just written the token embedding's.
-        if not (accumulate or cfg.tie_embeddings):
-            self.grads["wte.weight"].fill(0.0)
-        embedding.embedding_backward(self.grads["wte.weight"], acts.dres, acts.idx)
-        if cfg.positional == "learned":
-            if not accumulate:
-                self.grads["wpe.weight"].fill(0.0)
-            embedding.embedding_backward(self.grads["wpe.weight"], acts.dres, acts.positions)
+            t.lm_head.backward(scratch.dnorm, acts.logits, acts.head_input, accumulate)
+            scratch.dres.fill(0.0)
+            t.ln_f.backward(scratch.dres, scratch.dnorm, acts.top, acts.ln_f, scratch.layernorm,
+                            accumulate)
+        for block, block_acts in zip(reversed(t.h), reversed(acts.blocks)):
+            block.backward(block_acts, scratch, self._key_mask, accumulate)
+        # a tied lm head has just written (or added to) the token embedding's gradient
+        t.wte.backward(scratch.dres, acts.idx, accumulate or self.config.tie_embeddings)
+        t.wpe.backward(scratch.dres, acts.positions, accumulate)
 
     # ---------------------------------------------------------------- save / load
 
@@ -346,203 +299,3 @@ class GPT:
         model = cls(model_directory.read_config(directory))
         model_directory.read_weights(directory, model.params)
         return model
-
-    # ---------------------------------------------------------------- forward internals
-
-    def _check_ids(self, name: str, ids: np.ndarray) -> None:
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"{name} has dtype {ids.dtype}; expected integer token ids")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
-            raise ValueError(f"{name} holds ids in [{ids.min()}, {ids.max()}], outside the "
-                             f"vocabulary [0, {self.config.vocab_size})")
-
-    def _activations(self, batch_size: int, seq_len: int) -> _Activations:
-        if self._acts is None or self._acts.shape != (batch_size, seq_len):
-            self._acts = _Activations(self.config, batch_size, seq_len, self._buffers)
-        return self._acts
-
-    def _forward(self, idx: np.ndarray, padding_mask: np.ndarray | None) -> None:
-        cfg = self.config
-        idx = np.asarray(idx)
-        if idx.ndim != 2:
-            raise ValueError(f"idx has shape {idx.shape}; expected (B, T) token ids")
-        B, T = idx.shape
-        if not 1 <= T <= cfg.block_size:
-            raise ValueError(f"sequence length T={T} must be in [1, block_size={cfg.block_size}]")
-        self._check_ids("idx", idx)
-        acts = self._activations(B, T)
-        self._loss_ready = False
-        acts.idx[...] = idx
-        self._key_mask = None
-        if padding_mask is not None:
-            padding_mask = np.asarray(padding_mask)
-            if padding_mask.shape != (B, T):
-                raise ValueError(f"padding_mask has shape {padding_mask.shape}; expected {(B, T)}")
-            np.not_equal(padding_mask, 0, out=acts.key_mask)
-            self._key_mask = acts.key_mask
-        position_ids(B, T, padding_mask, out=acts.positions)
-
-        addend = self._embed(acts)
-        block_forward = self._block_forward_pre if cfg.norm == "pre" else self._block_forward_post
-        for layer in range(cfg.n_layer):
-            addend = block_forward(layer, acts.layers[layer], acts.block_inputs[layer], addend,
-                                   self._attend)
-        self._head_forward(acts, acts.top, addend)
-
-    # A residual connection's sum x += addend is left pending where a LayerNorm reads x next:
-    # that LayerNorm adds the addend in place as it normalizes (one pass over the rows instead of
-    # two), and backward finds every sum complete. The forward methods below take the addend
-    # still due on their input (None: the input is complete) and return the one due on their
-    # output.
-
-    def _embed(self, acts):
-        """acts.embedded = token embedding of acts.idx, plus the positional encoding of
-        acts.positions, acts.position_embedded, which is returned: the addend due on it."""
-        embedding.embedding_forward(acts.embedded, acts.idx, self.params["wte.weight"])
-        embedding.embedding_forward(acts.position_embedded, acts.positions,
-                                    self._positional_table)
-        return acts.position_embedded
-
-    def _head_forward(self, acts, x, x_addend) -> None:
-        """acts.logits = lm_head(LN_f(x + x_addend)) pre-norm (the sum completed into x, LN_f of
-        it kept in acts.lnf), lm_head(x) post-norm (whose blocks leave no addend);
-        acts.head_input is the head's input viewed as rows."""
-        if self.config.norm == "pre":
-            layernorm.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, x,
-                                        self.params["ln_f.weight"], self.params["ln_f.bias"],
-                                        residual=x_addend)
-        matmul.matmul_forward(acts.logits, acts.head_input, self._head_weight,
-                              transpose_weight=True)
-
-    def _activation_forward(self, out, x):
-        if self.config.activation == "gelu":
-            activation.gelu_forward(out, x)
-        else:
-            activation.relu_forward(out, x)
-
-    def _activation_backward(self, grad, x, out):
-        """grad: d act(x) on entry, d x on exit (in place); out = act(x) from the forward."""
-        backward = activation.gelu_backward if self.config.activation == "gelu" else \
-            activation.relu_backward
-        backward(grad, grad, x, out)
-
-    def _block_forward_pre(self, layer: int, a, x, x_addend, attend):
-        """Block `layer` on input x + x_addend, writing its tensors into a; attend as in
-        _attention_forward. The output is a.resid2 + a.resid1: returns a.resid1, its addend."""
-        w = self._weights[layer]
-        layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln_1_weight, w.ln_1_bias,
-                                    residual=x_addend)
-        self._attention_forward(layer, a, w, a.ln1, a.resid1, attend)
-        layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid1, w.ln_2_weight,
-                                    w.ln_2_bias, residual=x)
-        self._mlp_forward(a, w, a.ln2, out=a.resid2)
-        return a.resid1
-
-    def _block_forward_post(self, layer: int, a, x, x_addend, attend):
-        """As _block_forward_pre, the post-norm block: its output a.ln2 is complete, so it
-        returns None (no addend due)."""
-        w = self._weights[layer]
-        if x_addend is not None:    # attention reads x first: no LayerNorm to complete it
-            x += x_addend
-        self._attention_forward(layer, a, w, x, a.resid1, attend)
-        layernorm.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.resid1, w.ln_1_weight,
-                                    w.ln_1_bias, residual=x)
-        self._mlp_forward(a, w, a.ln1, out=a.resid2)
-        layernorm.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.resid2, w.ln_2_weight,
-                                    w.ln_2_bias, residual=a.ln1)
-
-    def _attention_forward(self, layer: int, a, w, x, out, attend) -> None:
-        """out = c_proj(attention(c_attn(x))), keeping qkv and attn in a. attend(layer, a)
-        computes a.attn from a.qkv: _attend over the whole sequence in training, a KVCache's
-        attend over the cached positions in forward_cached."""
-        matmul.matmul_forward(a.qkv, x, w.c_attn_weight, w.c_attn_bias)
-        attend(layer, a)
-        matmul.matmul_forward(out, a.attn, w.attn_proj_weight, w.attn_proj_bias)
-
-    def _attend(self, layer: int, a) -> None:
-        """a.attn = causal attention of a.qkv over the whole sequence, keeping a.attn_stats."""
-        attention.attention_forward(a.attn, a.attn_stats, a.qkv, self.config.n_head,
-                                    self._key_mask)
-
-    def _mlp_forward(self, a, w, x, out) -> None:
-        """out = mlp_c_proj(act(c_fc(x))), keeping fc and fc_act in a."""
-        matmul.matmul_forward(a.fc, x, w.c_fc_weight, w.c_fc_bias)
-        self._activation_forward(a.fc_act, a.fc)
-        matmul.matmul_forward(out, a.fc_act, w.mlp_proj_weight, w.mlp_proj_bias)
-
-    # ---------------------------------------------------------------- backward internals
-
-    @staticmethod
-    def _linear_backward(dinp, dout, inp, weight, dweight, dbias, accumulate,
-                         transpose_weight=False):
-        """dinp = dout @ op(weight)ᵀ (written, not accumulated: no zeroing pass needed);
-        dweight, dbias += as matmul_backward (written when not accumulate)."""
-        matmul.gemm(dinp.reshape(-1, dinp.shape[-1]), dout.reshape(-1, dout.shape[-1]), weight,
-                    trans_b=not transpose_weight)
-        matmul.matmul_backward(None, dweight, dbias, dout, inp, weight, transpose_weight,
-                               accumulate_weights=accumulate)
-
-    def _attention_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool,
-                            accumulate: bool) -> None:
-        """Gradients of out = c_proj(attention(c_attn(x))) given dout: into g's weights (added,
-        or written when not accumulate), and into dx (written, or added to it when
-        accumulate_dx)."""
-        acts = self._acts
-        self._linear_backward(acts.dattn, dout, a.attn, w.attn_proj_weight, g.attn_proj_weight,
-                              g.attn_proj_bias, accumulate)
-        attention.attention_backward(acts.dqkv, acts.dattn, a.qkv, a.attn, a.attn_stats,
-                                     self.config.n_head, self._key_mask)
-        if accumulate_dx:
-            matmul.matmul_backward(dx, g.c_attn_weight, g.c_attn_bias, acts.dqkv, x,
-                                   w.c_attn_weight, accumulate_weights=accumulate)
-        else:
-            self._linear_backward(dx, acts.dqkv, x, w.c_attn_weight, g.c_attn_weight,
-                                  g.c_attn_bias, accumulate)
-
-    def _mlp_backward(self, a, w, g, dout, x, dx, accumulate_dx: bool, accumulate: bool) -> None:
-        """Gradients of out = mlp_c_proj(act(c_fc(x))) given dout, as _attention_backward."""
-        acts = self._acts
-        self._linear_backward(acts.dfc, dout, a.fc_act, w.mlp_proj_weight,
-                              g.mlp_proj_weight, g.mlp_proj_bias, accumulate)
-        self._activation_backward(acts.dfc, a.fc, a.fc_act)
-        if accumulate_dx:
-            matmul.matmul_backward(dx, g.c_fc_weight, g.c_fc_bias, acts.dfc, x, w.c_fc_weight,
-                                   accumulate_weights=accumulate)
-        else:
-            self._linear_backward(dx, acts.dfc, x, w.c_fc_weight, g.c_fc_weight, g.c_fc_bias,
-                                  accumulate)
-
-    def _block_backward_pre(self, layer: int, accumulate: bool) -> None:
-        """acts.dres: d loss / d resid2 on entry, d loss / d block input on exit. Each branch's
-        input gradient lands in dnorm; LayerNorm's backward adds it to dres (the residual).
-        The block's parameter gradients are added (written when not accumulate)."""
-        acts = self._acts
-        a, w, g = acts.layers[layer], self._weights[layer], self._weight_grads[layer]
-        dres, dnorm = acts.dres, acts.dnorm
-        self._mlp_backward(a, w, g, dres, a.ln2, dnorm, False, accumulate)
-        layernorm.layernorm_backward(dres, g.ln_2_weight, g.ln_2_bias, dnorm, a.resid1,
-                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd,
-                                     accumulate_weights=accumulate)
-        self._attention_backward(a, w, g, dres, a.ln1, dnorm, False, accumulate)
-        layernorm.layernorm_backward(dres, g.ln_1_weight, g.ln_1_bias, dnorm,
-                                     acts.block_inputs[layer], w.ln_1_weight, a.ln1_mean,
-                                     a.ln1_rstd, accumulate_weights=accumulate)
-
-    def _block_backward_post(self, layer: int, accumulate: bool) -> None:
-        """acts.dres: d loss / d ln2 (the block output) on entry, d loss / d block input on exit.
-        dnorm holds the gradient of each sum before its LayerNorm; each branch adds its input
-        gradient to the residual's. Parameter gradients as _block_backward_pre."""
-        acts = self._acts
-        a, w, g = acts.layers[layer], self._weights[layer], self._weight_grads[layer]
-        dres, dsum = acts.dres, acts.dnorm
-        dsum.fill(0.0)
-        layernorm.layernorm_backward(dsum, g.ln_2_weight, g.ln_2_bias, dres, a.resid2,
-                                     w.ln_2_weight, a.ln2_mean, a.ln2_rstd,
-                                     accumulate_weights=accumulate)
-        self._mlp_backward(a, w, g, dsum, a.ln1, dsum, True, accumulate)   # dsum: d ln1
-        dres.fill(0.0)
-        layernorm.layernorm_backward(dres, g.ln_1_weight, g.ln_1_bias, dsum, a.resid1,
-                                     w.ln_1_weight, a.ln1_mean, a.ln1_rstd,
-                                     accumulate_weights=accumulate)
-        self._attention_backward(a, w, g, dres, acts.block_inputs[layer], dres, True,
-                                 accumulate)

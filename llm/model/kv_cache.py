@@ -94,7 +94,8 @@ class KVCache:
 
     def attend(self, layer: int, a) -> None:
         """a.attn (B, T, C) = attention of the step's queries over every position so far, after
-        appending the step's keys and values (from a.qkv (B, T, 3C)) to layer's cache."""
+        appending the step's keys and values (from a.qkv (B, T, 3C)) to layer's cache; a: the
+        attention layer's tensors (llm.model.layers.CausalSelfAttention.activations)."""
         keys, values = self._layers[layer]
         attention.attention_forward_cached(a.attn, keys, values, a.qkv, self.config.n_head,
                                            self._end, self._step_mask)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from llm.model.config import GPTConfig
+from llm.model.layers import GPTLayers
 
 # Matrices multiplied with activations: decayed by AdamW. Biases, LayerNorm parameters and the
 # embedding tables (also the tied lm head) are not (the usual GPT rule, as minGPT).
@@ -21,26 +22,8 @@ INIT_STD = 0.02
 
 
 def parameter_shapes(config: GPTConfig) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, shape) of every parameter tensor, in buffer order."""
-    C, F = config.d_model, config.d_ff
-    shapes = [("wte.weight", (config.vocab_size, C))]
-    if config.positional == "learned":
-        shapes.append(("wpe.weight", (config.block_size, C)))
-    for layer in range(config.n_layer):
-        h = f"h.{layer}."
-        shapes += [
-            (h + "ln_1.weight", (C,)), (h + "ln_1.bias", (C,)),
-            (h + "attn.c_attn.weight", (C, 3 * C)), (h + "attn.c_attn.bias", (3 * C,)),
-            (h + "attn.c_proj.weight", (C, C)), (h + "attn.c_proj.bias", (C,)),
-            (h + "ln_2.weight", (C,)), (h + "ln_2.bias", (C,)),
-            (h + "mlp.c_fc.weight", (C, F)), (h + "mlp.c_fc.bias", (F,)),
-            (h + "mlp.c_proj.weight", (F, C)), (h + "mlp.c_proj.bias", (C,)),
-        ]
-    if config.norm == "pre":
-        shapes += [("ln_f.weight", (C,)), ("ln_f.bias", (C,))]
-    if not config.tie_embeddings:
-        shapes.append(("lm_head.weight", (config.vocab_size, C)))
-    return shapes
+    """(name, shape) of every parameter tensor, in buffer order: as the layers declare them."""
+    return GPTLayers(config).parameter_shapes()
 
 
 class TensorBuffer:

@@ -3,7 +3,6 @@ kernels, straight from the definitions. The gradient check differentiates it num
 import numpy as np
 
 from llm.model.config import GPTConfig
-from llm.model.positional import position_ids, sinusoidal_table
 
 LN_EPS = 1e-5
 
@@ -12,6 +11,28 @@ def layernorm(x, weight, bias):
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
     return (x - mean) / np.sqrt(var + LN_EPS) * weight + bias
+
+
+def position_ids(padding_mask, B, T):
+    """(B, T): 0, 1, ... from each row's first real token (padding before it: 0)."""
+    positions = np.tile(np.arange(T), (B, 1))
+    if padding_mask is None:
+        return positions
+    for row in range(B):
+        real = np.flatnonzero(padding_mask[row])
+        first = real[0] if real.size else T
+        positions[row] = np.maximum(np.arange(T) - first, 0)
+    return positions
+
+
+def sinusoidal_table(block_size, d_model):
+    """(block_size, d_model) float64: sin(p / 10000^(2i/d)) at 2i, cos(...) at 2i + 1."""
+    table = np.empty((block_size, d_model))
+    for p in range(block_size):
+        for i in range(0, d_model, 2):
+            angle = p / 10000.0 ** (i / d_model)
+            table[p, i], table[p, i + 1] = np.sin(angle), np.cos(angle)
+    return table
 
 
 def gelu(x):
@@ -46,9 +67,9 @@ def forward(params: dict, config: GPTConfig, idx, padding_mask=None):
     """Logits (B, T, V) float64; params maps GPT-2 names to arrays (converted to float64)."""
     p = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
     B, T = idx.shape
-    positions = position_ids(B, T, padding_mask)
+    positions = position_ids(padding_mask, B, T)
     table = p["wpe.weight"] if config.positional == "learned" else \
-        sinusoidal_table(config.block_size, config.d_model).astype(np.float64)
+        sinusoidal_table(config.block_size, config.d_model)
     x = p["wte.weight"][idx] + table[positions]
     act = gelu if config.activation == "gelu" else relu
     for layer in range(config.n_layer):

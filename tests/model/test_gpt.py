@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from llm.embeddings import Word2Vec
 from llm.model import GPT, GPTConfig
 from llm.model.safetensors import load_file
 
@@ -146,8 +147,6 @@ def test_load_refuses_a_directory_that_does_not_match(tmp_path):
 
 
 def test_token_embedding_from_word2vec_vectors(caplog):
-    Word2Vec = pytest.importorskip("llm.embeddings").Word2Vec
-
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(30)]
     vectors = Word2Vec(words, rng.standard_normal((30, 16)).astype(np.float32))

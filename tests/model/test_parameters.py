@@ -60,3 +60,14 @@ def test_decay_mask_marks_only_the_matrices():
         expected = name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight",
                                   "lm_head.weight"))
         assert np.all(mask[begin:end] == expected), name
+
+
+def test_buffer_order_is_the_one_checkpoints_were_written_with():
+    config = GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, d_model=32,
+                       tie_embeddings=False)
+    block = ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+             "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+             "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"]
+    expected = ["wte.weight", "wpe.weight", *("h.0." + name for name in block),
+                "ln_f.weight", "ln_f.bias", "lm_head.weight"]
+    assert [name for name, _ in parameter_shapes(config)] == expected
