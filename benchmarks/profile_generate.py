@@ -18,14 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import llm  # noqa: E402
-import llm.model.gpt as gpt_module  # noqa: E402
+import llm.model.layers as layers_module  # noqa: E402
 from benchmarks.profile_train import timed  # noqa: E402
 from benchmarks.test_generate_bench import PROMPT, SIZES, make_model  # noqa: E402
 from llm.model import SamplingConfig  # noqa: E402
 
-# the module objects gpt.py and kv_cache.py call through: wrapping their functions times both
-KERNEL_MODULES = (gpt_module.matmul, gpt_module.attention, gpt_module.layernorm,
-                  gpt_module.activation, gpt_module.embedding)
+# the module objects the layers and kv_cache.py call through: wrapping their functions times both
+KERNEL_MODULES = (layers_module.matmul, layers_module.attention, layers_module.layernorm,
+                  layers_module.activation, layers_module.embedding)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_train.py [small|large] [--iterations N]
 
-Wraps each kernel function the model calls (and the model's per-block methods) with a timer,
+Wraps each kernel function the model calls (and Block.forward / Block.backward) with a timer,
 runs N iterations (forward + backward + clip + AdamW, as test_train_bench.py) and prints the
 milliseconds per iteration of each, and what is left outside the kernels (Python and argument
 checks). The timers add about a microsecond per call.
@@ -18,12 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import llm  # noqa: E402
 import llm.model.gpt as gpt_module  # noqa: E402
+import llm.model.layers as layers_module  # noqa: E402
 from benchmarks.test_train_bench import SIZES, ours_train_step  # noqa: E402
 from llm._ext import adamw  # noqa: E402
 
-KERNEL_MODULES = ("matmul", "attention", "layernorm", "activation", "crossentropy", "embedding")
-BLOCK_METHODS = ("_block_forward_pre", "_block_forward_post", "_block_backward_pre",
-                 "_block_backward_post")
+# the kernel modules as the model's code calls them: the layers' and gpt.py's (the loss)
+KERNEL_MODULES = {"matmul": layers_module, "attention": layers_module, "layernorm": layers_module,
+                  "activation": layers_module, "embedding": layers_module,
+                  "crossentropy": gpt_module}
+BLOCK_METHODS = ("forward", "backward")
 
 
 def timed(function, totals, counts, key):
@@ -47,8 +50,8 @@ def main() -> None:
 
     kernels, kernel_calls = collections.defaultdict(float), collections.Counter()
     blocks, block_calls = collections.defaultdict(float), collections.Counter()
-    for module_name in KERNEL_MODULES:
-        module = getattr(gpt_module, module_name)
+    for module_name, caller in KERNEL_MODULES.items():
+        module = getattr(caller, module_name)
         for name in dir(module):
             if name.endswith(("_forward", "_backward", "gemm")):
                 setattr(module, name, timed(getattr(module, name), kernels, kernel_calls,
@@ -56,8 +59,8 @@ def main() -> None:
     for name in ("adamw_step", "grad_norm"):
         setattr(adamw, name, timed(getattr(adamw, name), kernels, kernel_calls, f"adamw.{name}"))
     for name in BLOCK_METHODS:
-        setattr(gpt_module.GPT, name, timed(getattr(gpt_module.GPT, name), blocks, block_calls,
-                                            name.strip("_")))
+        setattr(layers_module.Block, name, timed(getattr(layers_module.Block, name), blocks,
+                                                 block_calls, f"block {name}"))
 
     train_step = ours_train_step(args.size)
     train_step()
