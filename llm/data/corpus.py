@@ -87,10 +87,11 @@ class TokenStream:
         self.sources, self.checksum = [], 0
         total_bytes = sum(path.stat().st_size for path in self.files)
         with tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc="tokenizing", disable=not self.progress) as bar:
+                  desc="tokenizing", disable=not self.progress) as bar, \
+                self.tokenizer.batch_encoder(self.num_threads) as encode_batch:
             for path in self.files:
                 count = 0
-                for ids in self._document(path, bar):
+                for ids in self._document(path, encode_batch, bar):
                     if count == 0 and self.sources and separator is not None:
                         yield np.array([separator], np.int32)
                     self.checksum = zlib.crc32(ids, self.checksum)
@@ -101,18 +102,18 @@ class TokenStream:
                 else:
                     log.info("%s holds no text; skipped", path)
 
-    def _document(self, path: Path, bar) -> Iterator[np.ndarray]:
-        """The int32 ids of one file, a batch of chunks at a time."""
+    def _document(self, path: Path, encode_batch, bar) -> Iterator[np.ndarray]:
+        """The int32 ids of one file, a batch of chunks at a time (encode_batch: a
+        Tokenizer.batch_encoder's function)."""
         batch = []
         for text, n_bytes in iter_text_chunks(path, self.chunk_bytes):
             bar.update(n_bytes)
             if text:
                 batch.append(text)
             if len(batch) == CHUNKS_PER_BATCH:
-                yield from self.tokenizer.encode_batch_to_numpy(batch,
-                                                                num_threads=self.num_threads)
+                yield from encode_batch(batch)
                 batch = []
-        yield from self.tokenizer.encode_batch_to_numpy(batch, num_threads=self.num_threads)
+        yield from encode_batch(batch)
 
     def tokens(self) -> np.ndarray:
         """The whole stream as one (N,) int32 array (ValueError when it holds no token)."""

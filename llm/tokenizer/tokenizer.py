@@ -23,8 +23,9 @@ each thread has its own piece cache). `encode_batch` uses a thread pool of LLM_N
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -343,17 +344,35 @@ class Tokenizer:
         """encode_to_numpy for each text, on num_threads threads (default: LLM_NUM_THREADS,
         else all cores); the C encoder runs without the GIL."""
         texts = list(texts)
-        threads = num_threads or runtime.max_threads()
-        if threads < 1:
-            raise ValueError(f"num_threads={num_threads}: must be at least 1")
+        threads = min(self._encode_threads(num_threads), max(1, len(texts)))
+        with self.batch_encoder(threads, allowed_special, method) as encode:
+            return encode(texts)
+
+    @contextmanager
+    def batch_encoder(self, num_threads: int | None = None,
+                      allowed_special: Iterable[str] | str = (), method: str = "bpe"
+                      ) -> Iterator[Callable[[Sequence[str]], list[np.ndarray]]]:
+        """A function that encodes a batch of texts (encode_to_numpy each) on num_threads
+        threads (default: LLM_NUM_THREADS, else all cores), for the with block's duration: the
+        threads live as long as it does, so each keeps its encoder workspace from one batch to
+        the next (a fresh thread per batch would allocate and fault one in every time)."""
+        threads = self._encode_threads(num_threads)
 
         def encode(text: str) -> np.ndarray:
             return self.encode_to_numpy(text, allowed_special, method)
 
-        if threads == 1 or len(texts) < 2:
-            return [encode(text) for text in texts]
-        with ThreadPoolExecutor(min(threads, len(texts))) as pool:
-            return list(pool.map(encode, texts))
+        if threads == 1:
+            yield lambda texts: [encode(text) for text in texts]
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            yield lambda texts: list(pool.map(encode, texts))
+
+    @staticmethod
+    def _encode_threads(num_threads: int | None) -> int:
+        threads = num_threads or runtime.max_threads()
+        if threads < 1:
+            raise ValueError(f"num_threads={num_threads}: must be at least 1")
+        return threads
 
     # ---- decoding ------------------------------------------------------------------------------
 

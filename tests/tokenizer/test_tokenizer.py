@@ -264,6 +264,25 @@ def test_encode_batch_equals_encode(byte_tokenizer):
         byte_tokenizer.encode_batch(batch, num_threads=-1)
 
 
+def test_a_batch_encoder_keeps_its_threads_from_batch_to_batch(byte_tokenizer, monkeypatch):
+    texts = ["one text", "another, longer text", "a third <|endoftext|>", "4"] * 3
+    threads = set()
+    encode = type(byte_tokenizer).encode_to_numpy
+
+    def recording(self, text, *args):
+        threads.add(threading.get_ident())
+        return encode(self, text, *args)
+
+    monkeypatch.setattr(type(byte_tokenizer), "encode_to_numpy", recording)
+    with byte_tokenizer.batch_encoder(2, allowed_special="all") as encode_batch:
+        for start in range(0, len(texts), 4):
+            batch = texts[start:start + 4]
+            assert [ids.tolist() for ids in encode_batch(batch)] == \
+                [byte_tokenizer.encode(text, allowed_special="all") for text in batch]
+    # two pool threads served every batch (and the main thread the reference encodes)
+    assert len(threads - {threading.get_ident()}) <= 2
+
+
 def test_threads_share_one_tokenizer():
     tokenizer = Tokenizer.train(SAMPLE, 500)
     texts = [SAMPLE[i:] + str(i) for i in range(8)]
