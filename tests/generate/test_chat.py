@@ -1,4 +1,5 @@
-"""llm/generate/chat.py: the session's history trimming, replies ending at <|end|>, the REPL commands."""
+"""llm/generate/chat.py: the session's history trimming, replies ending at <|end|>, the REPL
+commands."""
 import numpy as np
 import pytest
 

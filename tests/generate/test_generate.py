@@ -34,6 +34,7 @@ def test_text_sampling_from_a_saved_model(tmp_path):
     loaded, loaded_tokenizer = load(tmp_path / "model")
     text = sample(loaded, loaded_tokenizer, "ab", 8, SamplingConfig(seed=1))
     assert text == sample(small, tokenizer, "ab", 8, SamplingConfig(seed=1))
-    expected = tokenizer.decode(small.generate(tokenizer.encode("\n"), 5, SamplingConfig(temperature=0)))
-    assert sample(small, tokenizer, "", 5, SamplingConfig(temperature=0)) == expected   # "" starts at "\n"
+    greedy = SamplingConfig(temperature=0)
+    expected = tokenizer.decode(small.generate(tokenizer.encode("\n"), 5, greedy))
+    assert sample(small, tokenizer, "", 5, greedy) == expected   # "" starts at "\n"
     assert "".join(stream_text(small, tokenizer, "ab", 8, SamplingConfig(seed=1))) == text

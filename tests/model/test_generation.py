@@ -89,7 +89,8 @@ def test_each_row_of_a_batch_generates_what_it_would_alone(model):
 def test_seeds_fix_the_tokens(model):
     first = model.generate([1, 2], 20, SamplingConfig(seed=4))
     assert model.generate([1, 2], 20, SamplingConfig(seed=4)) == first
-    assert any(model.generate([1, 2], 20, SamplingConfig(seed=seed)) != first for seed in range(5, 8))
+    assert any(model.generate([1, 2], 20, SamplingConfig(seed=seed)) != first
+               for seed in range(5, 8))
 
 
 def sampled_reference(model, prompt, n, sampling):

@@ -18,7 +18,8 @@ def test_sampler_top_k_and_top_p_restrict_the_support():
     counts = np.bincount(Sampler(SamplingConfig(seed=1))(logits), minlength=5) / len(logits)
     np.testing.assert_allclose(counts, probabilities, atol=0.025)     # > 4 standard deviations
     assert Sampler(SamplingConfig(temperature=0))(logits[:2]).tolist() == [0, 0]
-    sharp = np.bincount(Sampler(SamplingConfig(temperature=0.25, seed=2))(logits), minlength=5) / len(logits)
+    sharp = np.bincount(Sampler(SamplingConfig(temperature=0.25, seed=2))(logits),
+                        minlength=5) / len(logits)
     np.testing.assert_allclose(sharp, probabilities ** 4 / (probabilities ** 4).sum(), atol=0.025)
 
 
