@@ -1,4 +1,6 @@
-"""Reading corpora: text files and folders, conversations (ShareGPT / LimaRP JSON and JSONL).
+"""Corpora: the one corpus pipeline (llm.data.corpus: text files -> one token stream -> a
+train/val split), conversations (ShareGPT / LimaRP JSON and JSONL) and their chat template;
+reading text files is llm.util.text's, re-exported here.
 
 Submodules with heavier imports are used by name: llm.data.download (named datasets over
 HTTP), llm.data.prepare (token arrays tokenized once, memory-mapped by training).
