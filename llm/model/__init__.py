@@ -14,6 +14,11 @@ __all__ = ["GPT", "GPTConfig", "KVCache", "SamplingConfig", "load"]
 
 
 def load(directory: str | os.PathLike) -> tuple[GPT, Tokenizer]:
-    """The model and tokenizer of a model directory (a run's model/ or checkpoint/)."""
+    """The model and tokenizer of a model directory (a run's model/ or checkpoint/); a
+    tokenizer whose vocabulary is not the model's is a ValueError."""
     tokenizer = _directory.require_tokenizer(directory)
-    return GPT.load(directory), tokenizer
+    model = GPT.load(directory)
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"{directory}: the tokenizer has {tokenizer.vocab_size} tokens but the "
+                         f"model {model.config.vocab_size}; the directory mixes two runs' files")
+    return model, tokenizer

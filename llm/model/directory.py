@@ -68,6 +68,9 @@ def read_weights(directory: str | os.PathLike, params) -> None:
             raise ValueError(f"{path}: {name} has shape {tensors[name].shape}, config.json "
                              f"implies {view.shape}")
         view[...] = tensors[name]
+        if not np.isfinite(view).all():
+            raise ValueError(f"{path}: {name} holds NaN or infinite values; the weights were "
+                             "saved from a diverged model (use an earlier checkpoint)")
 
 
 def read_tokenizer(directory: str | os.PathLike) -> Tokenizer | None:

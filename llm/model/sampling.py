@@ -57,7 +57,14 @@ class Sampler:
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         """(B,) int64 token ids drawn from logits (B, V), row by row: beyond one O(V) pass,
-        a row's work is on its candidates only (the top_k; for top_p, the likeliest few)."""
+        a row's work is on its candidates only (the top_k; for top_p, the likeliest few).
+        Logits with NaN or +infinity (a diverged model's) are a ValueError: no token can be
+        drawn from them."""
+        maxima = logits.max(axis=1)         # NaN and +inf show in the maximum
+        if not np.isfinite(maxima).all():
+            row = int(np.flatnonzero(~np.isfinite(maxima))[0])
+            raise ValueError(f"the logits of row {row} hold NaN or infinity: the model's weights "
+                             "are not finite (a diverged training run?); no token can be drawn")
         if self.temperature == 0:
             return logits.argmax(axis=1)
         return np.array([self._draw(row) for row in logits], np.int64)

@@ -53,3 +53,14 @@ def test_a_sampler_takes_a_config_only():
     with pytest.raises(ValueError, match="SamplingConfig"):
         Sampler(0.5)
     assert Sampler(SamplingConfig(top_p=1.0)).top_p is None      # 1: no cut at all
+
+
+@pytest.mark.parametrize("temperature", [0, 1.0])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_logits_that_are_not_finite_draw_no_token(temperature, bad):
+    logits = np.zeros((3, 5), np.float32)
+    logits[1, 2] = bad
+    with pytest.raises(ValueError, match="logits of row 1 hold NaN or infinity"):
+        Sampler(SamplingConfig(temperature=temperature, seed=0))(logits)
+    logits[1, 2] = -np.inf                      # a token ruled out: the others still draw
+    assert Sampler(SamplingConfig(seed=0))(logits)[1] != 2
