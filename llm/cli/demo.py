@@ -7,6 +7,7 @@ into the run directory as one file per topic, so topics are documents separated 
 end-of-text token and a sample can start where a topic starts.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -62,9 +63,9 @@ def prepare(run_dir: str | os.PathLike, data: list[str] | None = None, char: boo
     run_dir = Path(run_dir)
     for stale in (run_dir / CHECKPOINT_DIR, run_dir / f"{CHECKPOINT_DIR}.old"):
         if stale.exists():
-            if not (stale / checkpoint.STATE_FILE).is_file():
-                raise ValueError(f"{stale} is not a checkpoint of a previous demo; choose "
-                                 "another --out")
+            if not is_previous_demo(stale, run_dir, data):
+                raise ValueError(f"{run_dir} holds a run that is not a demo on this corpus "
+                                 f"({stale}); choose another --out, or remove it first")
             shutil.rmtree(stale)
     paths = corpus_paths(run_dir, data)
     if not data:
@@ -73,6 +74,20 @@ def prepare(run_dir: str | os.PathLike, data: list[str] | None = None, char: boo
     config = TrainConfig(**{**TRAIN_CONFIG.to_dict(), "max_iters": max_iters, "seed": seed,
                             "warmup_iters": min(TRAIN_CONFIG.warmup_iters, max_iters // 10)})
     return run.start(paths, run_dir, MODEL_CONFIG, config, tokenizer)
+
+
+def is_previous_demo(checkpoint_dir: Path, run_dir: Path, data: list[str] | None) -> bool:
+    """Whether checkpoint_dir holds a demo's checkpoint on the corpus this demo trains on (the
+    built-in topics in run_dir, or the files of data), which the new demo may replace."""
+    try:
+        state = json.loads((checkpoint_dir / checkpoint.STATE_FILE).read_text())
+        recorded = state["run"]["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if data:
+        return recorded == run.data_paths(data)
+    topics = (run_dir / CORPUS_DIR).resolve()
+    return bool(recorded) and all(Path(path).parent == topics for path in recorded)
 
 
 def samples(model: GPT, tokenizer: Tokenizer, count: int, seed: int) -> list[str]:
@@ -91,8 +106,8 @@ def register(subparsers) -> None:
     demo_parser.add_argument("--data", nargs="+", metavar="PATH",
                              help="text files to use instead of the built-in corpus")
     demo_parser.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",
-                             help="run directory (default runs/demo; replaced if it holds a "
-                                  "previous demo)")
+                             help="run directory (default runs/demo; a previous demo on the "
+                                  "same corpus there is replaced, any other run refused)")
     demo_parser.add_argument("--char", action="store_true",
                              help="a character-level tokenizer instead of BPE")
     demo_parser.add_argument("--vocab-size", type=int, default=VOCAB_SIZE,

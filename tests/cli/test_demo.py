@@ -39,3 +39,23 @@ def test_llm_demo_end_to_end(capsys, tmp_path, tiny_demo):
                      str(tmp_path / "demo"), "--max-iters", "2", "--char", "--samples", "1",
                      "--data", str(tmp_path / "demo" / "pydoc-topics")]) == 0
     assert "step 2: train loss" in capsys.readouterr().out
+
+
+def test_llm_demo_refuses_to_replace_a_training_run(capsys, tmp_path, tiny_demo, corpus):
+    log = ["--log-file", str(tmp_path / "llm.log"), "--log-level", "WARNING"]
+    run_dir = tmp_path / "mine"
+    assert cli.main([*log, "train", "--data", str(corpus), "--char", "--out", str(run_dir),
+                     "--n-layer", "1", "--n-head", "2", "--d-model", "16", "--block-size", "16",
+                     "--batch-size", "4", "--max-iters", "2", "--warmup-iters", "1",
+                     "--eval-interval", "2", "--eval-batches", "1"]) == 0
+    state = (run_dir / "checkpoint" / "trainer_state.json").read_bytes()
+    capsys.readouterr()
+    assert cli.main([*log, "demo", "--out", str(run_dir), "--max-iters", "2"]) == 1
+    assert "holds a run that is not a demo on this corpus" in capsys.readouterr().err
+    assert (run_dir / "checkpoint" / "trainer_state.json").read_bytes() == state
+    # nor by a demo on other data
+    other = corpus.parent / "other.txt"
+    other.write_text("Some other text to train on. " * 50)
+    assert cli.main([*log, "demo", "--out", str(run_dir), "--max-iters", "2", "--char",
+                     "--data", str(other)]) == 1
+    assert "holds a run that is not a demo on this corpus" in capsys.readouterr().err
