@@ -25,13 +25,12 @@ import math
 import signal
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from llm._ext import adamw, runtime
 from llm.data.corpus import VAL_FRACTION
@@ -329,13 +328,39 @@ class Trainer:
         return records
 
 
+class TqdmWriteHandler(logging.StreamHandler):
+    """A console handler that writes each record through tqdm.write, above the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:   # as logging.StreamHandler.emit: report, never raise
+            self.handleError(record)
+
+
+@contextmanager
 def console_logging_through(bar: tqdm):
-    """A context in which the `llm` logger's console output goes through tqdm.write (so it
-    does not break the progress bar); nothing changes when the logger has no console handler
-    or the bar is off."""
+    """A context in which the `llm` logger's console handler writes through tqdm.write (so it
+    does not break the progress bar), with the console handler's own level, format and filters
+    (tqdm's logging_redirect_tqdm drops the level: DEBUG lines reached the console); nothing
+    changes when the logger has no console handler or the bar is off."""
     logger = logging.getLogger("llm")
-    has_console = any(type(handler) is logging.StreamHandler for handler in logger.handlers)
-    return logging_redirect_tqdm([logger]) if has_console and not bar.disable else nullcontext()
+    console = next((handler for handler in logger.handlers
+                    if type(handler) is logging.StreamHandler), None)
+    if console is None or bar.disable:
+        yield
+        return
+    through = TqdmWriteHandler(console.stream)
+    through.setLevel(console.level)
+    through.setFormatter(console.formatter)
+    for log_filter in console.filters:
+        through.addFilter(log_filter)
+    handlers = logger.handlers
+    logger.handlers = [through if handler is console else handler for handler in handlers]
+    try:
+        yield
+    finally:
+        logger.handlers = handlers
 
 
 class StopRequest:

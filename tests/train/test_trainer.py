@@ -1,15 +1,20 @@
 """llm/train/trainer.py (through llm/train/run.py): the loss falls, runs are reproducible, a
 resumed run equals an uninterrupted one, NaN stops with the last good checkpoint kept,
 Ctrl-C saves a checkpoint, the run directory's files."""
+import io
 import json
+import logging
 import math
 import signal
+import sys
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 import pytest
+from tqdm import tqdm
 
 from llm.train import TrainConfig, TrainingDiverged, checkpoint, metrics, resume, start
+from llm.train import trainer as trainer_module
 from llm.train.trainer import CHECKPOINT_DIR
 
 from .conftest import TINY_MODEL, structured_text
@@ -177,3 +182,23 @@ def test_train_config_from_dict_names_an_unknown_key():
     values = TrainConfig().to_dict() | {"learning_rate": 1e-3}
     with pytest.raises(ValueError, match=r"unknown TrainConfig key\(s\) \['learning_rate'\]"):
         TrainConfig.from_dict(values)
+
+
+def test_console_logging_through_the_bar_keeps_the_console_level(capsys):
+    """While the progress bar shows, console lines go above it and keep their level: DEBUG
+    lines stay in the log file (tqdm's own redirect dropped the level)."""
+    logger = logging.getLogger("llm")
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    saved = logger.handlers, logger.level
+    logger.handlers, logger.level = [console], logging.DEBUG
+    try:
+        with tqdm(total=2, file=io.StringIO(), disable=False) as bar, \
+                trainer_module.console_logging_through(bar):
+            logger.debug("step 1 in detail")
+            logger.warning("a warning")
+        assert logger.handlers == [console]
+    finally:
+        logger.handlers, logger.level = saved
+    assert capsys.readouterr().err == "WARNING a warning\n"
