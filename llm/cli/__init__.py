@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         # of stdout from raising again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError as error:    # NumPy's names the size it could not allocate
+        log.debug("command failed", exc_info=True)
+        print(f"llm: error: not enough memory: {error or 'an allocation failed'}; choose "
+              "smaller sizes", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as error:
         log.debug("command failed", exc_info=True)
         print(f"llm: error: {error}", file=sys.stderr)

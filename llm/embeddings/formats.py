@@ -75,6 +75,14 @@ def _read_header(path: PathLike, data: bytes) -> tuple[int, int, int]:
     vocab_size, dim = int(fields[0]), int(fields[1])
     if dim < 1:
         raise ValueError(f"{path}: the header gives dimension {dim}; expected at least 1")
+    # every entry takes at least 2 * dim + 2 bytes (text: a 1-byte word, " x" per value and a
+    # newline; binary: 4 bytes per value): a header promising more is refused before any
+    # allocation of vocab_size x dim floats
+    needed, held = vocab_size * (2 * dim + 2), len(data) - (end + 1)
+    if needed > held:
+        raise ValueError(f"{path}: the header promises {vocab_size:,} words of {dim:,} "
+                         f"dimensions, at least {needed:,} bytes, but {held:,} follow it; the "
+                         "file is truncated or not a word2vec file")
     return vocab_size, dim, end + 1
 
 

@@ -2,6 +2,7 @@
 import pytest
 
 from llm import cli
+from llm.cli import train as train_cli
 from llm.model import load
 from llm.tokenizer import Tokenizer
 from llm.train import evaluate_files, metrics
@@ -108,3 +109,16 @@ def test_a_run_directory_is_not_overwritten(capsys, tmp_path, corpus):
     code, _, err = run(capsys, tmp_path, "train", "--out", tmp_path / "run", "--resume",
                        "--data", other)
     assert code == 1 and "leave --data out" in err
+
+
+def test_an_allocation_too_large_is_one_line_not_a_traceback(capsys, tmp_path, corpus,
+                                                             monkeypatch):
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 36.0 TiB for an array with shape (9895604649984,) "
+                          "and data type float32")
+
+    monkeypatch.setattr(train_cli.run, "start", too_large)
+    code, out, err = run(capsys, tmp_path, "train", "--data", corpus, "--char", "--out",
+                         tmp_path / "run", "--n-layer", 48, "--d-model", 4096)
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("llm: error: not enough memory: Unable to allocate 36.0 TiB")

@@ -113,6 +113,7 @@ def test_truncated_text_files_are_reported(tmp_path):
     (b"2 2\na 1 2\na 3 4\n", "occurs twice"),
     (b"1 2\na 1 x\n", "not a number|values"),
     (b"1 2\na 1 2 3\n", "has 3 values; expected 2"),
+    (b"100000000000 100\nthe 0.1 0.2\n", "promises 100,000,000,000 words of 100 dimensions"),
 ])
 def test_foreign_or_inconsistent_files_are_value_errors(tmp_path, content, message):
     path = tmp_path / "v"
