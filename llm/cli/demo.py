@@ -7,7 +7,6 @@ into the run directory as one file per topic, so topics are documents separated 
 end-of-text token and a sample can start where a topic starts.
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -80,8 +79,7 @@ def is_previous_demo(checkpoint_dir: Path, run_dir: Path, data: list[str] | None
     """Whether checkpoint_dir holds a demo's checkpoint on the corpus this demo trains on (the
     built-in topics in run_dir, or the files of data), which the new demo may replace."""
     try:
-        state = json.loads((checkpoint_dir / checkpoint.STATE_FILE).read_text())
-        recorded = state["run"]["data"]
+        recorded = checkpoint.read_state(checkpoint_dir)["run"]["data"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
     if data:

@@ -60,13 +60,14 @@ class Sampler:
         a row's work is on its candidates only (the top_k; for top_p, the likeliest few).
         Logits with NaN or +infinity (a diverged model's) are a ValueError: no token can be
         drawn from them."""
-        maxima = logits.max(axis=1)         # NaN and +inf show in the maximum
+        best = logits.argmax(axis=1)        # argmax points at a NaN or +inf when a row has one
+        maxima = logits[np.arange(len(logits)), best]
         if not np.isfinite(maxima).all():
             row = int(np.flatnonzero(~np.isfinite(maxima))[0])
             raise ValueError(f"the logits of row {row} hold NaN or infinity: the model's weights "
                              "are not finite (a diverged training run?); no token can be drawn")
         if self.temperature == 0:
-            return logits.argmax(axis=1)
+            return best
         return np.array([self._draw(row) for row in logits], np.int64)
 
     def _draw(self, logits: np.ndarray) -> int:

@@ -70,6 +70,12 @@ class Checkpoint:
 def load(directory: str | os.PathLike) -> Checkpoint:
     """Read the checkpoint in directory (see resolve)."""
     directory = resolve(directory)
+    return Checkpoint(directory, GPT.load(directory), model_directory.read_tokenizer(directory),
+                      read_state(directory))
+
+
+def read_state(directory: Path) -> dict:
+    """The trainer's state dict saved in the checkpoint directory (ValueError if damaged)."""
     state_path = directory / STATE_FILE
     try:
         state = json.loads(state_path.read_text())
@@ -81,5 +87,4 @@ def load(directory: str | os.PathLike) -> Checkpoint:
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"{state_path}: version {state.get('version')!r} is not "
                          f"{STATE_VERSION}; it was written by another version of llm-from-scratch")
-    return Checkpoint(directory, GPT.load(directory), model_directory.read_tokenizer(directory),
-                      state)
+    return state

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from llm._ext import adamw, runtime
-from llm.data.corpus import VAL_FRACTION
+from llm.data.corpus import VAL_FRACTION, check_fraction
 from llm.model import GPT
 from llm.train import checkpoint, metrics
 from llm.train.loader import Batch, WindowLoader
@@ -109,9 +109,7 @@ class TrainConfig(DictConfig):
             raise ValueError(f"warmup_iters={self.warmup_iters!r}: must be an integer >= 0")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise ValueError(f"grad_clip={self.grad_clip}: must be >= 0 (0 turns clipping off)")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction={self.val_fraction}: must lie strictly between 0 "
-                             "and 1")
+        check_fraction(self.val_fraction)
         decay_iters = self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
         if self.warmup_iters > decay_iters:
             raise ValueError(f"warmup_iters={self.warmup_iters} is longer than the whole decay "

@@ -8,6 +8,7 @@ disk, then rename it over the target; on any error the temporary is removed.
 """
 import ctypes
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -124,6 +125,7 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(code, f"cannot swap {first} and {second}: {os.strerror(code)}")
 
 
+@functools.cache
 def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
