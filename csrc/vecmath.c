@@ -59,7 +59,7 @@ static double exp_sum_avx512(float* out, const float* x, int64_t n, float shift)
             block = _mm512_add_ps(block, e);
         }
         if (i < end) {
-            __mmask16 tail = (__mmask16)((1u << (end - i)) - 1u);
+            __mmask16 tail = vec_tail_mask_avx512(end - i);
             __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), s));
             if (out) _mm512_mask_storeu_ps(out + i, tail, e);
             block = _mm512_mask_add_ps(block, tail, block, e);
