@@ -11,7 +11,8 @@
 llm_status crossentropy_forward_backward(float* dlogits, float* losses, double* mean_loss,
                                          int64_t* bad_position, const float* logits,
                                          const int32_t* targets, int64_t N, int64_t V,
-                                         int32_t ignore_index, float label_smoothing) {
+                                         int32_t ignore_index, float label_smoothing,
+                                         int64_t mean_count) {
     int64_t count = 0;
     for (int64_t r = 0; r < N; r++) {
         if (targets[r] == ignore_index) continue;
@@ -23,6 +24,7 @@ llm_status crossentropy_forward_backward(float* dlogits, float* losses, double* 
     }
     double target_weight = 1.0 - label_smoothing;      /* q at the target, less s / V */
     double uniform_weight = (double)label_smoothing / (double)V;   /* q everywhere else */
+    if (mean_count > 0) count = mean_count;
     float inv_count = count ? (float)(1.0 / (double)count) : 0.0f;
 
     #pragma omp parallel for schedule(static) if (N * V >= PARALLEL_MIN)

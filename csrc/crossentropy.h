@@ -10,6 +10,9 @@
  *   mean_loss = the mean of losses over the counted positions (0 if every one is ignored)
  *   dlogits[r] = (p - q) / count      (0 where ignored): the gradient of mean_loss.
  * dlogits is written, not accumulated; it may be logits itself (in place) or NULL (loss only).
+ * mean_count > 0 replaces count as the divisor of both (0: the positions counted here): a
+ * data-parallel rank passes its global batch's count, so that the ranks' losses and gradients
+ * sum to the global batch's mean.
  * Stable for any finite logits (max subtraction, log-sum-exp in double). The mean is summed in
  * row order, so it does not depend on the thread count.
  * Returns LLM_ERR_RANGE, writing nothing but *bad_position, when a target other than
@@ -21,6 +24,6 @@ llm_status crossentropy_forward_backward(
     int64_t* bad_position,    // (1,) set on LLM_ERR_RANGE
     const float* logits,      // (N, V)
     const int32_t* targets,   // (N,)
-    int64_t N, int64_t V, int32_t ignore_index, float label_smoothing);
+    int64_t N, int64_t V, int32_t ignore_index, float label_smoothing, int64_t mean_count);
 
 #endif

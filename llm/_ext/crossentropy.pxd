@@ -12,4 +12,4 @@ cdef extern from "crossentropy.h":
     llm_status c_crossentropy_forward_backward "crossentropy_forward_backward"(
         float* dlogits, float* losses, double* mean_loss, int64_t* bad_position,
         const float* logits, const int32_t* targets, int64_t N, int64_t V,
-        int32_t ignore_index, float label_smoothing) nogil
+        int32_t ignore_index, float label_smoothing, int64_t mean_count) nogil

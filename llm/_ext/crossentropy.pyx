@@ -24,7 +24,8 @@ def _check_per_position(name, array, dtype, logits, N, writeable=False):
 
 
 def crossentropy_forward_backward(dlogits, logits, targets, int ignore_index=-1,
-                                  float label_smoothing=0.0, losses=None) -> float:
+                                  float label_smoothing=0.0, losses=None,
+                                  mean_count=None) -> float:
     """Mean cross-entropy of softmax(logits) against targets over the positions whose target is
     not ignore_index; writes its gradient into dlogits unless dlogits is None.
 
@@ -34,7 +35,10 @@ def crossentropy_forward_backward(dlogits, logits, targets, int ignore_index=-1,
     accumulated) with d(mean loss)/d(logits); it may be logits itself, which saves N x V floats.
     label_smoothing in [0, 1]: the target distribution is (1 - s) onehot + s / V, as PyTorch.
     losses: None or a float32 array shaped like targets, receiving each position's loss
-    (0 where ignored). Returns the mean loss (0.0 when every position is ignored).
+    (0 where ignored). mean_count: None, or the number of positions (>= 1) the mean divides by
+    instead of those counted here: a data-parallel rank passes its global batch's count, so that
+    the ranks' losses and gradients sum to the global batch's mean (its own may count none).
+    Returns the mean loss (0.0 when every position is ignored and mean_count is None).
     """
     check_array("logits", logits, np.float32)
     if logits.ndim == 0 or logits.shape[-1] == 0:
@@ -44,6 +48,11 @@ def crossentropy_forward_backward(dlogits, logits, targets, int ignore_index=-1,
     _check_per_position("targets", targets, np.int32, logits, N)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing={label_smoothing}: must be in [0, 1]")
+    if mean_count is not None and (isinstance(mean_count, bool)
+                                   or not isinstance(mean_count, (int, np.integer))
+                                   or mean_count < 1):
+        raise ValueError(f"mean_count={mean_count!r}: must be None or an integer >= 1")
+    cdef int64_t divisor = 0 if mean_count is None else mean_count
     if losses is None:
         losses = np.empty(N, np.float32)
     else:
@@ -63,7 +72,7 @@ def crossentropy_forward_backward(dlogits, logits, targets, int ignore_index=-1,
     with nogil:
         status = c_crossentropy_forward_backward(dlogits_ptr, losses_ptr, &mean_loss,
                                                  &bad_position, logits_ptr, targets_ptr, N, V,
-                                                 ignore_index, label_smoothing)
+                                                 ignore_index, label_smoothing, divisor)
     if status == LLM_ERR_RANGE:
         where = np.unravel_index(bad_position, targets.shape)
         index = ", ".join(str(int(i)) for i in where)

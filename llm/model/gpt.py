@@ -231,11 +231,14 @@ class GPT:
     # ---------------------------------------------------------------- loss and backward
 
     def loss(self, idx: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
-             padding_mask: np.ndarray | None = None) -> float:
+             padding_mask: np.ndarray | None = None, mean_count: int | None = None) -> float:
         """Mean cross-entropy (with the config's label smoothing) of targets (B, T) int given
         idx (B, T) and padding_mask (as forward); mask (B, T), nonzero = this target counts
         (e.g. not padding, or an assistant turn in a chat; targets elsewhere are not read).
-        Keeps d loss / d logits for backward()."""
+        mean_count: None (the mean is over the targets counted here), or the number of targets
+        of a data-parallel global batch this one is a part of: the loss and gradients are then
+        this part's share of the global mean (they sum to it over the ranks), and the mask may
+        select nothing. Keeps d loss / d logits for backward()."""
         self._forward(idx, padding_mask)
         acts = self._acts
         targets = np.asarray(targets)
@@ -249,14 +252,14 @@ class GPT:
             if mask.shape != acts.shape:
                 raise ValueError(f"mask has shape {mask.shape}; expected {acts.shape} like idx")
             counted = mask != 0
-            if not counted.any():
+            if mean_count is None and not counted.any():
                 raise ValueError("mask selects no target: at least one entry must be nonzero")
             self._check_ids("targets", targets[counted])
             np.copyto(acts.targets, np.where(counted, targets, IGNORE_INDEX).reshape(-1),
                       casting="unsafe")
         loss = crossentropy.crossentropy_forward_backward(
             acts.logits, acts.logits, acts.targets, ignore_index=IGNORE_INDEX,
-            label_smoothing=self.config.label_smoothing)
+            label_smoothing=self.config.label_smoothing, mean_count=mean_count)
         self._loss_ready = True
         return loss
 

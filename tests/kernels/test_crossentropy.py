@@ -157,3 +157,22 @@ def test_bad_arguments_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="dlogits overlaps logits"):
         crossentropy_forward_backward(buffer[1:25].reshape(4, 6), buffer[:24].reshape(4, 6),
                                       targets)
+
+
+def test_mean_count_divides_instead_of_the_counted_positions():
+    """A data-parallel rank's share: its loss and gradient divided by the global batch's count
+    (here 7), so that the shares of the ranks sum to the global mean; none counted gives 0."""
+    logits, targets = random_case(4, 6)
+    targets[1] = -1
+    dlogits, shared = np.empty_like(logits), np.empty_like(logits)
+    loss = crossentropy_forward_backward(dlogits, logits, targets, label_smoothing=0.1)
+    share = crossentropy_forward_backward(shared, logits, targets, label_smoothing=0.1,
+                                          mean_count=7)
+    assert share == pytest.approx(loss * 3 / 7, rel=1e-6)
+    np.testing.assert_allclose(shared, dlogits * 3 / 7, rtol=1e-5, atol=1e-8)
+    assert crossentropy_forward_backward(shared, logits, np.full(4, -1, np.int32),
+                                         mean_count=7) == 0.0
+    assert not shared.any()
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="mean_count"):
+            crossentropy_forward_backward(None, logits, targets, mean_count=bad)
