@@ -4,6 +4,7 @@
     llm train --out runs/shakespeare --resume                        # continue after Ctrl-C
     llm train --data chats.jsonl --tokenizer tok.json --out runs/chat  # loss on assistant turns
     llm eval --model runs/shakespeare/model --data input.txt         # val loss and perplexity
+    mpiexec -n 2 llm train --data prepared/ --out runs/two --zero 1  # data-parallel on MPI
 """
 import argparse
 import logging
@@ -14,7 +15,7 @@ from pathlib import Path
 from llm.cli.logs import configure_logging
 from llm.model import GPTConfig, load
 from llm.model.config import ACTIVATIONS, NORMS, POSITIONALS
-from llm.train import evaluate, run
+from llm.train import distributed, evaluate, run
 from llm.train.trainer import MODEL_DIR, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ TRAIN_FLAG_HELP = {
     "updates between metrics lines", "checkpoint_interval": "updates between checkpoints "
     "(default: eval-interval)", "seed": "seed of the parameters and batches",
     "val_fraction": "share of the data held out for validation (its end)",
+    "zero": "under mpiexec, 1 shards AdamW's moments across the ranks (ZeRO stage 1: each keeps "
+            "1/N of them; same losses, less memory per rank)",
 }
 
 
@@ -46,7 +49,10 @@ def register(subparsers) -> None:
         "train", help="train a GPT on text files",
         description="Train a GPT on text files into a run directory (checkpoint/, model/, "
                     "metrics.jsonl, loss.svg, train.log). Ctrl-C saves a checkpoint; --resume "
-                    "continues exactly where it stopped.")
+                    "continues exactly where it stopped. Data-parallel on several processes or "
+                    "machines: `mpiexec -n N llm train ...` (the mpi extra); --batch-size is "
+                    "then per process, and a run resumes on any number of processes that "
+                    "divides its global batch.")
     train.add_argument("--data", nargs="+", metavar="PATH",
                        help="text files or directories of .txt files (each file a document), "
                             "a directory from `llm data prepare` (tokenized once), or "
@@ -126,6 +132,15 @@ def use_run_log(args: argparse.Namespace, run_dir: Path) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    comm = distributed.connect()
+    with comm.fail_together():
+        return train_on(comm, args)
+
+
+def train_on(comm: distributed.Communicator, args: argparse.Namespace) -> int:
+    """`llm train` on the ranks of comm; rank 0 alone logs, prints and writes files."""
+    if comm.rank > 0:
+        logging.getLogger("llm").setLevel(logging.ERROR)
     train_values = {field.name: getattr(args, field.name) for field in fields(TrainConfig)
                     if getattr(args, field.name) is not None}
     model_values = {name: getattr(args, name) for name in MODEL_FLAGS
@@ -137,8 +152,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(f"{', '.join(given)}: a resumed run keeps its model and tokenizer; "
                              "drop these options")
-        use_run_log(args, args.out)
-        trainer = run.resume(args.out, train_values, data=args.data)
+        if comm.rank == 0:
+            use_run_log(args, args.out)
+        trainer = run.resume(args.out, train_values, data=args.data, comm=comm)
     else:
         if not args.data:
             raise ValueError("no data: pass --data PATH (text files or directories)")
@@ -146,13 +162,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("choose a tokenizer: --tokenizer FILE (a trained tokenizer.json) "
                              "or --char (character-level); a directory from `llm data "
                              "prepare` brings its own")
-        use_run_log(args, args.out)
+        if comm.rank == 0:
+            use_run_log(args, args.out)
         trainer = run.start(args.data, args.out, {"block_size": DEFAULT_BLOCK_SIZE,
                                                   **model_values},
                             TrainConfig(**train_values), "char" if args.char else args.tokenizer,
-                            args.documents)
+                            args.documents, comm)
     result = trainer.run()
-    print(summary(result))
+    if comm.rank == 0:
+        print(summary(result))
     return 0
 
 

@@ -12,6 +12,12 @@ Two kinds of data:
 
 Windows are drawn by a NumPy Generator seeded from the run's seed; its state (`state()`) is
 all a checkpoint needs to continue the same sequence of batches.
+
+Data-parallel ranks: with `ranks` N, a global batch has N * batch_size rows. Every rank draws
+all of its windows (the same Generator, in the same state everywhere) and builds only its own
+rows, [rank * batch_size, (rank + 1) * batch_size): exactly the rows a single process with
+batch N * batch_size puts there. Each Batch carries the global batch's number of counted
+targets (`mean_count`), so that the ranks' losses are shares summing to its mean.
 """
 from dataclasses import dataclass
 
@@ -25,12 +31,14 @@ PAD_ID = 0  # the id written into padding; never seen (padding_mask) nor counted
 @dataclass
 class Batch:
     """idx, targets: (B, T) int32; mask, padding_mask: (B, T) uint8 (1 = real) or None when
-    every position is real."""
+    every position is real. mean_count: the targets counted in the whole global batch this
+    batch is a part of (see the module docstring), or None: the batch is all of it."""
 
     idx: np.ndarray
     targets: np.ndarray
     mask: np.ndarray | None = None
     padding_mask: np.ndarray | None = None
+    mean_count: int | None = None
 
 
 def split_documents(documents: list[np.ndarray], val_fraction: float
@@ -49,12 +57,18 @@ class WindowLoader:
     """What both loaders share: sizes, and a seeded Generator that reset() rewinds.
 
     seed: an int or a sequence of ints for np.random.default_rng.
+    batch_size: this rank's rows; ranks, rank: the data-parallel ranks and this one (see the
+    module docstring).
     """
 
-    def __init__(self, block_size: int, batch_size: int, seed):
-        check_positive(block_size=block_size, batch_size=batch_size)
+    def __init__(self, block_size: int, batch_size: int, seed, ranks: int = 1, rank: int = 0):
+        check_positive(block_size=block_size, batch_size=batch_size, ranks=ranks)
+        if not 0 <= rank < ranks:
+            raise ValueError(f"rank={rank}: must be in [0, {ranks})")
         self.block_size = block_size
         self.batch_size = batch_size
+        self.global_batch_size = ranks * batch_size
+        self.rows = slice(rank * batch_size, (rank + 1) * batch_size)   # this rank's
         self.seed = seed
         self.reset()
 
@@ -76,7 +90,8 @@ class StreamLoader(WindowLoader):
     tokens is kept as given (a memory-mapped uint16 array stays on disk); batches are int32.
     """
 
-    def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed, name="data"):
+    def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed, name="data",
+                 ranks: int = 1, rank: int = 0):
         tokens = np.asanyarray(tokens)   # keeps an np.memmap one
         if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
             raise ValueError(f"tokens is a {tokens.dtype} array of shape {tokens.shape}; "
@@ -87,12 +102,14 @@ class StreamLoader(WindowLoader):
                              "add data")
         self.tokens = tokens
         self.offsets = np.arange(block_size + 1)
-        super().__init__(block_size, batch_size, seed)
+        super().__init__(block_size, batch_size, seed, ranks, rank)
 
     def next_batch(self) -> Batch:
-        starts = self.rng.integers(0, len(self.tokens) - self.block_size, size=self.batch_size)
+        starts = self.rng.integers(0, len(self.tokens) - self.block_size,
+                                   size=self.global_batch_size)[self.rows]
         windows = self.tokens[starts[:, None] + self.offsets].astype(np.int32)   # (B, T + 1)
-        return Batch(np.ascontiguousarray(windows[:, :-1]), np.ascontiguousarray(windows[:, 1:]))
+        return Batch(np.ascontiguousarray(windows[:, :-1]), np.ascontiguousarray(windows[:, 1:]),
+                     mean_count=self.global_batch_size * self.block_size)
 
 
 class DocumentLoader(WindowLoader):
@@ -101,12 +118,13 @@ class DocumentLoader(WindowLoader):
     Every window start is equally likely: a document of n tokens offers max(1, n - block_size)
     starts. Documents of fewer than 2 tokens (no input/target pair) are dropped.
     target_masks: None (every target counts), or per document an (n,) array, nonzero at the
-    tokens whose prediction counts (a conversation's assistant turns); a batch in which no
-    target counts is drawn again.
+    tokens whose prediction counts (a conversation's assistant turns); a global batch in which
+    no target counts is drawn again (a rank's part of it may count none).
     """
 
     def __init__(self, documents: list[np.ndarray], block_size: int, batch_size: int, seed,
-                 name="data", target_masks: list[np.ndarray] | None = None):
+                 name="data", target_masks: list[np.ndarray] | None = None, ranks: int = 1,
+                 rank: int = 0):
         if target_masks is not None and len(target_masks) != len(documents):
             raise ValueError(f"{len(target_masks)} target masks for {len(documents)} documents")
         masks = [None] * len(documents) if target_masks is None else target_masks
@@ -124,22 +142,27 @@ class DocumentLoader(WindowLoader):
         starts = np.array([max(1, len(doc) - block_size) for doc in self.documents],
                           dtype=np.int64)
         self.cumulative_starts = np.cumsum(starts)
-        super().__init__(block_size, batch_size, seed)
+        super().__init__(block_size, batch_size, seed, ranks, rank)
 
     def next_batch(self) -> Batch:
         while True:
-            draws = self.rng.integers(0, self.cumulative_starts[-1], size=self.batch_size)
+            draws = self.rng.integers(0, self.cumulative_starts[-1], size=self.global_batch_size)
             which = np.searchsorted(self.cumulative_starts, draws, side="right")
-            windows, target_windows = [], []
+            windows, target_windows, counted = [], [], 0   # of the global batch
             for doc_index, draw in zip(which.tolist(), draws.tolist()):
                 start = draw - (int(self.cumulative_starts[doc_index - 1]) if doc_index else 0)
                 window = slice(start, start + self.block_size + 1)
                 windows.append(self.documents[doc_index][window])
-                if self.target_masks is not None:
+                if self.target_masks is None:
+                    counted += len(windows[-1]) - 1
+                else:
                     target_windows.append(self.target_masks[doc_index][window])
-            batch = left_padded_batch(windows, self.batch_size, self.block_size,
-                                      target_windows if self.target_masks is not None else None)
-            if batch.mask.any():
+                    counted += int(np.count_nonzero(target_windows[-1][1:]))
+            if counted:
+                batch = left_padded_batch(windows[self.rows], self.batch_size, self.block_size,
+                                          target_windows[self.rows] if self.target_masks
+                                          is not None else None)
+                batch.mean_count = counted
                 return batch
 
 

@@ -6,6 +6,7 @@ where the model's decay mask is 1: the matrices, not biases, LayerNorm parameter
 """
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,21 +45,48 @@ class AdamW:
                          self.eps, self.weight_decay, self.step_count, decay_mask=self.decay_mask,
                          grad_scale=grad_scale)
 
+    def state(self) -> "OptimizerState":
+        return OptimizerState(self.m, self.v, self.step_count)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write m, v and the step count to a safetensors file."""
+        self.state().save(path)
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore m, v and the step count written by save (same parameter layout)."""
+        self.load_state(OptimizerState.load(path, self.params.size))
+
+    def load_state(self, state: "OptimizerState", part: slice = slice(None)) -> None:
+        """Take m and v (or their elements `part`, this optimizer's share) and the step count
+        from state."""
+        self.m[...] = state.m[part]
+        self.v[...] = state.v[part]
+        self.step_count = state.step_count
+
+
+@dataclass
+class OptimizerState:
+    """AdamW's state over the whole flat buffer, as checkpoints hold it: m, v (n,) float32 and
+    the number of updates done."""
+
+    m: np.ndarray
+    v: np.ndarray
+    step_count: int
+
     def save(self, path: str | os.PathLike) -> None:
         """Write m, v and the step count to a safetensors file."""
         safetensors.save_file(path, {"m": self.m, "v": self.v},
                               metadata={"step_count": str(self.step_count)})
 
-    def load(self, path: str | os.PathLike) -> None:
-        """Restore m, v and the step count written by save (same parameter layout)."""
+    @classmethod
+    def load(cls, path: str | os.PathLike, n: int) -> "OptimizerState":
+        """The state saved in path by save, for n parameters (ValueError when it is not)."""
         tensors, metadata = safetensors.load_file(path)
         for name in ("m", "v"):
-            if name not in tensors or tensors[name].shape != self.params.shape:
+            if name not in tensors or tensors[name].shape != (n,):
                 found = tensors[name].shape if name in tensors else "nothing"
                 raise ValueError(f"{path}: optimizer state {name!r} should have shape "
-                                 f"{self.params.shape} (the model's parameters), found {found}")
+                                 f"{(n,)} (the model's parameters), found {found}")
         if "step_count" not in metadata or not metadata["step_count"].isdigit():
             raise ValueError(f"{path}: no step_count in the metadata; not an optimizer state file")
-        self.m[...] = tensors["m"]
-        self.v[...] = tensors["v"]
-        self.step_count = int(metadata["step_count"])
+        return cls(tensors["m"], tensors["v"], int(metadata["step_count"]))

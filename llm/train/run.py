@@ -35,6 +35,7 @@ from llm.model import GPT, GPTConfig
 from llm.tokenizer import Tokenizer
 from llm.train import checkpoint, loader
 from llm.train.char_tokenizer import char_tokenizer
+from llm.train.distributed import ONE_PROCESS, Communicator
 from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer
 from llm.util.text import iter_files, read_text
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 # Settings a resumed run may change (the rest fix the data, the batches or the model).
 RESUMABLE_CHANGES = {"max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1",
                      "beta2", "eps", "weight_decay", "grad_clip", "eval_interval", "eval_batches",
-                     "log_interval", "checkpoint_interval"}
+                     "log_interval", "checkpoint_interval", "zero"}
 TRAIN_STREAM, VAL_STREAM = 1, 2   # second words of the loaders' seeds
 CONVERSATION_SUFFIXES = (".json", ".jsonl")
 
@@ -89,22 +90,26 @@ class Data:
 
 def make_data(tokenizer: Tokenizer, paths: list[str | os.PathLike], block_size: int,
               config: TrainConfig, documents: bool,
-              conversations: list[Conversation] | None = None) -> Data:
+              conversations: list[Conversation] | None = None,
+              comm: Communicator = ONE_PROCESS) -> Data:
     """The loaders of the text files named by paths (seeded from config.seed; validation
     batches are the same at every evaluation): one token stream split by llm.data.corpus, or
     with documents (or conversations, rendered with the chat template, targets on the
-    assistant's turns) each document apart, the last ones validating."""
+    assistant's turns) each document apart, the last ones validating. The loaders draw comm's
+    global batches and build this rank's rows."""
     if not paths:
         raise ValueError("no data: pass at least one text file or directory (--data PATH)")
     seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
+    ranks = {"ranks": comm.size, "rank": comm.rank}
     if not (documents or conversations):
         stream = TokenStream(tokenizer, paths)
         tokens = stream.tokens()
         n_train = split_point(len(tokens), config.val_fraction)
         train = loader.StreamLoader(tokens[:n_train], block_size, config.batch_size, seeds[0],
-                                    f"training data (first {1 - config.val_fraction:.0%})")
+                                    f"training data (first {1 - config.val_fraction:.0%})",
+                                    **ranks)
         val = loader.StreamLoader(tokens[n_train:], block_size, config.batch_size, seeds[1],
-                                  f"validation data (last {config.val_fraction:.0%})")
+                                  f"validation data (last {config.val_fraction:.0%})", **ranks)
         return _data(train, val, len(stream.sources), n_train, len(tokens) - n_train,
                      stream.checksum)
     target_masks = None
@@ -117,9 +122,9 @@ def make_data(tokenizer: Tokenizer, paths: list[str | os.PathLike], block_size: 
     train_masks, val_masks = (None, None) if target_masks is None else \
         loader.split_documents(target_masks, config.val_fraction)
     train = loader.DocumentLoader(train_docs, block_size, config.batch_size, seeds[0],
-                                  "training data", train_masks)
+                                  "training data", train_masks, **ranks)
     val = loader.DocumentLoader(val_docs, block_size, config.batch_size, seeds[1],
-                                "validation data", val_masks)
+                                "validation data", val_masks, **ranks)
     checksum = 0
     for doc in encoded:
         checksum = zlib.crc32(doc.tobytes(), checksum)
@@ -144,18 +149,21 @@ def data_paths(data: list[str | os.PathLike]) -> list[str]:
     return [str(path.resolve()) for path in ([prepared_dir] if prepared_dir else iter_files(data))]
 
 
-def prepared_data(directory: Path, block_size: int, config: TrainConfig) -> Data:
+def prepared_data(directory: Path, block_size: int, config: TrainConfig,
+                  comm: Communicator = ONE_PROCESS) -> Data:
     """The loaders of a prepared directory: its train.bin and val.bin as they are (the split
-    was fixed when it was prepared; config.val_fraction must be the same)."""
+    was fixed when it was prepared; config.val_fraction must be the same), memory-mapped by
+    every rank, each building its rows of comm's global batches."""
     train_tokens, val_tokens, meta = load_prepared(directory)
     if meta["val_fraction"] != config.val_fraction:
         raise ValueError(f"{directory} was prepared with val_fraction={meta['val_fraction']}; "
                          f"pass --val-fraction {meta['val_fraction']} or prepare it again")
     seeds = [config.seed, TRAIN_STREAM], [config.seed, VAL_STREAM]
+    ranks = {"ranks": comm.size, "rank": comm.rank}
     train = loader.StreamLoader(train_tokens, block_size, config.batch_size, seeds[0],
-                                f"training data ({directory}/train.bin)")
+                                f"training data ({directory}/train.bin)", **ranks)
     val = loader.StreamLoader(val_tokens, block_size, config.batch_size, seeds[1],
-                              f"validation data ({directory}/val.bin)")
+                              f"validation data ({directory}/val.bin)", **ranks)
     log.info("data: %s, %d training and %d validation tokens", directory, len(train_tokens),
              len(val_tokens))
     return Data(train, val, {"train_tokens": len(train_tokens), "val_tokens": len(val_tokens),
@@ -180,7 +188,7 @@ def prepared_tokenizer(directory: Path, tokenizer, documents: bool) -> Tokenizer
 def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_config: dict,
           config: TrainConfig = TrainConfig(),
           tokenizer: Tokenizer | str | os.PathLike | None = "char",
-          documents: bool = False) -> Trainer:
+          documents: bool = False, comm: Communicator = ONE_PROCESS) -> Trainer:
     """A Trainer for a new run in run_dir.
 
     data: text files or directories, or one directory written by `llm data prepare` (its own
@@ -190,6 +198,8 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
     model_config: GPTConfig fields except vocab_size (from the tokenizer) and seed
     (config.seed); block_size is required.
     documents: keep documents apart (left-padded windows) instead of joining them.
+    comm: the data-parallel ranks this process is one of (llm.train.distributed.connect());
+    config.batch_size is per rank.
     """
     run_dir = Path(run_dir)
     if (run_dir / CHECKPOINT_DIR).exists():
@@ -218,26 +228,32 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
             raise ValueError(f"model_config: {key} is set by the run (the tokenizer's vocabulary "
                              "and the training seed); leave it out")
     gpt_config = GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config)
-    prepared = (prepared_data(prepared_dir, gpt_config.block_size, config) if prepared_dir
+    prepared = (prepared_data(prepared_dir, gpt_config.block_size, config, comm) if prepared_dir
                 else make_data(tokenizer, data, gpt_config.block_size, config, documents,
-                               conversations))
+                               conversations, comm))
     model = GPT(gpt_config)
     log.info("model: %s parameters (%s); tokenizer: %s", f"{model.num_parameters:,}",
              ", ".join(f"{k}={v}" for k, v in gpt_config.to_dict().items()), tokenizer)
     run_info = {"data": data_paths(data), "documents": documents,
                 "tokenizer": tokenizer_source, **prepared.info}
-    (run_dir / METRICS_FILE).unlink(missing_ok=True)
-    return Trainer(model, prepared.train, prepared.val, config, run_dir, tokenizer, run_info)
+    if comm.rank == 0:
+        (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    return Trainer(model, prepared.train, prepared.val, config, run_dir, tokenizer, run_info,
+                   comm)
 
 
 def resume(run_dir: str | os.PathLike, changes: dict | None = None,
-           data: list[str | os.PathLike] | None = None) -> Trainer:
+           data: list[str | os.PathLike] | None = None,
+           comm: Communicator = ONE_PROCESS) -> Trainer:
     """A Trainer continuing the run in run_dir from its checkpoint, reading the same data.
 
     changes: TrainConfig fields to change (only those in RESUMABLE_CHANGES, e.g. max_iters to
     train longer); the run then no longer matches an uninterrupted one.
     data: None (the run's own files), or the same files (or prepared directory) the run
         started with.
+    comm: the data-parallel ranks, as many as the checkpoint's or any number that divides its
+        global batch (batch_size x ranks): batch_size per rank changes to keep the global batch,
+        and the run continues as if it had never stopped (every rank reads the checkpoint).
     """
     run_dir = Path(run_dir)
     saved = checkpoint.load(run_dir / CHECKPOINT_DIR)
@@ -253,6 +269,7 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
         log.warning("resuming with changed settings %s: the run will differ from one trained "
                     "straight through", changes)
         config = replace(config, **changes)
+    config = per_rank_batch(config, state.get("ranks", 1), comm.size)   # 1: written by one process
     if data and data_paths(data) != info["data"]:
         raise ValueError(f"--data names other files than the run's ({', '.join(info['data'])});"
                          " a resumed run reads its own data: leave --data out")
@@ -261,14 +278,30 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
     prepared_dir = prepared_directory(info["data"])
     block_size = saved.model.config.block_size
     conversations = None if prepared_dir else read_conversations(info["data"])
-    prepared = (prepared_data(prepared_dir, block_size, config) if prepared_dir else
+    prepared = (prepared_data(prepared_dir, block_size, config, comm) if prepared_dir else
                 make_data(saved.tokenizer, info["data"], block_size, config, info["documents"],
-                          conversations))
+                          conversations, comm))
     if prepared.info["checksum"] != info["checksum"]:
         raise ValueError(f"the data ({', '.join(info['data'])}) changed since the run started "
                          "(its tokens differ); resume needs the same data")
     trainer = Trainer(saved.model, prepared.train, prepared.val, config, run_dir,
-                      saved.tokenizer, info)
+                      saved.tokenizer, info, comm)
     trainer.restore(saved)
     log.info("resumed %s at step %d of %d", run_dir, trainer.step, config.max_iters)
     return trainer
+
+
+def per_rank_batch(config: TrainConfig, saved_ranks: int, ranks: int) -> TrainConfig:
+    """config with the batch_size per rank that keeps the global batch of a run saved by
+    saved_ranks processes on `ranks` of them (ValueError when they cannot share it evenly)."""
+    if ranks == saved_ranks:
+        return config
+    global_batch = config.batch_size * saved_ranks
+    if global_batch % ranks:
+        fits = [n for n in range(1, global_batch + 1) if global_batch % n == 0]
+        raise ValueError(f"the run's global batch of {global_batch} sequences ({saved_ranks} "
+                         f"ranks x {config.batch_size}) cannot be split evenly over {ranks} "
+                         f"ranks; resume it on {', '.join(map(str, fits))} processes")
+    log.info("resuming on %d ranks (saved on %d): batch size %d per rank keeps the global batch "
+             "of %d", ranks, saved_ranks, global_batch // ranks, global_batch)
+    return replace(config, batch_size=global_batch // ranks)

@@ -19,6 +19,15 @@ current metrics line).
 A NaN or infinite loss or gradient stops training with TrainingDiverged before the update is
 applied; no checkpoint is written after it, so the last good one stays. Ctrl-C finishes the
 current update, saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C quits at once).
+
+Data-parallel ranks (`mpiexec -n N llm train`, a Communicator from llm.train.distributed):
+batch_size is per rank and a global batch has batch_size * N * grad_accum rows, the rows a
+single process with batch_size * N would train on (llm.train.loader), each rank computing its
+share of the mean loss and gradient; the shares are summed once per update
+(llm.train.data_parallel, which also shards AdamW's moments with zero=1). Validation batches
+are split across the ranks the same way and their shares summed. The ranks agree on Ctrl-C at
+each update's end, compare a checksum of the parameters at every metrics line, and rank 0
+alone shows the progress bar and writes metrics.jsonl, checkpoints, the model and the curve.
 """
 import logging
 import math
@@ -36,8 +45,9 @@ from llm._ext import adamw, runtime
 from llm.data.corpus import VAL_FRACTION, check_fraction
 from llm.model import GPT
 from llm.train import checkpoint, metrics
+from llm.train.data_parallel import data_parallel_adamw
+from llm.train.distributed import ONE_PROCESS, Communicator, Interrupted
 from llm.train.loader import Batch, WindowLoader
-from llm.train.optimizer import AdamW
 from llm.train.plot import write_loss_curve
 from llm.train.schedule import CosineSchedule
 from llm.util.atomic import replace_directory
@@ -60,7 +70,7 @@ class TrainConfig(DictConfig):
     """How to train (the model's shape is its GPTConfig). Defaults: nanoGPT's character-level
     Shakespeare recipe.
 
-    batch_size:          sequences per micro-batch.
+    batch_size:          sequences per micro-batch (of each data-parallel rank).
     max_iters:           updates in the whole run.
     lr, min_lr:          peak learning rate and the floor of the cosine (None: lr / 10).
     warmup_iters:        updates of linear warm-up.
@@ -75,6 +85,8 @@ class TrainConfig(DictConfig):
     checkpoint_interval: updates between checkpoints (None: eval_interval).
     seed:                seeds the parameters and the batches.
     val_fraction:        the share of the data held out for validation (the end of it).
+    zero:                1 shards AdamW's moments across data-parallel ranks (ZeRO stage 1),
+                         0 keeps all of them on every rank; the same updates either way.
     """
 
     batch_size: int = 12
@@ -95,6 +107,7 @@ class TrainConfig(DictConfig):
     checkpoint_interval: int | None = None
     seed: int = 1337
     val_fraction: float = VAL_FRACTION
+    zero: int = 0
 
     def __post_init__(self):
         for name in ("batch_size", "max_iters", "grad_accum", "eval_interval", "eval_batches",
@@ -110,6 +123,9 @@ class TrainConfig(DictConfig):
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise ValueError(f"grad_clip={self.grad_clip}: must be >= 0 (0 turns clipping off)")
         check_fraction(self.val_fraction)
+        if self.zero not in (0, 1) or isinstance(self.zero, bool):
+            raise ValueError(f"zero={self.zero!r}: 0 (every rank holds AdamW's moments) or 1 "
+                             "(each rank holds those of its 1/N of the parameters)")
         decay_iters = self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
         if self.warmup_iters > decay_iters:
             raise ValueError(f"warmup_iters={self.warmup_iters} is longer than the whole decay "
@@ -142,20 +158,25 @@ class Trainer:
     run_dir (metrics.jsonl, checkpoint/, model/, loss.svg).
 
     run_info: JSON-ready facts about the run kept in every checkpoint (data paths, tokenizer),
-    so that it can be resumed.
+    so that it can be resumed. comm: the data-parallel ranks (default: this process alone);
+    the loaders must draw this rank's rows of them.
     """
 
     def __init__(self, model: GPT, train_loader: WindowLoader, val_loader: WindowLoader,
                  config: TrainConfig, run_dir: str | Path, tokenizer=None,
-                 run_info: dict | None = None):
+                 run_info: dict | None = None, comm: Communicator = ONE_PROCESS):
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.train_loader, self.val_loader = train_loader, val_loader
+        self.comm = comm
+        self.writes = self.comm.rank == 0      # this rank writes the run's files
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_info = run_info or {}
         self.schedule = config.schedule()
-        self.optimizer = AdamW(model.params.flat, model.grads.flat, model.decay_mask(),
-                               config.beta1, config.beta2, config.eps, config.weight_decay)
+        self.optimizer = data_parallel_adamw(
+            model.params.flat, model.grads.flat, model.decay_mask(), self.comm, config.zero,
+            beta1=config.beta1, beta2=config.beta2, eps=config.eps,
+            weight_decay=config.weight_decay)
         self.metrics = metrics.MetricsLog(self.run_dir / METRICS_FILE)
         self.step = 0
         self.best_val_loss: float | None = None
@@ -173,6 +194,7 @@ class Trainer:
             "loss_count": self.loss_count,
             "best_val_loss": self.best_val_loss,
             "num_threads": runtime.max_threads(),
+            "ranks": self.comm.size,
             "train_config": self.config.to_dict(),
             "run": self.run_info,
         }
@@ -194,22 +216,30 @@ class Trainer:
         if state["num_threads"] != threads:
             log.warning("the run used %d threads and continues with %d: losses will differ "
                         "from an uninterrupted run in the last bits", state["num_threads"], threads)
-        self.metrics.truncate_after(self.step)
+        if self.writes:
+            self.metrics.truncate_after(self.step)
 
     def save_checkpoint(self) -> None:
-        checkpoint.save(self.run_dir / CHECKPOINT_DIR, self.model, self.optimizer, self.state(),
-                        self.tokenizer)
+        """Every rank calls this (sharded optimizer state is gathered); rank 0 writes."""
+        optimizer_state = self.optimizer.gather_state()
+        if self.writes:
+            checkpoint.save(self.run_dir / CHECKPOINT_DIR, self.model, optimizer_state,
+                            self.state(), self.tokenizer)
+            log.debug("checkpoint of step %d saved in %s", self.step,
+                      self.run_dir / CHECKPOINT_DIR)
         self.checkpoint_step = self.step
-        log.debug("checkpoint of step %d saved in %s", self.step, self.run_dir / CHECKPOINT_DIR)
 
     # ---------------------------------------------------------------- one update, evaluation
 
     def batch_loss(self, batch: Batch) -> float:
-        return self.model.loss(batch.idx, batch.targets, batch.mask, batch.padding_mask)
+        """This rank's share of the global batch's mean loss (all of it for one process)."""
+        return self.model.loss(batch.idx, batch.targets, batch.mask, batch.padding_mask,
+                               batch.mean_count)
 
     def train_step(self, lr: float) -> float:
-        """One update; returns its mean training loss. TrainingDiverged (before the update)
-        when the loss or the gradient norm is not finite."""
+        """One update; returns its mean training loss (over the global batch).
+        TrainingDiverged (before the update) when the loss or the gradient norm is not
+        finite."""
         model, accum = self.model, self.config.grad_accum
         total = 0.0
         for micro_step in range(accum):
@@ -221,12 +251,12 @@ class Trainer:
         grads = model.grads.flat
         if accum > 1:
             grads *= np.float32(1.0 / accum)
-        norm = adamw.grad_norm(grads)
+        norm = self.optimizer.reduce_gradients()
         if not math.isfinite(norm):
             raise self.diverged(f"the gradient norm is {norm}", lr)
         clip = self.config.grad_clip
         self.optimizer.step(lr, grad_scale=adamw.clip_scale(norm, clip) if clip > 0 else 1.0)
-        return total / accum
+        return float(self.comm.sum([total / accum])[0])
 
     def diverged(self, problem: str, lr: float) -> TrainingDiverged:
         kept = (f"the last good checkpoint (step {self.checkpoint_step}) is kept in "
@@ -238,25 +268,30 @@ class Trainer:
             "warm-up (--warmup-iters), then resume with --resume or start again")
 
     def evaluate(self) -> float:
-        """Mean loss over config.eval_batches validation batches (the same ones every call)."""
+        """Mean loss over config.eval_batches validation batches (the same ones every call;
+        global batches split across the ranks like the training ones)."""
         self.val_loader.reset()
         losses = [self.batch_loss(self.val_loader.next_batch())
                   for _ in range(self.config.eval_batches)]
-        return float(np.mean(losses))
+        return float(np.mean(self.comm.sum(losses)))
 
     # ---------------------------------------------------------------- the loop
 
     def run(self) -> TrainResult:
         """Train until config.max_iters updates; see the module docstring."""
-        cfg = self.config
-        tokens_per_step = cfg.batch_size * self.train_loader.block_size * cfg.grad_accum
+        cfg, comm = self.config, self.comm
+        global_batch = cfg.batch_size * comm.size * cfg.grad_accum
+        tokens_per_step = global_batch * self.train_loader.block_size
+        log.info("global batch: %d sequences (%d per rank x %d ranks x %d accumulated) of %d "
+                 "tokens; %s", global_batch, cfg.batch_size, comm.size, cfg.grad_accum,
+                 self.train_loader.block_size, comm.describe())
         checkpoint_interval = cfg.checkpoint_interval or cfg.eval_interval
         session_seconds, session_steps = 0.0, 0
         interval_seconds, interval_steps = 0.0, 0
         if self.step >= cfg.max_iters:
             log.info("the run already reached step %d of max_iters=%d", self.step, cfg.max_iters)
         bar = tqdm(total=cfg.max_iters, initial=self.step, desc="training", unit="step",
-                   disable=None, dynamic_ncols=True)
+                   disable=None if self.writes else True, dynamic_ncols=True)
         with StopRequest() as stop, bar, console_logging_through(bar):
             while self.step < cfg.max_iters:
                 lr = self.schedule(self.step)
@@ -272,19 +307,22 @@ class Trainer:
                 session_steps += 1
                 last = self.step == cfg.max_iters
                 evaluate = self.step % cfg.eval_interval == 0 or last
+                stopping = comm.any(stop.requested)    # every rank stops at the same step
                 if self.step % cfg.log_interval == 0 or evaluate:
+                    comm.check_identical(self.model.params.flat,
+                                         f"the parameters after step {self.step}")
                     record = self.write_metrics(lr, tokens_per_step * interval_steps
                                                 / interval_seconds, evaluate)
                     interval_seconds, interval_steps = 0.0, 0
                     bar.set_postfix(loss=f"{record['train_loss']:.4f}",
                                     tok_s=f"{record['tokens_per_second']:.0f}")
-                if self.step % checkpoint_interval == 0 or last or stop.requested:
+                if self.step % checkpoint_interval == 0 or last or stopping:
                     self.save_checkpoint()
                 bar.update(1)
-                if stop.requested and not last:
+                if stopping and not last:
                     log.warning("interrupted: checkpoint of step %d saved in %s; continue with "
                                 "--resume", self.step, self.run_dir / CHECKPOINT_DIR)
-                    raise KeyboardInterrupt
+                    raise Interrupted
         records = self.finish()
         evaluated = [record for record in records if "val_loss" in record]
         return TrainResult(
@@ -309,12 +347,15 @@ class Trainer:
         else:
             log.debug("step %d: train loss %.4f, lr %.3g, %.0f tokens/s",
                       self.step, record["train_loss"], lr, tokens_per_second)
-        self.metrics.append(record)
+        if self.writes:
+            self.metrics.append(record)
         return record
 
     def finish(self) -> list[dict]:
         """Write the final model (model/) and the loss curve (loss.svg); returns the run's
-        metrics records."""
+        metrics records (rank 0; the other ranks write nothing and return [])."""
+        if not self.writes:
+            return []
         model_dir = self.run_dir / MODEL_DIR
         replace_directory(model_dir, lambda temporary: self.model.save(temporary,
                                                                                 self.tokenizer))
