@@ -4,7 +4,8 @@ A checkpoint is a directory:
     config.json, model.safetensors, tokenizer.json   the model directory (GPT.save)
     optimizer.safetensors                            AdamW's m and v, and its step count
     trainer_state.json                               step, the loader's RNG state, the run's
-                                                     settings, best val loss (see trainer.py)
+                                                     settings, best val loss, the number of
+                                                     data-parallel ranks (see trainer.py)
 
 Atomic: written by llm.util.atomic.replace_directory (a temporary sibling, fsynced, swapped with
 the old checkpoint in one rename). A crash at any point leaves either the old or the new
@@ -42,7 +43,9 @@ def resolve(directory: str | os.PathLike) -> Path:
 
 def save(directory: str | os.PathLike, model: GPT, optimizer, state: dict,
          tokenizer: Tokenizer | None = None) -> None:
-    """Write a checkpoint of model, optimizer (AdamW) and the trainer's state dict atomically."""
+    """Write a checkpoint of model, optimizer (an AdamW or the OptimizerState of all ranks:
+    anything whose save(path) writes optimizer.safetensors) and the trainer's state dict
+    atomically."""
     document = {"format": STATE_FORMAT, "version": STATE_VERSION, **state}
 
     def write(temporary: Path) -> None:
@@ -87,4 +90,5 @@ def read_state(directory: Path) -> dict:
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"{state_path}: version {state.get('version')!r} is not "
                          f"{STATE_VERSION}; it was written by another version of llm-from-scratch")
+    state.setdefault("ranks", 1)   # written before data-parallel training: by one process
     return state

@@ -95,7 +95,6 @@ class ShardedAdamW:
 
 def data_parallel_adamw(params: np.ndarray, grads: np.ndarray, decay_mask: np.ndarray,
                         comm: Communicator, zero: int, **hyper):
-    """ShardedAdamW when zero is 1, ReplicatedAdamW when it is 0 (arguments as theirs)."""
-    if zero not in (0, 1):
-        raise ValueError(f"zero={zero!r}: ZeRO stage 0 (off) or 1 (shard AdamW's moments)")
+    """ShardedAdamW when zero is 1, ReplicatedAdamW when it is 0 (the ZeRO stage, as
+    TrainConfig.zero; other arguments as theirs)."""
     return (ShardedAdamW if zero else ReplicatedAdamW)(params, grads, decay_mask, comm, **hyper)

@@ -269,7 +269,7 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
         log.warning("resuming with changed settings %s: the run will differ from one trained "
                     "straight through", changes)
         config = replace(config, **changes)
-    config = per_rank_batch(config, state.get("ranks", 1), comm.size)   # 1: written by one process
+    config = per_rank_batch(config, state["ranks"], comm.size)
     if data and data_paths(data) != info["data"]:
         raise ValueError(f"--data names other files than the run's ({', '.join(info['data'])});"
                          " a resumed run reads its own data: leave --data out")

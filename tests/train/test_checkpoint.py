@@ -89,3 +89,4 @@ def test_a_checkpoint_written_by_version_0_1_still_loads():
                       loaded.model.decay_mask())
     loaded.restore_optimizer(optimizer)
     assert optimizer.step_count == loaded.state["step"] == 4
+    assert loaded.state["ranks"] == 1   # written before data-parallel training
