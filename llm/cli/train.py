@@ -24,7 +24,7 @@ MODEL_FLAGS = ("n_layer", "n_head", "d_model", "d_ff", "block_size", "activation
                "positional", "tie_embeddings", "label_smoothing")
 DEFAULT_BLOCK_SIZE = 64
 TRAIN_FLAG_HELP = {
-    "batch_size": "sequences per micro-batch", "max_iters": "updates in the whole run",
+    "batch_size": "sequences per micro-batch (of each process under mpiexec)", "max_iters": "updates in the whole run",
     "lr": "peak learning rate", "min_lr": "final learning rate of the cosine (default: lr / 10)",
     "warmup_iters": "updates of linear warm-up",
     "lr_decay_iters": "update at which the cosine reaches min_lr (default: max-iters)",

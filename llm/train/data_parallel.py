@@ -57,8 +57,9 @@ class ReplicatedAdamW:
 
 class ShardedAdamW:
     """ZeRO stage 1: each rank holds AdamW's moments for its shard of the flat buffer only
-    (1/N of them). A step reduce-scatters the gradients (this rank receives the sum of its
-    shard), updates its shard of the parameters, and all-gathers the parameters. The global
+    (1/N of them). A step reduce-scatters the gradients in place (the sum of this rank's shard
+    lands at the start of the gradient buffer, whose other values backward overwrites next),
+    updates this rank's shard of the parameters, and all-gathers the parameters. The global
     gradient norm (for clipping) is the square root of the ranks' summed squared shard norms.
 
     Arguments as ReplicatedAdamW. Same updates as it up to the order of float32 sums.
@@ -68,17 +69,17 @@ class ShardedAdamW:
                  comm: Communicator, **hyper):
         self.comm, self.params, self.grads = comm, params, grads
         self.shard = comm.shard(params.size)
-        self.grad_shard = np.zeros(self.shard.stop - self.shard.start, dtype=np.float32)
-        self.adamw = AdamW(params[self.shard], self.grad_shard, decay_mask[self.shard], **hyper)
+        grad_shard = grads[:self.shard.stop - self.shard.start]   # where reduce_scatter sums
+        self.adamw = AdamW(params[self.shard], grad_shard, decay_mask[self.shard], **hyper)
 
     @property
     def state_bytes(self) -> int:
-        """Bytes of AdamW moments (and the gradient shard) this rank holds."""
-        return self.adamw.m.nbytes + self.adamw.v.nbytes + self.grad_shard.nbytes
+        """Bytes of AdamW moments this rank holds."""
+        return self.adamw.m.nbytes + self.adamw.v.nbytes
 
     def reduce_gradients(self) -> float:
-        self.comm.reduce_scatter(self.grads, self.grad_shard)
-        return math.sqrt(self.comm.sum([adamw.grad_norm(self.grad_shard) ** 2])[0])
+        grad_shard = self.comm.reduce_scatter(self.grads)
+        return math.sqrt(self.comm.sum([adamw.grad_norm(grad_shard) ** 2])[0])
 
     def step(self, lr: float, grad_scale: float = 1.0) -> None:
         self.adamw.step(lr, grad_scale)

@@ -68,9 +68,11 @@ class Communicator:
     def sum_buffer(self, buffer: np.ndarray) -> None:
         """buffer (n,) float32 in place: its sum over the ranks, on every rank (all-reduce)."""
 
-    def reduce_scatter(self, buffer: np.ndarray, out: np.ndarray) -> None:
-        """out (shard,) float32: the sum over the ranks of buffer[shard(n)] (reduce-scatter)."""
-        out[...] = buffer[self.shard(buffer.size)]
+    def reduce_scatter(self, buffer: np.ndarray) -> np.ndarray:
+        """Reduce-scatter in place: the sum over the ranks of buffer[shard(n)], written at the
+        start of buffer (the rest of it is left undefined); returns that view."""
+        shard = self.shard(buffer.size)
+        return buffer[:shard.stop - shard.start]
 
     def all_gather(self, buffer: np.ndarray) -> None:
         """buffer (n,) in place: every rank's shard from its owner, on every rank (all-gather)."""
@@ -131,10 +133,11 @@ class MPICommunicator(Communicator):
         with self.timed():
             self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
 
-    def reduce_scatter(self, buffer: np.ndarray, out: np.ndarray) -> None:
+    def reduce_scatter(self, buffer: np.ndarray) -> np.ndarray:
         counts, _ = self.bounds(buffer.size)
         with self.timed():
-            self.comm.Reduce_scatter(buffer, out, counts, op=self.MPI.SUM)
+            self.comm.Reduce_scatter(self.MPI.IN_PLACE, buffer, counts, op=self.MPI.SUM)
+        return buffer[:counts[self.rank]]
 
     def all_gather(self, buffer: np.ndarray) -> None:
         counts, displacements = self.bounds(buffer.size)

@@ -283,8 +283,9 @@ class Trainer:
         global_batch = cfg.batch_size * comm.size * cfg.grad_accum
         tokens_per_step = global_batch * self.train_loader.block_size
         log.info("global batch: %d sequences (%d per rank x %d ranks x %d accumulated) of %d "
-                 "tokens; %s", global_batch, cfg.batch_size, comm.size, cfg.grad_accum,
-                 self.train_loader.block_size, comm.describe())
+                 "tokens; %s; AdamW moments %.1f MB per rank", global_batch, cfg.batch_size,
+                 comm.size, cfg.grad_accum, self.train_loader.block_size, comm.describe(),
+                 self.optimizer.state_bytes / 1e6)
         checkpoint_interval = cfg.checkpoint_interval or cfg.eval_interval
         session_seconds, session_steps = 0.0, 0
         interval_seconds, interval_steps = 0.0, 0
