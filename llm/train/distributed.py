@@ -78,8 +78,8 @@ class Communicator:
         """buffer (n,) in place: every rank's shard from its owner, on every rank (all-gather)."""
 
     def gather(self, part: np.ndarray, n: int) -> np.ndarray | None:
-        """(n,) float32 on rank 0: every rank's part (its shard of an n-element buffer) in
-        place; None on the other ranks."""
+        """(n,) float32 on rank 0: each rank's part (its shard of an n-element buffer, a copy
+        here) at the shard's place; None on the other ranks."""
         return part.copy()
 
     def check_identical(self, buffer: np.ndarray, what: str) -> None:
@@ -87,6 +87,7 @@ class Communicator:
         CRC-32 of each rank's copy)."""
 
     def describe(self) -> str:
+        """For the log: the ranks, and which process each is."""
         return "one process"
 
     @contextmanager
@@ -96,7 +97,9 @@ class Communicator:
 
 
 class MPICommunicator(Communicator):
-    """The ranks of an MPI communicator (mpi4py's COMM_WORLD by default)."""
+    """The ranks of an mpi4py communicator (connect() passes COMM_WORLD). processes: each
+    rank's (host name, pid), gathered once (a launcher reporting a killed pid names its rank
+    through describe())."""
 
     def __init__(self, comm):
         from mpi4py import MPI
@@ -108,6 +111,7 @@ class MPICommunicator(Communicator):
 
     @contextmanager
     def timed(self):
+        """Adds the time spent in the block to `seconds`."""
         started = time.perf_counter()
         try:
             yield
