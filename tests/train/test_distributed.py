@@ -151,18 +151,23 @@ def test_several_processes_without_the_extra_say_how_to_install_it(capsys, tmp_p
 # ---------------------------------------------------------------- 2 ranks through mpiexec
 
 
-@pytest.mark.parametrize("zero", [0, 1])
-def test_two_ranks_train_as_one_process_with_their_global_batch(capsys, tmp_path, corpus, zero):
+@pytest.mark.parametrize("ranks, zero", [(2, 0), (2, 1), (3, 1)])
+def test_ranks_train_as_one_process_with_their_global_batch(capsys, tmp_path, corpus, ranks,
+                                                           zero):
+    """N ranks with batch 4 against one process with batch 4 N; block size 17 makes 4,000
+    parameters, which 3 ranks shard unevenly."""
     needs_mpi()
+    model = [*TINY, "--block-size", 17]
     train_one_process(capsys, tmp_path, "--data", corpus, "--char", "--out", tmp_path / "one",
-                      *TINY, "--batch-size", 8)
-    ran = mpiexec(tmp_path, 2, "train", "--data", corpus, "--char", "--out", tmp_path / "two",
-                  *TINY, "--batch-size", 4, "--zero", zero)
+                      *model, "--batch-size", 4 * ranks)
+    ran = mpiexec(tmp_path, ranks, "train", "--data", corpus, "--char", "--out",
+                  tmp_path / "ranks", *model, "--batch-size", 4, "--zero", zero)
     assert ran.returncode == 0, ran.stderr_text
     assert ran.stdout_text.count("step 50: train loss") == 1     # rank 0 alone prints
-    assert_same_losses(tmp_path / "two", tmp_path / "one")
+    assert_same_losses(tmp_path / "ranks", tmp_path / "one")
     log_text = (tmp_path / "llm.log").read_text()
-    assert "global batch: 8 sequences (4 per rank x 2 ranks x 1 accumulated)" in log_text
+    assert f"global batch: {4 * ranks} sequences (4 per rank x {ranks} ranks x 1 accumulated)" \
+        in log_text
 
 
 def test_two_ranks_weigh_the_targets_of_padded_documents(capsys, tmp_path, documents):
