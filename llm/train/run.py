@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 RESUMABLE_CHANGES = {"max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1",
                      "beta2", "eps", "weight_decay", "grad_clip", "eval_interval", "eval_batches",
                      "log_interval", "checkpoint_interval"}
+# Of those, the ones that change only when the run logs, evaluates and saves, not its numbers.
+BOOKKEEPING_CHANGES = {"eval_interval", "eval_batches", "log_interval", "checkpoint_interval"}
 TRAIN_STREAM, VAL_STREAM = 1, 2   # second words of the loaders' seeds
 CONVERSATION_SUFFIXES = (".json", ".jsonl")
 
@@ -249,10 +251,13 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
     if refused:
         raise ValueError(f"cannot change {', '.join(refused)} when resuming (they fix the data, "
                          f"the batches or the model); only {sorted(RESUMABLE_CHANGES)} may change")
-    if changes:
+    if set(changes) - BOOKKEEPING_CHANGES:
         log.warning("resuming with changed settings %s: the run will differ from one trained "
                     "straight through", changes)
-        config = replace(config, **changes)
+    elif changes:
+        log.info("resuming with changed settings %s (when to log, evaluate and save: the "
+                 "training itself is unchanged)", changes)
+    config = replace(config, **changes)
     if data and data_paths(data) != info["data"]:
         raise ValueError(f"--data names other files than the run's ({', '.join(info['data'])});"
                          " a resumed run reads its own data: leave --data out")

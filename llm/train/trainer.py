@@ -16,8 +16,11 @@ same losses bit for bit, and a run resumed from a checkpoint continues exactly a
 never stopped (the checkpoint holds the loader's Generator state and the partial sums of the
 current metrics line).
 
-A NaN or infinite loss or gradient stops training with TrainingDiverged before the update is
-applied; no checkpoint is written after it, so the last good one stays. Ctrl-C finishes the
+Divergence stops training with TrainingDiverged before the update is applied: a NaN or infinite
+loss or gradient, or a mean loss above DIVERGED_LOSS_FACTOR times what guessing uniformly costs
+(ln vocab_size: the loss at initialisation). A checkpoint is written only of weights that are
+finite and within MAX_GOOD_WEIGHT, so the last checkpoint on disk stays a good one to resume
+from with a lower learning rate. Ctrl-C finishes the
 current update, saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C quits at once).
 """
 import logging
@@ -44,6 +47,13 @@ from llm.util.atomic import replace_directory
 from llm.util.config_dict import DictConfig
 
 log = logging.getLogger(__name__)
+
+# A run has diverged once its training loss is this many times ln(vocab_size), the loss of a
+# uniform guess (healthy runs start there and fall), or once a weight's magnitude passes
+# MAX_GOOD_WEIGHT (trained GPT-2 weights stay within a few tens; a diverging run's reach 1e3
+# after a step or two and 1e15 a few steps later, while its loss may still be finite).
+DIVERGED_LOSS_FACTOR = 3.0
+MAX_GOOD_WEIGHT = 1e3
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
@@ -161,6 +171,7 @@ class Trainer:
         self.best_val_loss: float | None = None
         self.loss_sum, self.loss_count = 0.0, 0    # training losses since the last metrics line
         self.checkpoint_step = None               # step of the checkpoint on disk
+        self.diverged_loss = DIVERGED_LOSS_FACTOR * max(1.0, math.log(model.config.vocab_size))
 
     # ---------------------------------------------------------------- state
 
@@ -196,7 +207,13 @@ class Trainer:
                         "from an uninterrupted run in the last bits", state["num_threads"], threads)
         self.metrics.truncate_after(self.step)
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, lr: float) -> None:
+        """Save the run's state, unless its weights show divergence (TrainingDiverged: the
+        checkpoint on disk stays)."""
+        largest = float(np.max(np.abs(self.model.params.flat), initial=0.0))
+        if not largest <= MAX_GOOD_WEIGHT:   # also NaN
+            raise self.diverged(f"a weight reached {largest:.3g} (more than {MAX_GOOD_WEIGHT:g})",
+                                lr, self.step)
         checkpoint.save(self.run_dir / CHECKPOINT_DIR, self.model, self.optimizer, self.state(),
                         self.tokenizer)
         self.checkpoint_step = self.step
@@ -214,8 +231,10 @@ class Trainer:
         total = 0.0
         for micro_step in range(accum):
             loss = self.batch_loss(self.train_loader.next_batch())
-            if not math.isfinite(loss):
-                raise self.diverged(f"the training loss is {loss}", lr)
+            if not loss <= self.diverged_loss:   # also NaN
+                raise self.diverged(f"the training loss is {loss:.4g}, more than "
+                                    f"{self.diverged_loss:.3g} ({DIVERGED_LOSS_FACTOR:g}x that of "
+                                    "a uniform guess)", lr)
             model.backward(accumulate=micro_step > 0)   # the first one replaces zero_grad()
             total += loss
         grads = model.grads.flat
@@ -228,12 +247,14 @@ class Trainer:
         self.optimizer.step(lr, grad_scale=adamw.clip_scale(norm, clip) if clip > 0 else 1.0)
         return total / accum
 
-    def diverged(self, problem: str, lr: float) -> TrainingDiverged:
+    def diverged(self, problem: str, lr: float, step: int | None = None) -> TrainingDiverged:
+        """The error for divergence found during update `step` (default: the one under way)."""
         kept = (f"the last good checkpoint (step {self.checkpoint_step}) is kept in "
                 f"{self.run_dir / CHECKPOINT_DIR}" if self.checkpoint_step is not None
                 else "no checkpoint was written yet")
         return TrainingDiverged(
-            f"training diverged at step {self.step + 1} (lr {lr:.3g}): {problem}; {kept}. "
+            f"training diverged at step {self.step + 1 if step is None else step} (lr {lr:.3g}): "
+            f"{problem}; {kept}. "
             "Lower the learning rate (--lr), clip gradients (--grad-clip 1.0) or lengthen the "
             "warm-up (--warmup-iters), then resume with --resume or start again")
 
@@ -279,7 +300,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['train_loss']:.4f}",
                                     tok_s=f"{record['tokens_per_second']:.0f}")
                 if self.step % checkpoint_interval == 0 or last or stop.requested:
-                    self.save_checkpoint()
+                    self.save_checkpoint(lr)
                 bar.update(1)
                 if stop.requested and not last:
                     log.warning("interrupted: checkpoint of step %d saved in %s; continue with "
