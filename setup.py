@@ -15,16 +15,17 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 # C files that an extension needs besides its own csrc/<name>.c. csrc/simd.c holds the SIMD
-# level; its .pyx shares runtime's copy of it on import (see csrc/simd.h).
+# level and csrc/threads.c the thread policy; a kernel module's .pyx shares runtime's copies of
+# them on import (see csrc/simd.h).
 EXTRA_SOURCES: dict[str, list[str]] = {
-    "runtime": ["csrc/simd.c"],
-    "matmul": ["csrc/simd.c"],
-    "attention": ["csrc/simd.c"],
-    "vecmath": ["csrc/simd.c"],
-    "crossentropy": ["csrc/vecmath.c", "csrc/simd.c"],
-    "activation": ["csrc/vecmath.c", "csrc/simd.c"],
-    "layernorm": ["csrc/vecmath.c", "csrc/simd.c"],
-    "word2vec": ["csrc/simd.c"],
+    "runtime": ["csrc/simd.c", "csrc/threads.c"],
+    "matmul": ["csrc/simd.c", "csrc/threads.c"],
+    "attention": ["csrc/simd.c", "csrc/threads.c"],
+    "vecmath": ["csrc/simd.c", "csrc/threads.c"],
+    "crossentropy": ["csrc/vecmath.c", "csrc/simd.c", "csrc/threads.c"],
+    "activation": ["csrc/vecmath.c", "csrc/simd.c", "csrc/threads.c"],
+    "layernorm": ["csrc/vecmath.c", "csrc/simd.c", "csrc/threads.c"],
+    "word2vec": ["csrc/simd.c", "csrc/threads.c"],
     "bpe_train": ["csrc/pretokenize.c", "csrc/lookup.c"],
     "bpe_encode": ["csrc/pretokenize.c", "csrc/lookup.c"],
 }
