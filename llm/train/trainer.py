@@ -11,7 +11,8 @@ eval_interval updates, a checkpoint every checkpoint_interval updates; all three
 update, followed by the final model in `<run>/model/` and the loss curve in `<run>/loss.svg`.
 
 Reproducible: batches come from Generators seeded by the run's seed and the kernels are
-deterministic for a fixed thread count, so the same seed, thread count and machine give the
+deterministic whatever their thread count (each sum runs in the same order on any number of
+threads; the automatic count may change during a run), so the same seed and machine give the
 same losses bit for bit, and a run resumed from a checkpoint continues exactly as if it had
 never stopped (the checkpoint holds the loader's Generator state and the partial sums of the
 current metrics line).
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from llm._ext import adamw, runtime
+from llm._ext import adamw
 from llm.data.corpus import VAL_FRACTION, check_fraction
 from llm.model import GPT
 from llm.train import checkpoint, metrics
@@ -183,7 +184,6 @@ class Trainer:
             "loss_sum": self.loss_sum,
             "loss_count": self.loss_count,
             "best_val_loss": self.best_val_loss,
-            "num_threads": runtime.max_threads(),
             "train_config": self.config.to_dict(),
             "run": self.run_info,
         }
@@ -201,10 +201,6 @@ class Trainer:
         self.loss_sum, self.loss_count = state["loss_sum"], state["loss_count"]
         self.best_val_loss = state["best_val_loss"]
         self.checkpoint_step = self.step
-        threads = runtime.max_threads()
-        if state["num_threads"] != threads:
-            log.warning("the run used %d threads and continues with %d: losses will differ "
-                        "from an uninterrupted run in the last bits", state["num_threads"], threads)
         self.metrics.truncate_after(self.step)
 
     def save_checkpoint(self, lr: float) -> None:
