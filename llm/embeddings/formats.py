@@ -63,6 +63,11 @@ def load_word2vec(path: PathLike, *, binary: bool | None = None) -> tuple[list[s
         words, vectors = _read_binary_entries(path, data, offset, vocab_size, dim)
     if len(set(words)) != len(words):
         raise ValueError(f"{path}: a word occurs twice; not a word2vec vocabulary")
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"{path}: entry {row + 1} ({words[row]!r}) holds NaN or an infinity; "
+                         "every similarity with it would be meaningless")
     return words, vectors
 
 

@@ -35,7 +35,8 @@ from llm.model import GPT, GPTConfig
 from llm.tokenizer import Tokenizer
 from llm.train import checkpoint, loader
 from llm.train.char_tokenizer import char_tokenizer
-from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer
+from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer, check_state
+from llm.util.config_dict import isinstance_json
 from llm.util.text import iter_files, read_text
 
 log = logging.getLogger(__name__)
@@ -243,8 +244,18 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
     """
     run_dir = Path(run_dir)
     saved = checkpoint.load(run_dir / CHECKPOINT_DIR)
+    check_state(saved)
     state, info = saved.state, saved.state["run"]
-    config = TrainConfig.from_dict(state["train_config"])
+    state_file = saved.directory / checkpoint.STATE_FILE
+    try:
+        config = TrainConfig.from_dict(state["train_config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{state_file}: train_config: {error}") from None
+    if not (isinstance(info.get("data"), list) and all(isinstance(p, str) for p in info["data"])
+            and isinstance(info.get("documents"), bool)
+            and isinstance_json(info.get("checksum"), (int,))):
+        raise ValueError(f"{state_file}: run does not name the run's data (data, documents, "
+                         "checksum); the checkpoint is damaged or was edited by hand")
     changes = {key: value for key, value in (changes or {}).items()
                if getattr(config, key) != value}
     refused = sorted(set(changes) - RESUMABLE_CHANGES)

@@ -45,7 +45,7 @@ from llm.train.optimizer import AdamW
 from llm.train.plot import write_loss_curve
 from llm.train.schedule import CosineSchedule
 from llm.util.atomic import replace_directory
-from llm.util.config_dict import DictConfig
+from llm.util.config_dict import DictConfig, isinstance_json
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 # after a step or two and 1e15 a few steps later, while its loss may still be finite).
 DIVERGED_LOSS_FACTOR = 3.0
 MAX_GOOD_WEIGHT = 1e3
+
+# The fields of Trainer.state and the JSON types each must have.
+STATE_FIELDS = {"step": (int,), "train_loader": (dict,), "loss_sum": (float,),
+                "loss_count": (int,), "best_val_loss": (float, type(None)),
+                "train_config": (dict,), "run": (dict,)}
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
@@ -190,14 +195,16 @@ class Trainer:
 
     def restore(self, saved: checkpoint.Checkpoint) -> None:
         """Continue from a checkpoint (whose model this trainer was built with)."""
+        check_state(saved)
         state = saved.state
-        missing = sorted(set(self.state()) - set(state))
-        if missing:
-            raise ValueError(f"{saved.directory}: the trainer state lacks {missing}; the "
-                             "checkpoint is damaged")
         saved.restore_optimizer(self.optimizer)
         self.step = state["step"]
-        self.train_loader.set_state(state["train_loader"])
+        try:
+            self.train_loader.set_state(state["train_loader"])
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{saved.directory / checkpoint.STATE_FILE}: train_loader is not "
+                             f"the state of a random generator ({error!r}); the checkpoint is "
+                             "damaged or was edited by hand") from None
         self.loss_sum, self.loss_count = state["loss_sum"], state["loss_count"]
         self.best_val_loss = state["best_val_loss"]
         self.checkpoint_step = self.step
@@ -341,6 +348,20 @@ class Trainer:
                              title=f"{self.run_dir.name}: loss per step")
         log.info("model saved in %s; metrics in %s", model_dir, self.metrics.path)
         return records
+
+
+def check_state(saved: checkpoint.Checkpoint) -> None:
+    """ValueError naming the file if the checkpoint's trainer state lacks a field of
+    Trainer.state or holds a value of the wrong type (a damaged or hand-edited file)."""
+    source = saved.directory / checkpoint.STATE_FILE
+    for key, expected in STATE_FIELDS.items():
+        if key not in saved.state:
+            raise ValueError(f"{source}: the trainer state lacks {key!r}; the checkpoint is "
+                             "damaged")
+        value = saved.state[key]
+        if not isinstance_json(value, expected) or (expected == (int,) and value < 0):
+            raise ValueError(f"{source}: {key} is {value!r}, not a valid value; the checkpoint "
+                             "is damaged or was edited by hand")
 
 
 class TqdmWriteHandler(logging.StreamHandler):

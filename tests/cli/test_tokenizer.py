@@ -104,7 +104,7 @@ def test_errors_are_one_line(capsys, tmp_path, corpus):
              "vocab_size=100 is smaller"),
             (["train", "--input", str(tmp_path / "nope"), "--vocab-size", "300", "--out",
               str(tmp_path / "o")], "nope: no such file"),
-            (["encode", "--tokenizer", str(corpus), "x"], "truncated or not JSON")):
+            (["encode", "--tokenizer", str(corpus), "x"], "truncated or not valid JSON")):
         code, out, err = run(capsys, tmp_path, "tokenizer", *argv)
         assert code == 1 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()

@@ -257,3 +257,27 @@ def test_resuming_warns_of_a_different_run_only_for_changes_to_the_training(
         resume(tmp_path / "run", {"checkpoint_interval": 3, "lr": 1e-3})
         assert [r.getMessage() for r in caplog.records
                 if r.levelno == logging.WARNING and "will differ" in r.getMessage()]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.pop("step"), "the trainer state lacks 'step'"),
+    (lambda s: s.update(step="ten"), "step is 'ten', not a valid value"),
+    (lambda s: s.update(step=-1), "step is -1"),
+    (lambda s: s.update(loss_count=True), "loss_count is True"),
+    (lambda s: s.update(best_val_loss="low"), "best_val_loss is 'low'"),
+    (lambda s: s.update(train_loader={"bit_generator": "PCG64"}), "train_loader is not the state"),
+    (lambda s: s.update(train_loader=[1, 2]), "train_loader is \\[1, 2\\]"),
+    (lambda s: s["train_config"].update(lr="high"), "train_config: TrainConfig.lr is 'high'"),
+    (lambda s: s["train_config"].update(max_iters=0), "train_config: .*max_iters"),
+    (lambda s: s["run"].pop("data"), "run does not name the run's data"),
+    (lambda s: s["run"].update(checksum="abc"), "run does not name the run's data"),
+])
+def test_a_hand_edited_trainer_state_is_one_error_naming_the_file(tmp_path, corpus, tiny_config,
+                                                                   edit, message):
+    start([corpus], tmp_path / "run", TINY_MODEL, tiny_config(max_iters=5)).run()
+    state_path = tmp_path / "run" / CHECKPOINT_DIR / checkpoint.STATE_FILE
+    state = json.loads(state_path.read_text())
+    edit(state)
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=f"trainer_state.json: {message}"):
+        resume(tmp_path / "run").run()
