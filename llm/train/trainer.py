@@ -67,6 +67,9 @@ METRICS_FILE = "metrics.jsonl"
 LOSS_CURVE_FILE = "loss.svg"
 
 
+DEFAULT_WARMUP_ITERS = 100
+
+
 class TrainingDiverged(ValueError):
     """The loss or the gradient norm became NaN or infinite."""
 
@@ -79,7 +82,8 @@ class TrainConfig(DictConfig):
     batch_size:          sequences per micro-batch.
     max_iters:           updates in the whole run.
     lr, min_lr:          peak learning rate and the floor of the cosine (None: lr / 10).
-    warmup_iters:        updates of linear warm-up.
+    warmup_iters:        updates of linear warm-up (None: DEFAULT_WARMUP_ITERS, or a tenth of
+                         the decay when that is shorter, so a short run still decays).
     lr_decay_iters:      update at which the cosine reaches min_lr (None: max_iters).
     beta1, beta2, eps:   AdamW's moment decays and denominator term.
     weight_decay:        decoupled weight decay on the matrices.
@@ -97,7 +101,7 @@ class TrainConfig(DictConfig):
     max_iters: int = 2000
     lr: float = 1e-3
     min_lr: float | None = None
-    warmup_iters: int = 100
+    warmup_iters: int | None = None
     lr_decay_iters: int | None = None
     beta1: float = 0.9
     beta2: float = 0.99
@@ -120,23 +124,35 @@ class TrainConfig(DictConfig):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive integer")
-        if isinstance(self.warmup_iters, bool) or not isinstance(self.warmup_iters, int) \
-                or self.warmup_iters < 0:
+        if self.warmup_iters is not None and (isinstance(self.warmup_iters, bool) or not
+                                              isinstance(self.warmup_iters, int)
+                                              or self.warmup_iters < 0):
             raise ValueError(f"warmup_iters={self.warmup_iters!r}: must be an integer >= 0")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise ValueError(f"grad_clip={self.grad_clip}: must be >= 0 (0 turns clipping off)")
         check_fraction(self.val_fraction)
-        decay_iters = self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
-        if self.warmup_iters > decay_iters:
+        decay_iters = self.decay_iters
+        if self.warmup_iters is not None and self.warmup_iters > decay_iters:
             raise ValueError(f"warmup_iters={self.warmup_iters} is longer than the whole decay "
                              f"({decay_iters} updates: lr_decay_iters, by default max_iters); "
                              "lower the warm-up or train longer")
         self.schedule()   # checks lr and min_lr
 
+    @property
+    def decay_iters(self) -> int:
+        """The update at which the cosine reaches min_lr."""
+        return self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
+
+    @property
+    def warmup(self) -> int:
+        """Updates of warm-up: warmup_iters, or its default for this run's length."""
+        if self.warmup_iters is not None:
+            return self.warmup_iters
+        return min(DEFAULT_WARMUP_ITERS, self.decay_iters // 10)
+
     def schedule(self) -> CosineSchedule:
         return CosineSchedule(self.lr, self.lr / 10 if self.min_lr is None else self.min_lr,
-                              self.warmup_iters,
-                              self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters)
+                              self.warmup, self.decay_iters)
 
 
 
