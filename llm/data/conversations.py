@@ -55,7 +55,10 @@ def load_conversations(path: str | os.PathLike) -> list[Conversation]:
     character is "[" is JSON, anything else JSON Lines.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error}); conversations are JSON") from None
     if text.lstrip().startswith("["):
         records = parse_json(text, str(path))
         if not records:
