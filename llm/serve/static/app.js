@@ -94,12 +94,26 @@ async function send(text) {
   const headers = { "Content-Type": "application/json" };
   if ($("api-key").value) headers.Authorization = `Bearer ${$("api-key").value}`;
   const started = performance.now();
-  let firstAt = null, tokens = 0, content = "";
+  let firstAt = null, tokens = 0, content = "", note = "";
   try {
-    const response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
-    if (!response.ok) {
+    let response;
+    for (;;) {
+      response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+      if (response.ok) break;
       const error = await response.json().catch(() => ({ error: { message: response.statusText } }));
-      throw new Error(`${response.status}: ${error.error.message}`);
+      // the context is full: the reply gets the room left, then the oldest exchanges go
+      if (error.error.code === "context_length_exceeded" && body.max_tokens !== undefined) {
+        delete body.max_tokens;
+        note = " · max tokens cut to the room left in the context";
+      } else if (error.error.code === "context_length_exceeded" && body.messages &&
+                 history.length >= 2) {
+        const first = body.messages.findIndex((m) => m.role !== "system");
+        body.messages.splice(first, 2);
+        history.splice(0, 2);
+        note = " · the oldest exchanges were dropped to fit the context";
+      } else {
+        throw new Error(`${response.status}: ${error.error.message}`);
+      }
     }
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -135,7 +149,7 @@ async function send(text) {
         const rate = tokens > 1 ? (tokens - 1) / ((performance.now() - firstAt) / 1000) : 0;
         $("stats").textContent = `${tokens} tokens · ${rate.toFixed(1)} tokens/s · ` +
           `first token after ${((firstAt - started) || 0).toFixed(0)} ms · ${seconds.toFixed(1)} s` +
-          (choice.finish_reason ? ` · finished: ${choice.finish_reason}` : "");
+          (choice.finish_reason ? ` · finished: ${choice.finish_reason}` : "") + note;
       }
     }
     if (chat) history.push({ role: "user", content: text }, { role: "assistant", content });
