@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 1 << 20
-DISCONNECT_POLL_SECONDS = 0.25
+DISCONNECT_POLL_SECONDS = 0.1
 
 
 class _Piece:

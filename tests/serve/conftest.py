@@ -86,8 +86,8 @@ def model_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-models")
     return {"chat": save_model(root / "chat", chat=True),
             "plain": save_model(root / "plain", chat=False),
-            "slow": save_model(root / "slow", chat=True, block_size=1024, n_layer=4,
-                               d_model=192, n_head=4)}
+            "slow": save_model(root / "slow", chat=True, block_size=1024, n_layer=6,
+                               d_model=256, n_head=4)}
 
 
 @pytest.fixture(scope="session")
