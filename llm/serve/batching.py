@@ -130,7 +130,7 @@ class Batcher:
         self._wake = threading.Condition(self._lock)
         self._waiting: collections.deque[Job] = collections.deque()
         self._rows: list[_Row] = []         # the worker's; their jobs in the order of cache rows
-        self._active = 0                    # len(self._rows), read under the lock by submit
+        self._active = 0        # rows decoded or being admitted (not done, not cancelled)
         self._closed = False
         self._cache: KVCache | None = None  # holds self._rows' positions
         self._caches: dict[int, KVCache] = {}   # a decode cache per batch size, reused
@@ -195,6 +195,7 @@ class Batcher:
                     break
                 newcomers = [self._waiting.popleft() for _ in
                              range(min(self.max_batch - self._active, len(self._waiting)))]
+                self._active += len(newcomers)      # submit counts them while they join
             try:
                 self._step(newcomers)
             except Exception as error:      # a model failure: fail its jobs, keep serving

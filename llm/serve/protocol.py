@@ -84,7 +84,7 @@ def _field(body: dict, name: str, test, rule: str, default=None):
 
 def _check_fields(body, allowed: set[str]) -> None:
     if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
+        raise ApiError(400, "the request body must be a JSON object", code="invalid_body")
     for name in body:
         if name not in allowed:
             raise ApiError(400, f"Unrecognized request argument supplied: {name}", param=name,
@@ -118,17 +118,17 @@ def _stop(body: dict) -> list[str]:
     return [stop] if isinstance(stop, str) else stop
 
 
-def _generation(body: dict, prompt: list[int], block_size: int, default_max_tokens: int | None,
-                stop_tokens: frozenset[int], top_logprobs: int | None, max_tokens_name: str
-                ) -> Generation:
-    """The Generation of a checked prompt and the body's other fields."""
+def _generation(body: dict, prompt: list[int], prompt_field: str, block_size: int,
+                default_max_tokens: int | None, stop_tokens: frozenset[int],
+                top_logprobs: int | None, max_tokens_name: str) -> Generation:
+    """The Generation of a checked prompt (from body[prompt_field]) and the body's other
+    fields."""
     max_tokens = _field(body, max_tokens_name, lambda v: _is_int(v) and 1 <= v <= block_size,
                         f"an integer in [1, {block_size}] (the model's context)")
     if len(prompt) >= block_size:
         raise ApiError(413, f"the prompt is {len(prompt)} tokens; this model's context is "
                             f"{block_size} tokens and the reply needs at least one: shorten it",
-                       param="messages" if max_tokens_name != "max_tokens" else "prompt",
-                       code="context_length_exceeded")
+                       param=prompt_field, code="context_length_exceeded")
     room = block_size - len(prompt)
     if max_tokens is None:
         max_tokens = room if default_max_tokens is None else min(default_max_tokens, room)
@@ -173,8 +173,8 @@ def parse_completion(body, tokenizer, block_size: int, start_ids: list[int]) -> 
                  f"an integer in [0, {MAX_TOP_LOGPROBS}] (alternatives per token)")
     end_of_text = tokenizer.end_of_text_id
     stops = frozenset() if end_of_text is None else frozenset({end_of_text})
-    return _generation(body, ids, block_size, COMPLETION_DEFAULT_MAX_TOKENS, stops, top,
-                       "max_tokens")
+    return _generation(body, ids, "prompt", block_size, COMPLETION_DEFAULT_MAX_TOKENS, stops,
+                       top, "max_tokens")
 
 
 def parse_chat(body, template, block_size: int) -> Generation:
@@ -194,7 +194,7 @@ def parse_chat(body, template, block_size: int) -> Generation:
                        code="invalid_value")
     name = "max_completion_tokens" if body.get("max_completion_tokens") is not None \
         else "max_tokens"
-    return _generation(body, template.prompt_ids(turns), block_size, None,
+    return _generation(body, template.prompt_ids(turns), "messages", block_size, None,
                        frozenset({template.end_id}), (top or 0) if logprobs else None, name)
 
 

@@ -122,15 +122,17 @@ def test_logprobs_are_the_log_softmax_of_the_model_logits(model, batcher):
 def test_a_cancelled_job_frees_its_slot_and_a_full_batcher_refuses(model):
     batcher = Batcher(model, max_batch=1, max_waiting=1)
     try:
-        running, waiting = job([1], BLOCK - 1), job([2], 5)
+        running = Job([1], BLOCK - 1, GREEDY, Collector(hold_after=2))
+        waiting = job([2], 5)
         batcher.submit(running)
+        running.emit.tokens(2)                  # the worker holds: running keeps its slot
         batcher.submit(waiting)
-        running.emit.tokens(2)
         with pytest.raises(Busy, match="1 slots"):
             batcher.submit(job([3], 5))
         batcher.cancel(waiting)                 # leaves the queue at once
-        assert batcher.load[1] == 0
+        assert batcher.load == (1, 0)
         batcher.cancel(running)                 # leaves before the next step
+        running.emit.release()
         deadline = time.monotonic() + TIMEOUT
         while batcher.load != (0, 0) and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -144,10 +146,12 @@ def test_a_cancelled_job_frees_its_slot_and_a_full_batcher_refuses(model):
 
 def test_close_fails_the_jobs_in_flight_and_refuses_new_ones(model):
     batcher = Batcher(model, max_batch=1, max_waiting=1)
-    running, waiting = job([1], BLOCK - 1), job([2], 5)
+    running = Job([1], BLOCK - 1, GREEDY, Collector(hold_after=1))
+    waiting = job([2], 5)
     batcher.submit(running)
+    running.emit.tokens(1)                      # the worker holds in the middle of running
     batcher.submit(waiting)
-    running.emit.tokens(1)
+    threading.Timer(0.05, running.emit.release).start()
     batcher.close()
     assert isinstance(running.emit.tokens()[1], Failed)
     assert waiting.emit.tokens()[1] == Failed("the server is shutting down")

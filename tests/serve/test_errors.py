@@ -61,11 +61,14 @@ def test_malformed_or_oversized_bodies_and_prompts(servers):
     server = servers["chat"]
     assert_error(post(server, "/v1/completions", content=b'{"prompt": "a",'), 400,
                  code="invalid_json", match="not valid JSON")
-    assert_error(post(server, "/v1/completions", content=b'["a"]'), 400, code="invalid_json")
+    assert_error(post(server, "/v1/completions", content=b'["a"]'), 400, code="invalid_body")
     big = json.dumps({"prompt": "a" * (1 << 20)}).encode()
     assert_error(post(server, "/v1/completions", content=big), 413, code="request_too_large")
     assert_error(post(server, "/v1/completions", {"prompt": "the cat " * 100}), 413, "prompt",
                  "context_length_exceeded", "shorten it")
+    long_chat = {"messages": [{"role": "user", "content": "the cat " * 100}]}
+    assert_error(post(server, "/v1/chat/completions", long_chat), 413, "messages",
+                 "context_length_exceeded")
     assert_error(httpx.get(server.url + "/v1/nothing", timeout=TIMEOUT), 404, code="not_found")
     assert_error(httpx.get(server.url + "/v1/completions", timeout=TIMEOUT), 405)
 
