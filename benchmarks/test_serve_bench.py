@@ -12,10 +12,7 @@ from the first request sent to the last token received), their ratio (the issue'
     python -m pytest benchmarks/test_serve_bench.py       # the report below the test
     python benchmarks/test_serve_bench.py [rounds]        # the same, as a table
 """
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.serve_process import ServerProcess
 from llm.cli.demo import MODEL_CONFIG, VOCAB_SIZE
 from llm.model import GPT, GPTConfig
 from llm.tokenizer import Tokenizer
 
-ROOT = Path(__file__).resolve().parent.parent
 CLIENTS, PROMPT_TOKENS, MAX_TOKENS, THREADS, ROUNDS = 8, 16, 100, 2, 3
-START_TIMEOUT = 60.0
 
 
 def demo_size_model(directory: Path) -> list[list[int]]:
@@ -44,40 +40,6 @@ def demo_size_model(directory: Path) -> list[list[int]]:
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, seed=1, **MODEL_CONFIG))
     model.save(directory, tokenizer)
     return [tokenizer.encode(text)[:PROMPT_TOKENS] for text in texts[:CLIENTS]]
-
-
-class ServerProcess:
-    """`python -m llm serve` on a free port of 127.0.0.1, LLM_NUM_THREADS=THREADS."""
-
-    def __init__(self, model_dir: Path):
-        import httpx
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LLM_NUM_THREADS": str(THREADS)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llm", "--log-file", os.devnull, "serve", "--model",
-             str(model_dir), "--port", str(port), "--max-batch", str(CLIENTS)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                httpx.get(self.url + "/health", timeout=1.0)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.close()
-        raise RuntimeError("llm serve did not start")
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
 
 
 def stream_one(client, prompt: list[int], seed: int, sent: float) -> tuple[int, float, float]:
@@ -131,8 +93,9 @@ def measure(rounds: int = ROUNDS) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as directory:
         prompts = demo_size_model(Path(directory))
-        server = ServerProcess(Path(directory))
+        server = ServerProcess(Path(directory), "--max-batch", str(CLIENTS), threads=THREADS)
         try:
+            server.wait_ready()
             client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", timeout=120,
                                    max_retries=0)
             stream_one(client, prompts[0], 0, time.perf_counter())       # warm up
@@ -141,7 +104,7 @@ def measure(rounds: int = ROUNDS) -> dict[str, float]:
                 runs["sequential"].append(sequential(client, prompts))
                 runs["concurrent"].append(concurrent(client, prompts))
         finally:
-            server.close()
+            server.stop()
     result = {}
     for name, values in runs.items():
         result[f"{name} tokens/s"] = statistics.median(v[0] for v in values)

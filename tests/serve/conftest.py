@@ -1,23 +1,17 @@
 """Fixtures for the server tests: small random models saved as model directories (one with the
 chat tokens, one without, one slow enough to hold a slot), and `llm serve` started on them as a
-subprocess on a free port of 127.0.0.1, killed at the end."""
-import os
-import socket
-import subprocess
-import sys
-import time
+subprocess on a free port of 127.0.0.1 (benchmarks/serve_process.py), stopped at the end."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.serve_process import ServerProcess
 from llm.data.chat_template import add_chat_tokens
 from llm.model import GPT, GPTConfig
 from llm.tokenizer import Tokenizer
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXT = "the cat sees the moon. a dog finds the river. héllo wörld ✓ naïve café " * 20
-START_TIMEOUT = 60.0
 
 
 def save_model(directory: Path, chat: bool, **sizes) -> Path:
@@ -33,51 +27,6 @@ def save_model(directory: Path, chat: bool, **sizes) -> Path:
                                                          ).astype(np.float32)
     model.save(directory, tokenizer)
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """`python -m llm serve --model DIR --port PORT ARGS...` in a subprocess of this tree."""
-
-    def __init__(self, model_dir: Path, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LLM_NUM_THREADS": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llm", "--log-file", os.devnull, "serve", "--model",
-             str(model_dir), "--port", str(self.port), *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def wait_ready(self) -> "Server":
-        import httpx
-
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llm serve exited: {self.process.stdout.read()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"llm serve did not answer within {START_TIMEOUT} s")
-
-    def stop(self) -> str:
-        """Stop the server (SIGTERM, then SIGKILL); its output."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.stdout.read()
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +46,9 @@ def servers(model_dirs):
     pytest.importorskip("starlette")
     pytest.importorskip("uvicorn")
     pytest.importorskip("httpx")
-    started = {"chat": Server(model_dirs["chat"], "--max-batch", "4"),
-               "plain": Server(model_dirs["plain"], "--api-key", "KEY"),
-               "tight": Server(model_dirs["slow"], "--max-batch", "1", "--max-queue", "0")}
+    started = {"chat": ServerProcess(model_dirs["chat"], "--max-batch", "4"),
+               "plain": ServerProcess(model_dirs["plain"], "--api-key", "KEY"),
+               "tight": ServerProcess(model_dirs["slow"], "--max-batch", "1", "--max-queue", "0")}
     try:
         yield {name: server.wait_ready() for name, server in started.items()}
     finally:

@@ -171,7 +171,9 @@ conversation.addEventListener("mouseover", (event) => {
   if (!span || !span.tokens || !span.tokens.length) return;
   const table = document.createElement("table");
   for (const t of span.tokens) {
-    const alternatives = t.top.length ? t.top : [{ token: t.token, logprob: t.logprob }];
+    // the likeliest tokens, and the drawn one below them when sampling went further down
+    const alternatives = t.top.some((alt) => alt.token === t.token) ? t.top
+      : t.top.concat([{ token: t.token, logprob: t.logprob }]);
     for (const alt of alternatives) {
       const row = table.insertRow();
       if (alt.token === t.token) row.className = "chosen";
