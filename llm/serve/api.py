@@ -200,8 +200,9 @@ class Server:
                 return
             else:
                 assert isinstance(event, Failed)
-                raise ApiError(503 if "shutting down" in event.message else 500, event.message,
-                               kind="server_error")
+                raise ApiError(503 if event.shutdown else 500, event.message,
+                               kind="server_error", code="shutting_down" if event.shutdown
+                               else None)
 
     @staticmethod
     async def _events(pieces, shape: "_Shape"):

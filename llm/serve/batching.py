@@ -64,9 +64,11 @@ class Finished:
 
 @dataclass(frozen=True)
 class Failed:
-    """The job could not finish: the server is shutting down, or the model failed (message)."""
+    """The job could not finish: the server is shutting down (shutdown), or the model failed
+    (message says how)."""
 
     message: str
+    shutdown: bool = False
 
 
 class Busy(Exception):
@@ -205,7 +207,7 @@ class Batcher:
                 for job in failed:
                     self._send(job, Failed(f"the model failed: {error}"))
         for job in failing:
-            self._send(job, Failed("the server is shutting down"))
+            self._send(job, Failed("the server is shutting down", shutdown=True))
 
     def _step(self, newcomers: list[Job]) -> None:
         """Rows leave, newcomers join (prefilled, first token drawn), then one decode step."""

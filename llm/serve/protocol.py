@@ -3,7 +3,9 @@ shapes of responses, stream chunks, log-probabilities and errors.
 
 Fields of OpenAI's API this server does not implement are refused with a 400 unless they hold
 their default (n=1, echo=false, penalties 0...); a field the API does not have is a 400 too, as
-OpenAI's own server answers. top_k is an extension (as llama.cpp and vLLM accept it).
+OpenAI's own server answers. top_k is an extension (as llama.cpp and vLLM accept it). One
+model is served: `model` may name any string. logprobs are those of the model's distribution
+(the softmax of its logits), whatever the temperature or top-k/top-p of the sampling.
 Context limits (no sliding window in the server): a prompt that leaves no room for one token is a
 413 (code context_length_exceeded); an explicit max_tokens beyond the room left is a 400 with the
 same code; without max_tokens, completions generate up to 16 tokens (OpenAI's default) and chat

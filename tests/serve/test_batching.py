@@ -154,7 +154,7 @@ def test_close_fails_the_jobs_in_flight_and_refuses_new_ones(model):
     threading.Timer(0.05, running.emit.release).start()
     batcher.close()
     assert isinstance(running.emit.tokens()[1], Failed)
-    assert waiting.emit.tokens()[1] == Failed("the server is shutting down")
+    assert waiting.emit.tokens()[1] == Failed("the server is shutting down", shutdown=True)
     with pytest.raises(Closed):
         batcher.submit(job([1], 2))
 
