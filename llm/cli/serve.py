@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; "
                              "0.0.0.0 opens it to the network)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="TCP port (default 8000; 0: a free one, shown when it starts)")
     parser.add_argument("--api-key", metavar="KEY",
                         help="require 'Authorization: Bearer KEY' on /v1/ requests "
                              "(default: no key)")
@@ -38,8 +39,12 @@ def register(subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    max_queue = args.max_batch if args.max_queue is None else args.max_queue
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port}: must be in [0, 65535]")
+    if args.max_batch < 1 or max_queue < 0:
+        raise ValueError(f"--max-batch {args.max_batch} --max-queue {max_queue}: a batch needs "
+                         "at least 1 request, and the queue cannot be negative")
     try:
         from llm.serve import api
     except ModuleNotFoundError as error:
@@ -47,6 +52,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         print(f"llm: error: {MISSING_EXTRA} (no module named {error.name!r})", file=sys.stderr)
         return 1
-    max_queue = args.max_batch if args.max_queue is None else args.max_queue
     api.run(args.model, args.host, args.port, args.api_key, args.max_batch, max_queue)
     return 0

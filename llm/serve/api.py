@@ -17,6 +17,8 @@ import contextlib
 import hmac
 import json
 import logging
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -42,13 +44,15 @@ MAX_BODY_BYTES = 1 << 20
 DISCONNECT_POLL_SECONDS = 0.1
 
 
+@dataclass
 class _Piece:
-    """Text ready to send and the tokens it came with; finish is set on the last piece."""
+    """Text ready to send and the tokens it came with; the last piece has finish ("stop",
+    "length") and completion_tokens (every token drawn)."""
 
-    def __init__(self, text: str, tokens: list[Token], finish: str | None = None,
-                 completion_tokens: int = 0):
-        self.text, self.tokens, self.finish = text, tokens, finish
-        self.completion_tokens = completion_tokens
+    text: str
+    tokens: list[Token]
+    finish: str | None = None
+    completion_tokens: int = 0
 
 
 class _EventStream(StreamingResponse):
@@ -350,12 +354,21 @@ def create_app(model, tokenizer, name: str, api_key: str | None = None, max_batc
 
 def run(model_dir: Path, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
         max_batch: int = 8, max_waiting: int = 8) -> None:
-    """Serve the model directory model_dir on host:port until interrupted (Ctrl-C)."""
+    """Serve the model directory model_dir on host:port (0: a free port) until interrupted
+    (Ctrl-C). A port that cannot be bound is an OSError that names it, before anything runs."""
     model, tokenizer = load(model_dir)
     app = create_app(model, tokenizer, model_name(model_dir), api_key, max_batch, max_waiting)
-    log.info("the chat page is at http://%s:%d/ and the API at http://%s:%d/v1", host, port,
-             host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family)
+    except OSError as error:
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    port = listening.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    log.info("the chat page is at http://%s:%d/ and the API at http://%s:%d/v1", shown, port,
+             shown, port)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.Server(config).run(sockets=[listening])
 
 
 def model_name(model_dir: Path) -> str:
