@@ -101,6 +101,21 @@ def test_rows_join_and_leave_mid_flight_with_their_own_seeds(model, batcher):
         assert ids(tokens) == model.generate(each.prompt, each.max_tokens, seeded)
 
 
+def test_a_row_leaving_mid_flight_leaves_the_others_as_they_were(model, batcher):
+    first, staying = job([1, 2], 30), job([4, 5, 6], 35)
+    leaving = Job([3] * 7, 30, GREEDY, Collector(hold_after=2))
+    for each in (first, leaving, staying):
+        batcher.submit(each)
+    leaving.emit.tokens(2)              # the worker holds in the middle of a batched step
+    assert batcher.load[0] >= 2
+    batcher.cancel(leaving)
+    leaving.emit.release()
+    for each in (first, staying):
+        tokens, end = each.emit.tokens()
+        assert ids(tokens) == model.generate(each.prompt, each.max_tokens, GREEDY)
+        assert end == Finished("length", each.max_tokens)
+
+
 def test_logprobs_are_the_log_softmax_of_the_model_logits(model, batcher):
     each = job([1, 2, 3, 4], 5, top_logprobs=3)
     batcher.submit(each)
