@@ -160,8 +160,8 @@ class Batcher:
             if self._closed:
                 raise Closed("the server is shutting down")
             if self._active + len(self._waiting) >= self.max_batch + self.max_waiting:
-                raise Busy(f"all {self.max_batch} slots and {self.max_waiting} places in the "
-                           "queue are taken; retry later")
+                raise Busy(f"the server is full: {self.max_batch} request(s) decoding and "
+                           f"{self.max_waiting} waiting at most; retry later")
             self._waiting.append(job)
             self._wake.notify()
 

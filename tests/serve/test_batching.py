@@ -142,7 +142,7 @@ def test_a_cancelled_job_frees_its_slot_and_a_full_batcher_refuses(model):
         batcher.submit(running)
         running.emit.tokens(2)                  # the worker holds: running keeps its slot
         batcher.submit(waiting)
-        with pytest.raises(Busy, match="1 slots"):
+        with pytest.raises(Busy, match="server is full"):
             batcher.submit(job([3], 5))
         batcher.cancel(waiting)                 # leaves the queue at once
         assert batcher.load == (1, 0)
