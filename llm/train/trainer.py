@@ -217,7 +217,7 @@ class Trainer:
         self.step = state["step"]
         try:
             self.train_loader.set_state(state["train_loader"])
-        except (TypeError, ValueError, KeyError) as error:
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
             raise ValueError(f"{saved.directory / checkpoint.STATE_FILE}: train_loader is not "
                              f"the state of a random generator ({error!r}); the checkpoint is "
                              "damaged or was edited by hand") from None
