@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from llm.data.conversations import load_conversations
 from llm.embeddings.formats import load_word2vec, save_word2vec
-from llm.model import GPT, GPTConfig
-from llm.model import safetensors
+from llm.model import GPT, GPTConfig, safetensors
 from llm.tokenizer import Tokenizer
 from llm.train import TrainConfig, resume, start
 from llm.train.char_tokenizer import char_tokenizer
@@ -126,10 +125,18 @@ def files(tmp_path_factory):
     return root
 
 
-def write_damaged(tmp_path, source, damaged: bytes, name: str | None = None):
-    path = tmp_path / (name or source.name)
+def write_damaged(tmp_path, source, damaged: bytes):
+    path = tmp_path / source.name
     path.write_bytes(damaged)
     return path
+
+
+def damaged_copy(directory, copy, name: str, damaged: bytes):
+    """A fresh copy of directory in which the file `name` (relative) holds damaged; its path."""
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(directory, copy)
+    (copy / name).write_bytes(damaged)
+    return copy / name
 
 
 JSON_FILES = {"tokenizer.json": Tokenizer.load, "chats.json": load_conversations,
@@ -189,11 +196,8 @@ def test_a_damaged_model_directory_is_read_or_refused(files, tmp_path, name):
     @fuzz
     @given(damaged=damaged_file(source.read_bytes(), document))
     def check(damaged):
-        directory = tmp_path / "model"
-        shutil.rmtree(directory, ignore_errors=True)
-        shutil.copytree(files / "model", directory)
-        write_damaged(directory, source, damaged)
-        read_or_refuse(lambda path: load(path.parent), directory / name)
+        read_or_refuse(lambda path: load(path.parent),
+                       damaged_copy(files / "model", tmp_path / "model", name, damaged))
 
     check()
 
@@ -206,10 +210,8 @@ def test_a_damaged_trainer_state_is_resumed_or_refused(files, tmp_path):
     @given(damaged=damaged_file(source.read_bytes(), document))
     def check(damaged):
         run_dir = tmp_path / "run"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.copytree(files / "run", run_dir)
-        write_damaged(run_dir / "checkpoint", source, damaged)
-        read_or_refuse(lambda path: resume(run_dir), run_dir / "checkpoint" / source.name,
-                       about_other_files=True)
+        read_or_refuse(lambda path: resume(run_dir),
+                       damaged_copy(files / "run", run_dir, "checkpoint/trainer_state.json",
+                                    damaged), about_other_files=True)
 
     check()
