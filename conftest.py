@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import llm
 from llm._ext import runtime
 
 # Shared machines are noisy: a slow example is not a failure.
@@ -37,3 +38,15 @@ def simd_level(request):
         pytest.skip(f"this CPU has no {request.param}")
     yield request.param
     runtime.set_simd_level(previous)
+
+
+# The thread policy the session started with: automatic, or a count fixed by the environment.
+START_THREADS = None if runtime.threads_automatic() else runtime.max_threads()
+
+
+@pytest.fixture(autouse=True)
+def restore_thread_policy():
+    """A test may fix a thread count (llm.set_num_threads); the next starts with the session's
+    policy again."""
+    yield
+    llm.set_num_threads(START_THREADS)

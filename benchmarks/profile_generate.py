@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import llm  # noqa: E402
 import llm.model.layers as layers_module  # noqa: E402
 from benchmarks.profile_train import timed  # noqa: E402
 from benchmarks.test_generate_bench import PROMPT, SIZES, make_model  # noqa: E402
+from benchmarks.timing import thread_count  # noqa: E402
 from llm.model import SamplingConfig  # noqa: E402
 
 # the module objects the layers and kv_cache.py call through: wrapping their functions times both
@@ -62,7 +62,7 @@ def main() -> None:
     total = (time.perf_counter() - start) / args.tokens * 1e6
 
     print(f"{args.size}: {untimed:.1f} us/token untimed ({1e6 / untimed:.0f} tokens/s, best of "
-          f"{args.runs}), {total:.1f} timed; {llm.build_info()['omp_threads']} threads, "
+          f"{args.runs}), {total:.1f} timed; {thread_count()} threads, "
           f"{args.tokens} tokens after {len(PROMPT)}")
     print(f"{'kernel':40} {'us/token':>9} {'share':>6} {'calls':>6} {'us/call':>8}")
     for key, seconds in sorted(totals.items(), key=lambda item: -item[1]):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import llm  # noqa: E402
 import llm.model.gpt as gpt_module  # noqa: E402
 import llm.model.layers as layers_module  # noqa: E402
 from benchmarks.test_train_bench import SIZES, ours_train_step  # noqa: E402
+from benchmarks.timing import thread_count  # noqa: E402
 from llm._ext import adamw  # noqa: E402
 
 # the kernel modules as the model's code calls them: the layers' and gpt.py's (the loss)
@@ -72,7 +72,7 @@ def main() -> None:
     total = (time.perf_counter() - start) / iterations * 1e3
 
     print(f"{args.size}: {total:.2f} ms/iter over {iterations} iterations, "
-          f"{llm.build_info()['omp_threads']} threads")
+          f"{thread_count()} threads")
     print(f"{'kernel':42} {'ms/iter':>8} {'share':>6} {'calls':>6}")
     for key, seconds in sorted(kernels.items(), key=lambda item: -item[1]):
         ms = seconds / iterations * 1e3

@@ -18,10 +18,9 @@ import sys
 
 import numpy as np
 import pytest
-
-import llm
 from llm._ext.attention import attention_backward, attention_forward, attention_forward_cached
-from benchmarks.timing import interleaved_medians
+
+from benchmarks.timing import interleaved_medians, thread_count
 
 CONFIGS = {"small": (12, 64, 128, 4), "large": (64, 256, 384, 6)}   # B, T, C, n_head
 
@@ -102,7 +101,7 @@ qkv, dout = make_inputs(B, T, C)
 extra = ()
 if {function!r} == "torch_forward_backward":
     import torch
-    torch.set_num_threads(llm.build_info()["omp_threads"])
+    torch.set_num_threads(thread_count())
     qkv, dout = torch.from_numpy(qkv), torch.from_numpy(dout)
     extra = (torch,)
 {function}(*extra, qkv, dout, H)            # warm up: libraries, thread pools, allocator
@@ -145,13 +144,13 @@ def test_forward_backward_vs_numpy_and_torch(benchmark, config):
     except ImportError:
         torch = None
     if torch is not None:
-        torch.set_num_threads(llm.build_info()["omp_threads"])
+        torch.set_num_threads(thread_count())
         qkv_t, dout_t = torch.from_numpy(qkv), torch.from_numpy(dout)
         functions["torch"] = lambda: torch_forward_backward(torch, qkv_t, dout_t, n_head)
         peaks["torch"] = "torch_forward_backward"
     medians = interleaved_medians(functions, rounds=7 if config == "large" else 30, warmup=False)
     info = benchmark.extra_info
-    info["threads"] = llm.build_info()["omp_threads"]
+    info["threads"] = thread_count()
     record_medians(info, medians, "ms", 1e3)
     for name, function in peaks.items():
         info[f"{name}_peak_MiB"] = peak_memory_mib(function, CONFIGS[config])
@@ -165,7 +164,7 @@ def test_decoding_step_vs_torch(benchmark, cached):
     """One generated token of the small model's attention: Tq = 1 over `cached` positions (ours
     also appends the token's key and value to the cache, as KVCache uses it)."""
     torch = pytest.importorskip("torch")
-    torch.set_num_threads(llm.build_info()["omp_threads"])
+    torch.set_num_threads(thread_count())
     _, T, C, n_head = CONFIGS["small"]
     hs = C // n_head
     rng = np.random.default_rng(1)

@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import llm
-from benchmarks.timing import benchmark_median
-from llm._ext import runtime
+from benchmarks.timing import benchmark_median, thread_count
 from llm.model import GPT, GPTConfig, KVCache, SamplingConfig
 
 SIZES = {"small": dict(n_layer=4, n_head=4, d_model=128),
@@ -63,7 +61,7 @@ def torch_twin(size: str, cached: bool):
 
     from benchmarks.torch_gpt import TorchGPT, TorchKVCache
 
-    torch.set_num_threads(runtime.max_threads())
+    torch.set_num_threads(thread_count())
     model = make_model(size)
     twin = TorchGPT.from_ours(model)
     prompt = torch.tensor([PROMPT])
@@ -102,7 +100,7 @@ def test_generation(benchmark, implementation, size, cached):
         pytest.importorskip("torch")
     run = BUILDERS[implementation](size, cached)
     benchmark.group = f"generate {NEW_TOKENS} tokens, {size}"
-    benchmark.extra_info["threads"] = runtime.max_threads()
+    benchmark.extra_info["threads"] = thread_count()
     tokens = benchmark.pedantic(run, rounds=RUNS if cached else 1, warmup_rounds=1 if cached
                                 else 0)
     assert len(tokens) == NEW_TOKENS and all(0 <= t < VOCAB_SIZE for t in tokens)
@@ -165,7 +163,7 @@ def compare(size: str, runs: int = RUNS) -> None:
     speed = {row: (NEW_TOKENS / statistics.median(r["wall"] for r in runs_),
                    NEW_TOKENS / statistics.median(r["cpu"] for r in runs_))
              for row, runs_ in results.items()}
-    print(f"{size}: threads={runtime.max_threads()}, {NEW_TOKENS} new tokens after "
+    print(f"{size}: threads={thread_count()}, {NEW_TOKENS} new tokens after "
           f"{len(PROMPT)}, greedy; tokens/s wall (cpu)")
     for name, cached in rows:
         wall, cpu = speed[(name, cached)]
@@ -182,6 +180,5 @@ if __name__ == "__main__":
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         print(json.dumps(measure(sys.argv[2], sys.argv[3], bool(int(sys.argv[4])))))
     else:
-        llm.set_num_threads(runtime.max_threads())
         for size in sys.argv[1:] or list(SIZES):
             compare(size)

@@ -15,19 +15,18 @@ arrays through the aten .out overloads (no page faults on fresh output buffers),
 
 import numpy as np
 import pytest
-
-import llm
 from llm._ext.activation import gelu_backward, gelu_forward
 from llm._ext.adamw import adamw_step
 from llm._ext.crossentropy import crossentropy_forward_backward
 from llm._ext.embedding import embedding_backward, embedding_forward
 from llm._ext.layernorm import layernorm_backward, layernorm_forward
-from benchmarks.timing import interleaved_medians
+
+from benchmarks.timing import interleaved_medians, thread_count
 
 pytest.importorskip("pytest_benchmark")
 try:
     import torch
-    torch.set_num_threads(llm.build_info()["omp_threads"])
+    torch.set_num_threads(thread_count())
 except ImportError:
     torch = None
 
@@ -225,7 +224,7 @@ def summary(report_lines):
     """Collects case -> median seconds per implementation; the table is printed at the end."""
     table = {}
     yield table
-    report_lines.append(f"median ms ({llm.build_info()['omp_threads']} threads); "
+    report_lines.append(f"median ms ({thread_count()} threads); "
                         f"peer / ours in brackets (> 1: ours faster)")
     for case, medians in table.items():
         ours = medians["ours"]
@@ -241,7 +240,7 @@ def test_kernel_vs_numpy_and_torch(benchmark, summary, case):
     benchmark(functions["ours"])
     medians = {name: m.wall for name, m in interleaved_medians(functions, ROUNDS).items()}
     summary[case] = medians
-    benchmark.extra_info["threads"] = llm.build_info()["omp_threads"]
+    benchmark.extra_info["threads"] = thread_count()
     for name, seconds in medians.items():
         benchmark.extra_info[f"{name}_ms"] = round(seconds * 1e3, 3)
         if name != "ours":

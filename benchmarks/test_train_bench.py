@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import llm
+from benchmarks.timing import thread_count
 from llm._ext import adamw
 from llm.model import GPT, GPTConfig
 
@@ -77,7 +77,7 @@ def torch_train_step(size: str):
 
     from benchmarks.torch_gpt import TorchGPT
 
-    torch.set_num_threads(llm.build_info()["omp_threads"])
+    torch.set_num_threads(thread_count())
     twin = TorchGPT.from_ours(GPT(make_config(size)))
     optimizer = torch.optim.AdamW(twin.decay_groups(WEIGHT_DECAY), lr=LEARNING_RATE,
                                   betas=BETAS, eps=EPS, fused=True)
@@ -105,7 +105,7 @@ def test_train_iteration(benchmark, implementation, size):
     train_step = STEP_BUILDERS[implementation](size)
     first = train_step()
     benchmark.group = f"train iteration, {size}"
-    benchmark.extra_info["threads"] = llm.build_info()["omp_threads"]
+    benchmark.extra_info["threads"] = thread_count()
     losses = benchmark.pedantic(train_step, rounds=SIZES[size]["rounds"], warmup_rounds=1)
     assert np.isfinite(first) and abs(first - np.log(VOCAB_SIZE)) < 0.5  # ~uniform at init
     assert np.isfinite(losses)
@@ -155,7 +155,7 @@ def compare(size: str) -> None:
         pair_ratios.append(run_medians["torch"] / run_medians["ours"])
     wall = {name: statistics.median(result["ms"]) for name, result in results.items()}
     cpu = {name: statistics.median(result["cpu_ms"]) for name, result in results.items()}
-    print(f"{size}: threads={llm.build_info()['omp_threads']}  " + "  ".join(
+    print(f"{size}: threads={thread_count()}  " + "  ".join(
         f"{name} {wall[name]:.1f} ms/iter (cpu {cpu[name]:.1f} ms, peak "
         f"{results[name]['maxrss_mb']:.0f} MB)" for name in STEP_BUILDERS) +
         f"  speed-up {wall['torch'] / wall['ours']:.2f}x (cpu {cpu['torch'] / cpu['ours']:.2f}x);"

@@ -1,4 +1,5 @@
 """Timing helpers shared by the benchmark modules."""
+import os
 import time
 from typing import Callable, NamedTuple
 
@@ -33,3 +34,13 @@ def interleaved_medians(functions: dict[str, Callable[[], object]], rounds: int,
             times[name][1].append(time.process_time() - cpu)
     return {name: Medians(float(np.median(wall)), float(np.median(cpu)))
             for name, (wall, cpu) in times.items()}
+
+
+def thread_count() -> int:
+    """The threads our kernels use on a quiet machine, and so the count a peer is given: the
+    fixed one (LLM_NUM_THREADS), or, under the automatic policy (which runs fewer while other
+    processes are busy), one per core this process may run on."""
+    from llm._ext import runtime
+
+    return runtime.max_threads() if not runtime.threads_automatic() else len(
+        os.sched_getaffinity(0))

@@ -15,6 +15,7 @@
  */
 #include "attention.h"
 #include "simd.h"
+#include "threads.h"
 
 #include <math.h>
 #include <string.h>
@@ -760,10 +761,13 @@ static void prefetch_rows(const float* rows, int64_t stride, int64_t n, int64_t 
 }
 
 /* Whether a call of `work` multiply-adds should enter an OpenMP region: enough work, and more
- * than one thread to share it (a region costs ~0.3 us even on one thread). */
+ * than one thread to share it (a region costs ~0.3 us even on one thread; the machine's load
+ * may leave one: threads.h). */
 static int worth_threads(int64_t work) {
 #ifdef _OPENMP
-    return work >= PARALLEL_MIN_WORK && omp_get_max_threads() > 1;
+    if (work < PARALLEL_MIN_WORK) return 0;
+    llm_threads_adapt();
+    return omp_get_max_threads() > 1;
 #else
     (void)work;
     return 0;

@@ -15,6 +15,7 @@
  */
 #include "matmul.h"
 #include "simd.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -333,13 +334,16 @@ static int row_groups(int nt, const gemm_config* cfg, int64_t m_panels, int64_t 
     return best;
 }
 
-/* Threads for a piece of work: all of OpenMP's if it is big enough to gain from them, unless the
- * caller already runs in a parallel region that cannot nest (then our team would be one thread
- * anyway, and sizing buffers for more would waste memory). */
+/* Threads for a piece of work: all of OpenMP's (as many as the machine's load allows: threads.h)
+ * if it is big enough to gain from them, unless the caller already runs in a parallel region
+ * that cannot nest (then our team would be one thread anyway, and sizing buffers for more would
+ * waste memory). */
 static int team_size(int big_enough) {
 #ifdef _OPENMP
-    if (big_enough && omp_get_active_level() < omp_get_max_active_levels())
+    if (big_enough && omp_get_active_level() < omp_get_max_active_levels()) {
+        llm_threads_adapt();
         return omp_get_max_threads();
+    }
 #else
     (void)big_enough;
 #endif

@@ -16,14 +16,6 @@ int runtime_max_threads(void) {
 #endif
 }
 
-void runtime_set_num_threads(int n) {
-#ifdef _OPENMP
-    if (n > 0) omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
-
 const char* runtime_compiler(void) {
 #if defined(__clang__)
     return "clang " __clang_version__;

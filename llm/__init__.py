@@ -1,8 +1,9 @@
 """llm-from-scratch: a GPT-style language model, its BPE tokenizer and word2vec, from first
 principles. NumPy holds the arrays; every hot loop is our own C (csrc/) behind Cython (llm/_ext/).
 
-Threads: kernels use OpenMP with `LLM_NUM_THREADS` threads (default: all cores); change it at
-run time with `llm.set_num_threads(n)`.
+Threads: kernels use OpenMP. By default they use every core while the cores are free and fewer
+while other processes keep them busy (re-measured every 0.1 s; csrc/threads.h); `LLM_NUM_THREADS`
+or `llm.set_num_threads(n)` fixes the count.
 """
 import os
 
@@ -19,9 +20,13 @@ from llm.embeddings import Word2Vec  # noqa: E402,F401
 __version__ = "0.1.0"
 
 
-def set_num_threads(n: int) -> None:
-    """Use n OpenMP threads in kernels called from the calling thread."""
-    _runtime.set_num_threads(n)
+def set_num_threads(n: int | None) -> None:
+    """Use n OpenMP threads in kernels called from the calling thread, whatever the machine's
+    load; None: the automatic count again (every core while free, fewer while others are busy)."""
+    if n is None:
+        _runtime.set_threads_automatic()
+    else:
+        _runtime.set_num_threads(n)
 
 
 def build_info() -> dict:
@@ -34,5 +39,6 @@ def build_info() -> dict:
         "build_flags": _runtime.build_flags(),
         "simd": _runtime.simd_level(),
         "omp_threads": _runtime.max_threads(),
+        "threads": "automatic" if _runtime.threads_automatic() else "fixed",
         "numpy": numpy.__version__,
     }

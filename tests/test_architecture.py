@@ -1,5 +1,6 @@
 """The layers of DESIGN.md, enforced: the import-linter contract in pyproject.toml holds for the
 package, and it does fail when a module imports the wrong way or two modules import each other."""
+import ast
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,17 @@ def test_the_package_keeps_its_layers_and_has_no_cycles():
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_the_web_stack_is_imported_by_llm_serve_only():
+    """The serve extra stays optional: no module outside llm/serve imports it."""
+    for path in (ROOT / "llm").rglob("*.py"):
+        if path.parent.name == "serve" and path.parent.parent.name == "llm":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not {name.split(".")[0] for name in names} & {"starlette", "uvicorn"}, path
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 """The foundation: build facts, thread control, the CLI's dispatch and error handling."""
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import llm
 from llm import cli
+from llm._ext import runtime
 
 
 def test_build_info_reports_the_build():
@@ -16,22 +19,66 @@ def test_build_info_reports_the_build():
     assert info["omp_threads"] >= 1
 
 
-def test_set_num_threads_changes_and_rejects_zero():
-    before = llm.build_info()["omp_threads"]
+def test_set_num_threads_fixes_the_count_and_none_restores_the_automatic_one():
+    assert llm.build_info()["threads"] == "automatic"   # the default in a process like this one
     try:
         llm.set_num_threads(1)
+        assert llm.build_info()["omp_threads"] == 1 and llm.build_info()["threads"] == "fixed"
+        runtime.adapt_threads()                         # a fixed count is left alone
         assert llm.build_info()["omp_threads"] == 1
     finally:
-        llm.set_num_threads(before)
+        llm.set_num_threads(None)
+    assert llm.build_info()["threads"] == "automatic"
     with pytest.raises(ValueError, match="at least 1"):
         llm.set_num_threads(0)
 
 
-def test_llm_num_threads_environment_variable_reaches_openmp():
-    code = "import llm; print(llm.build_info()['omp_threads'])"
-    out = subprocess.run([sys.executable, "-c", code], env={"LLM_NUM_THREADS": "1", "PATH": ""},
+@pytest.mark.parametrize("variable", ["LLM_NUM_THREADS", "OMP_NUM_THREADS"])
+def test_a_thread_count_in_the_environment_is_fixed_and_reaches_openmp(variable):
+    code = "import llm; info = llm.build_info(); print(info['omp_threads'], info['threads'])"
+    env = {name: value for name, value in os.environ.items()   # keeps LD_PRELOAD (ASan runs)
+           if name not in ("LLM_NUM_THREADS", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, variable: "1"},
                          capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "1"
+    assert out.stdout.split() == ["1", "fixed"]
+
+
+@pytest.mark.parametrize("cores, max_threads, threads", [
+    (2.0, 2, 2), (1.8, 2, 2), (1.7, 2, 1), (1.33, 2, 1), (1.0, 2, 1), (0.3, 2, 1), (0.0, 2, 1),
+    (7.9, 8, 8), (6.5, 8, 6), (9.0, 4, 4), (2.0, 1, 1)])
+def test_the_automatic_count_keeps_a_thread_only_for_three_quarters_of_a_free_core(
+        cores, max_threads, threads):
+    assert runtime.threads_for_cores(cores, max_threads) == threads
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) != 2 or not Path("/proc/stat").exists(),
+                    reason="the scenario is two cores and two busy processes")
+def test_the_automatic_count_drops_to_one_thread_beside_two_busy_processes():
+    """Two spinning processes on two cores leave this process at most 2/3 of a core: after a
+    few measuring windows of matrix products its kernels run on one thread (three threads
+    would each wait for a core at every barrier)."""
+    code = """if True:
+        import time
+        import numpy as np
+        from llm._ext import matmul, runtime
+        a, c = np.ones((256, 256), np.float32), np.empty((256, 256), np.float32)
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            matmul.gemm(c, a, a)
+        print(runtime.max_threads(), runtime.free_cores())
+    """
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("LLM_NUM_THREADS", "OMP_NUM_THREADS")}
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, timeout=60)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    threads, free_cores = out.stdout.split()
+    assert threads == "1" and float(free_cores) < 1.75
 
 
 def test_cli_info_prints_build_facts(capsys, tmp_path):

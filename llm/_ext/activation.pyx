@@ -8,10 +8,10 @@ cimport numpy as cnp
 import numpy as np
 
 from llm._ext.checks cimport check_array, check_disjoint
-from llm._ext.runtime cimport share_simd_level
+from llm._ext.runtime cimport share_process_state
 
 cnp.import_array()
-share_simd_level(__name__)
+share_process_state(__name__)
 
 ctypedef void (*pointwise_forward)(float*, const float*, int64_t) noexcept nogil
 ctypedef void (*pointwise_backward)(float*, const float*, const float*, const float*,

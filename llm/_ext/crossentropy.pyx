@@ -10,10 +10,10 @@ cimport numpy as cnp
 import numpy as np
 
 from llm._ext.checks cimport check_array, check_disjoint
-from llm._ext.runtime cimport share_simd_level
+from llm._ext.runtime cimport share_process_state
 
 cnp.import_array()
-share_simd_level(__name__)
+share_process_state(__name__)
 
 
 def _check_per_position(name, array, dtype, logits, N, writeable=False):

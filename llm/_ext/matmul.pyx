@@ -9,10 +9,10 @@ cimport numpy as cnp
 import numpy as np
 
 from llm._ext.checks cimport check_array, check_disjoint, overlaps
-from llm._ext.runtime cimport share_simd_level
+from llm._ext.runtime cimport share_process_state
 
 cnp.import_array()
-share_simd_level(__name__)
+share_process_state(__name__)
 
 # np.float32 looked up once: two dictionary lookups per argument add up over a decoding step's
 # ~20 products of one row.

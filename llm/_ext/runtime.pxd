@@ -10,20 +10,35 @@ cdef extern from "simd.h":
     llm_simd_state* llm_simd_state_here() nogil
     void llm_simd_share(llm_simd_state* state) nogil
 
+cdef extern from "threads.h":
+    ctypedef struct llm_threads_state:
+        pass
+    void llm_threads_adapt() nogil
+    int llm_threads_for_cores(double cores, int max_threads) nogil
+    int llm_threads_automatic() nogil
+    void llm_threads_fix(int n) nogil
+    void llm_threads_automate() nogil
+    double llm_threads_free_cores() nogil
+    llm_threads_state* llm_threads_state_here() nogil
+    void llm_threads_share(llm_threads_state* state) nogil
+
 cdef extern from "runtime.h":
     int runtime_max_threads()
-    void runtime_set_num_threads(int n)
     const char* runtime_compiler()
     const char* runtime_build_flags()
 
 
-# This module's SIMD state, the process's: handed to `module`, which will read it.
+# This module's SIMD state and thread policy, the process's: handed to `module`, which will
+# read them.
 cdef llm_simd_state* process_simd_state(str module) except NULL
+cdef llm_threads_state* process_threads_state() noexcept
 
 
-cdef inline int share_simd_level(str module) except -1:
-    """Point this extension's copy of csrc/simd.c at the process's SIMD level (runtime's copy),
-    so that runtime.set_simd_level reaches its kernels: called once, at import, by every module
-    that compiles csrc/simd.c (each extension has its own copy of C globals)."""
+cdef inline int share_process_state(str module) except -1:
+    """Point this extension's copies of csrc/simd.c and csrc/threads.c at the process's SIMD level
+    and thread policy (runtime's copies), so that runtime.set_simd_level and set_num_threads reach
+    its kernels: called once, at import, by every module that compiles them (each extension has
+    its own copy of C globals)."""
     llm_simd_share(process_simd_state(module))
+    llm_threads_share(process_threads_state())
     return 0

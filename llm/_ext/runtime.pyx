@@ -4,13 +4,17 @@ import os
 
 SIMD_NAMES = ("scalar", "avx2", "avx512")
 
-# The modules whose kernels read the level held here (they call share_simd_level on import).
+# The modules whose kernels read the level held here (they call share_process_state on import).
 cdef set sharing_modules = set()
 
 
 cdef llm_simd_state* process_simd_state(str module) except NULL:
     sharing_modules.add(module)
     return llm_simd_state_here()
+
+
+cdef llm_threads_state* process_threads_state() noexcept:
+    return llm_threads_state_here()
 
 
 def simd_level() -> str:
@@ -41,10 +45,43 @@ def max_threads() -> int:
 
 
 def set_num_threads(int n):
-    """Use n OpenMP threads in kernels started from the calling thread."""
+    """Use n OpenMP threads in kernels started from the calling thread, whatever the machine's
+    load (ends the automatic thread count; see threads_automatic)."""
     if n < 1:
         raise ValueError(f"n={n}: the number of threads must be at least 1")
-    runtime_set_num_threads(n)
+    llm_threads_fix(n)
+
+
+def set_threads_automatic():
+    """Let the machine's load set the thread count again (the default; csrc/threads.h)."""
+    llm_threads_automate()
+
+
+def threads_automatic() -> bool:
+    """Whether kernels use all cores while they are free and fewer while other processes keep
+    them busy (csrc/threads.h): the default, unless LLM_NUM_THREADS, OMP_NUM_THREADS or
+    set_num_threads fixed a count."""
+    return bool(llm_threads_automatic())
+
+
+def threads_for_cores(double cores, int max_threads) -> int:
+    """The thread count the automatic policy picks for `cores` free cores (for tests)."""
+    return llm_threads_for_cores(cores, max_threads)
+
+
+def free_cores() -> float | None:
+    """Cores free to this process in the last measured window (machine idle time plus its own
+    CPU time), or None before the first measurement or in a fixed-count process."""
+    cores = llm_threads_free_cores()
+    return None if cores < 0 else cores
+
+
+def adapt_threads() -> int:
+    """Apply the automatic policy to the calling thread now (kernels do it themselves); returns
+    the thread count its next kernels will use."""
+    with nogil:
+        llm_threads_adapt()
+    return runtime_max_threads()
 
 
 def compiler() -> str:
@@ -57,3 +94,7 @@ def build_flags() -> str:
 
 if os.environ.get("LLM_SIMD"):
     set_simd_level(os.environ["LLM_SIMD"])
+if os.environ.get("LLM_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
+    llm_threads_fix(0)  # the count OpenMP read from the environment stays
+else:
+    llm_threads_adapt()  # starts the first measuring window

@@ -1,7 +1,7 @@
 """The `llm` command line: `llm <group> <verb> [options]`, the top layer of the package.
 
 One module per verb group adds its verbs (a `register(subparsers)` function): tokenizer,
-embeddings (word2vec), data, train (train, eval), demo, generate (generate, chat), bench. This
+embeddings (word2vec), data, train (train, eval), demo, generate (generate, chat), serve, bench. This
 file only dispatches, configures logging and turns errors into one line on stderr.
 """
 import argparse
@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import llm
-from llm.cli import bench, data, demo, embeddings, generate, tokenizer, train
+from llm.cli import bench, data, demo, embeddings, generate, serve, tokenizer, train
 from llm.cli.logs import configure_logging, default_log_file
 
 # In the order `llm --help` lists them.
-VERB_GROUPS = (tokenizer, embeddings, bench, train, demo, data, generate)
+VERB_GROUPS = (tokenizer, embeddings, bench, train, demo, data, generate, serve)
 
 log = logging.getLogger("llm")
 

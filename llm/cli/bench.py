@@ -179,13 +179,16 @@ def format_table(results: dict) -> str:
     """The results of compare as a text table: ns per key, single and batch side by side, and
     how much faster a batched hash lookup is than a Python loop over dict.get."""
     sizes = sorted({key[0] for key in results})
-    cells = "".join(f"{position:>8}" for position in POSITIONS)
-    lines = [f"{'':14}{'single: Python loop of get(key)':^40}  "
-             f"{'batch: one get_many(keys)':^40}",
+    # columns as wide as the widest figure: brute force on a large vocabulary passes 100,000 ns
+    width = max(8, *(len(f"{ns:.1f}") + 1 for ns in results.values()))
+    cells = "".join(f"{position:>{width}}" for position in POSITIONS)
+    half = width * len(POSITIONS)
+    lines = [f"{'':14}{'single: Python loop of get(key)':^{half}}  "
+             f"{'batch: one get_many(keys)':^{half}}",
              f"{'size':6}{'method':8}{cells}  {cells}"]
     for size in sizes:
         for row, method in enumerate(METHODS):
-            values = [f"{results[size, method, mode, position]:8.1f}"
+            values = [f"{results[size, method, mode, position]:{width}.1f}"
                       for mode in MODES for position in POSITIONS]
             label = size_label(size) if row == 0 else ""
             single, batch = values[:len(POSITIONS)], values[len(POSITIONS):]

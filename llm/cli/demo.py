@@ -24,8 +24,8 @@ from llm.train.trainer import CHECKPOINT_DIR, MODEL_DIR, TrainConfig, Trainer
 CORPUS_DIR = "pydoc-topics"
 VOCAB_SIZE = 512
 MODEL_CONFIG = {"n_layer": 4, "n_head": 4, "d_model": 128, "block_size": 128}
-TRAIN_CONFIG = TrainConfig(batch_size=16, max_iters=1200, lr=2e-3, warmup_iters=100,
-                           eval_interval=200, eval_batches=50, seed=1337)
+TRAIN_CONFIG = TrainConfig(batch_size=16, max_iters=1200, lr=2e-3, eval_interval=200,
+                           eval_batches=50, seed=1337)
 SAMPLE_TOKENS = 160
 SAMPLING = SamplingConfig(temperature=0.8, top_k=40)
 
@@ -70,8 +70,7 @@ def prepare(run_dir: str | os.PathLike, data: list[str] | None = None, char: boo
     if not data:
         write_pydoc_topics(paths[0])
     tokenizer = "char" if char else Tokenizer.train(paths, vocab_size)
-    config = TrainConfig(**{**TRAIN_CONFIG.to_dict(), "max_iters": max_iters, "seed": seed,
-                            "warmup_iters": min(TRAIN_CONFIG.warmup_iters, max_iters // 10)})
+    config = TrainConfig(**{**TRAIN_CONFIG.to_dict(), "max_iters": max_iters, "seed": seed})
     return run.start(paths, run_dir, MODEL_CONFIG, config, tokenizer)
 
 

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from llm.cli.options import signature_defaults
-from llm.embeddings.corpus import TokenSentences, WordSentences
+from llm.embeddings.corpus import ByteSpelling, TokenSentences, WordSentences
 from llm.embeddings.word2vec import Word2Vec
 
 
@@ -33,23 +33,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_neighbours(neighbours: list[tuple[str, float]]) -> None:
-    for word, score in neighbours:
-        print(f"  {score:7.4f}  {word}")
+class Vocabulary:
+    """How the words of a vectors file are typed and shown: as they are, or — for vectors of a
+    byte-mode tokenizer's tokens — as the tokens' text, quoted (" the", not Ġthe)."""
+
+    def __init__(self, model: Word2Vec):
+        self.model, self.spelling = model, ByteSpelling()
+        self.tokens = self.spelling.spells(model.words)
+
+    def word(self, typed: str) -> str:
+        if not self.tokens or typed in self.model:
+            return typed
+        return self.spelling.word(typed)
+
+    def show(self, word: str) -> str:
+        return repr(self.spelling.text(word)) if self.tokens else word
+
+    def print_neighbours(self, neighbours: list[tuple[str, float]]) -> None:
+        for word, score in neighbours:
+            print(f"  {score:7.4f}  {self.show(word)}")
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    model = Word2Vec.load(args.vectors)
-    for word in args.words:
-        print(word)
-        print_neighbours(model.most_similar(word, args.topn))
+    vocabulary = Vocabulary(Word2Vec.load(args.vectors))
+    for typed in args.words:
+        word = vocabulary.word(typed)
+        print(vocabulary.show(word))
+        vocabulary.print_neighbours(vocabulary.model.most_similar(word, args.topn))
     return 0
 
 
 def cmd_analogy(args: argparse.Namespace) -> int:
-    model = Word2Vec.load(args.vectors)
-    print(f"{args.a} - {args.b} + {args.c}")
-    print_neighbours(model.analogy(args.a, args.b, args.c, args.topn))
+    vocabulary = Vocabulary(Word2Vec.load(args.vectors))
+    a, b, c = (vocabulary.word(typed) for typed in (args.a, args.b, args.c))
+    print(" - ".join(map(vocabulary.show, (a, b))) + " + " + vocabulary.show(c))
+    vocabulary.print_neighbours(vocabulary.model.analogy(a, b, c, args.topn))
     return 0
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from llm.cli.options import signature_defaults
 from llm.tokenizer.export import FORMATS, export
 from llm.tokenizer.tokenizer import METHODS, MODES, NAIVE_TOKEN_NAMES, Tokenizer
-from llm.util.text import read_bytes, read_text
+from llm.util.text import decode_text, read_bytes, read_text
 
 
 def read_argument(values: list[str]) -> str:
-    """The text of positional arguments, or standard input for none or "-"."""
+    """The text of positional arguments, or standard input for none or "-" (read as a file is:
+    invalid UTF-8 becomes U+FFFD, with a warning)."""
     if not values or values == ["-"]:
-        return sys.stdin.read()
+        return decode_text(sys.stdin.buffer.read(), "standard input")
     return " ".join(values)
 
 

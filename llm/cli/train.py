@@ -26,7 +26,8 @@ DEFAULT_BLOCK_SIZE = 64
 TRAIN_FLAG_HELP = {
     "batch_size": "sequences per micro-batch (of each process under mpiexec)", "max_iters": "updates in the whole run",
     "lr": "peak learning rate", "min_lr": "final learning rate of the cosine (default: lr / 10)",
-    "warmup_iters": "updates of linear warm-up",
+    "warmup_iters": "updates of linear warm-up (default: 100, or a tenth of the decay when "
+    "that is shorter)",
     "lr_decay_iters": "update at which the cosine reaches min_lr (default: max-iters)",
     "beta1": "AdamW beta1", "beta2": "AdamW beta2", "eps": "AdamW epsilon",
     "weight_decay": "weight decay of the matrices", "grad_clip": "global gradient-norm clip "

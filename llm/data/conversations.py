@@ -13,11 +13,12 @@ three: "system", "user" (human, user) and "assistant" (gpt, assistant, model, bo
 A malformed file is a ValueError naming the file, the record (JSON: its index; JSONL: its
 line) and the field at fault.
 """
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from llm.util.json_file import parse_json
 
 SYSTEM, USER, ASSISTANT = "system", "user", "assistant"
 ROLES = {"system": SYSTEM, "human": USER, "user": USER,
@@ -54,12 +55,12 @@ def load_conversations(path: str | os.PathLike) -> list[Conversation]:
     character is "[" is JSON, anything else JSON Lines.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error}); conversations are JSON") from None
     if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON: {error}") from None
+        records = parse_json(text, str(path))
         if not records:
             raise ValueError(f"{path}: the list holds no conversations")
         return [parse_record(record, f"{path}: record {index}")
@@ -72,10 +73,10 @@ def load_conversations(path: str | os.PathLike) -> list[Conversation]:
             continue
         where = f"{path}: line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{where}: not valid JSON ({error}); JSON Lines hold one record "
-                             "per line, and a JSON file must be a list of records") from None
+            record = parse_json(line, where)
+        except ValueError as error:
+            raise ValueError(f"{error}; JSON Lines hold one record per line, and a JSON file "
+                             "must be a list of records") from None
         conversations.append(parse_record(record, where))
     if not conversations:
         raise ValueError(f"{path}: no conversations in the file; expected a JSON list or JSON "

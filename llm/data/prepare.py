@@ -34,6 +34,7 @@ from llm.data.corpus import (
 from llm.data.download import file_sha256
 from llm.tokenizer import Tokenizer
 from llm.util.atomic import replace_directory
+from llm.util.json_file import read_json
 
 FORMAT, VERSION = "llm-prepared-tokens", 1
 TRAIN_FILE, VAL_FILE = "train.bin", "val.bin"
@@ -125,8 +126,8 @@ def load_prepared(directory: str | os.PathLike) -> tuple[np.memmap, np.memmap, d
     if not is_prepared(directory):
         raise FileNotFoundError(f"{directory} is not a prepared directory (no {META_FILE}); "
                                 "make one with `llm data prepare`")
-    meta = json.loads((directory / META_FILE).read_text())
-    if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) \
+    meta = read_json(directory / META_FILE)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) \
             or meta["version"] > VERSION:
         raise ValueError(f"{directory / META_FILE}: not a prepared-tokens file this version "
                          f"reads (format {meta.get('format')!r}, version {meta.get('version')!r})")

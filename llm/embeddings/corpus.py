@@ -13,7 +13,8 @@ that the word2vec formats can store: byte mode spells a token's bytes with GPT-2
 byte alphabet ("Ġthe" is " the", as HF vocabulary files show it); naive mode uses the token's
 text, with whitespace tokens named (<space>, <newline>, <tab>) and any other whitespace character
 written <U+XXXX>. Every token is kept — subsampling thins out the frequent ones — except the
-blank lines between paragraphs, which are sentence boundaries.
+blank lines between paragraphs, which are sentence boundaries. People read and type such tokens
+as text: ByteSpelling turns a word of a byte-mode vocabulary into its text and back.
 """
 import re
 from collections.abc import Iterable, Iterator
@@ -62,6 +63,29 @@ def token_strings(tokenizer: Tokenizer) -> list[str]:
         text = NAIVE_TOKEN_NAMES.get(text, text)
         strings.append("".join(f"<U+{ord(c):04X}>" if c.isspace() else c for c in text))
     return strings
+
+
+class ByteSpelling:
+    """Byte-mode token words (GPT-2's byte alphabet, "Ġthe") to text (" the") and back."""
+
+    def __init__(self):
+        self.to_char = byte_to_unicode()
+        self.to_byte = {char: byte for byte, char in self.to_char.items()}
+
+    def spells(self, words: Iterable[str]) -> bool:
+        """Whether words are a byte-mode token vocabulary: every character in the byte alphabet,
+        and tokens that start with a space ("Ġ", U+0120, which lower-cased words never hold)."""
+        words = list(words)
+        return any(word.startswith("\u0120") for word in words) and all(
+            char in self.to_byte for word in words for char in word)
+
+    def text(self, word: str) -> str:
+        """The token's text (bytes that are not UTF-8 on their own as \\x escapes)."""
+        return bytes(self.to_byte[char] for char in word).decode("utf-8", "backslashreplace")
+
+    def word(self, text: str) -> str:
+        """The vocabulary word of a token's text."""
+        return "".join(self.to_char[byte] for byte in text.encode("utf-8"))
 
 
 class WordSentences:

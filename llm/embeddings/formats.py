@@ -63,6 +63,11 @@ def load_word2vec(path: PathLike, *, binary: bool | None = None) -> tuple[list[s
         words, vectors = _read_binary_entries(path, data, offset, vocab_size, dim)
     if len(set(words)) != len(words):
         raise ValueError(f"{path}: a word occurs twice; not a word2vec vocabulary")
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"{path}: entry {row + 1} ({words[row]!r}) holds NaN or an infinity; "
+                         "every similarity with it would be meaningless")
     return words, vectors
 
 
@@ -97,7 +102,12 @@ def _first_entry_looks_like_text(data: bytes, offset: int) -> bool:
 
 
 def _read_text_entries(path, data, offset, vocab_size, dim):
-    lines = [line for line in data[offset:].decode("utf-8").split("\n") if line.strip()]
+    try:
+        text = data[offset:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text after the header ({error}); a binary word2vec "
+                         "file is read with binary=True") from None
+    lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) < vocab_size:
         raise ValueError(f"{path} is truncated: the header announces {vocab_size} vectors, the "
                          f"file holds {len(lines)}")

@@ -56,7 +56,7 @@ class GPTConfig(DictConfig):
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by n_head={self.n_head}; choose "
                 f"n_head among the divisors of d_model (e.g. "
-                f"{', '.join(str(h) for h in _divisors(self.d_model)[:6])}) or change d_model")
+                f"{', '.join(map(str, head_counts(self.d_model)))}) or change d_model")
         if self.positional == "sinusoidal" and self.d_model % 2:
             raise ValueError(f"d_model={self.d_model} is odd; sinusoidal positions pair sin and "
                              "cos channels, so use an even d_model or positional='learned'")
@@ -74,6 +74,8 @@ class GPTConfig(DictConfig):
         return self.d_model // self.n_head
 
 
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+def head_counts(d_model: int, most: int = 6, largest: int = 128) -> list[int]:
+    """Up to `most` head counts d_model divides into, the smallest first: the divisors up to
+    `largest` (more heads than that is no model anyone trains; a search to d_model could take
+    hours for a mistyped 1000000000001)."""
+    return [h for h in range(1, min(d_model, largest) + 1) if d_model % h == 0][:most]

@@ -17,6 +17,7 @@ import numpy as np
 from llm.model import safetensors
 from llm.model.config import GPTConfig
 from llm.tokenizer import Tokenizer
+from llm.util.json_file import read_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -45,12 +46,17 @@ def read_config(directory: str | os.PathLike) -> GPTConfig:
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: not a model directory "
                                 "(expected config.json and model.safetensors)")
-    values = json.loads(config_path.read_text())
+    values = read_json(config_path)
+    if not isinstance(values, dict):
+        raise ValueError(f"{config_path}: not a model config (a JSON object of settings)")
     version = values.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise ValueError(f"{config_path}: format_version {version!r} is not "
                          f"{FORMAT_VERSION}; this file was written by another program")
-    return GPTConfig.from_dict(values)
+    try:
+        return GPTConfig.from_dict(values)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{config_path}: {error}") from None
 
 
 def read_weights(directory: str | os.PathLike, params) -> None:

@@ -28,7 +28,8 @@ class KVCache:
     activations: the model's tensors of the latest call, reused by the next one of the same shape.
 
     GPT.forward_cached drives a step: begin() (positions, padding), then attend() once per layer,
-    then commit(). reset() empties the cache for a new context.
+    then commit(). reset() empties the cache for a new context; gather() refills it with rows of
+    other caches, so that sequences can join and leave a batch between steps.
     """
 
     def __init__(self, config: GPTConfig, batch_size: int, capacity: int | None = None):
@@ -58,6 +59,40 @@ class KVCache:
         """Forget every position: the next forward_cached call starts a new context."""
         self.length = 0
         self._end = 0
+
+    def gather(self, rows: list[tuple["KVCache", int, int]]) -> None:
+        """Refill every row from a row of a cache of the same model (possibly this one), the
+        rows right-aligned and left-padded as a batch of prompts would be: rows[b] = (source, r,
+        count) gives row b the last count columns of source's row r, which must be the whole of
+        that row's sequence (positions 0 .. count-1, as its padding says). The cache then holds
+        the longest count's columns; the next step appends after them.
+
+        A row of this cache read as a source must not come before its new place (r >= b, rows
+        keep their order), so that it is read before it is overwritten.
+        """
+        if len(rows) != self.batch_size:
+            raise ValueError(f"{len(rows)} rows given for a cache of batch_size={self.batch_size}")
+        counts = [count for _, _, count in rows]
+        length = max(counts)
+        if length > self.capacity:
+            raise ValueError(f"a row of {length} positions does not fit in capacity="
+                             f"{self.capacity}")
+        for b, (source, r, count) in enumerate(rows):
+            if source.config != self.config or not 0 <= r < source.batch_size \
+                    or not 1 <= count <= source.length:
+                raise ValueError(f"rows[{b}] = (cache, {r}, {count}): not a row of a cache of "
+                                 f"this model holding that many positions")
+            if source is self and r < b:
+                raise ValueError(f"rows[{b}] reads row {r} of this cache, already overwritten")
+            end = source.length
+            self.keys[:, b, :, length - count:length] = source.keys[:, r, :, end - count:end]
+            self.values[:, b, :, length - count:length] = source.values[:, r, :, end - count:end]
+        self.first_real[:, 0] = [length - count for count in counts]
+        np.greater_equal(self._columns, self.first_real, out=self.key_mask, casting="unsafe")
+        np.subtract(self._columns, self.first_real, out=self.positions)
+        np.maximum(self.positions, 0, out=self.positions)
+        self._step_mask = None if min(counts) == length else self.key_mask
+        self.length = self._end = length
 
     def begin(self, count: int, padding_mask, positions: np.ndarray) -> None:
         """Start a step of count new positions: check they fit, take their padding (first step

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from llm.util.atomic import atomic_write
+from llm.util.json_file import parse_json
 
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
@@ -64,10 +65,7 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     if header_len > min(MAX_HEADER_BYTES, len(data) - 8):
         raise ValueError(f"{path}: not a safetensors file, or truncated (header length "
                          f"{header_len} but the file has {len(data)} bytes)")
-    try:
-        header = json.loads(data[8:8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a safetensors file (header is not JSON: {error})") from None
+    header = parse_json(data[8:8 + header_len], f"{path}: the safetensors header")
     if not isinstance(header, dict):
         raise ValueError(f"{path}: not a safetensors file (header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}

@@ -24,12 +24,12 @@ never leaves a half-written tokenizer.json.
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from llm.tokenizer.normalize import Normalizer
 from llm.util.atomic import atomic_write
+from llm.util.json_file import read_json
 
 FORMAT = "llm-from-scratch/tokenizer"
 VERSION = 1
@@ -191,18 +191,18 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
                              source)
         alphabet = tuple(base["alphabet"])
     merges_list = field(document, "merges", list, source)
-    try:
-        merges = np.array(merges_list, dtype=np.int64).reshape(-1, 2)
-        if merges.size != 2 * len(merges_list):
-            raise ValueError
-    except (ValueError, TypeError, OverflowError):
-        bad = next((k for k, pair in enumerate(merges_list)
-                    if not (isinstance(pair, list) and len(pair) == 2
-                            and all(type(i) is int for i in pair))), 0)
+    # Exactly two JSON integers a pair: NumPy would coerce true, 32.7 and "32" to ids.
+    int32_max = np.iinfo(np.int32).max
+    bad = next((k for k, pair in enumerate(merges_list)
+                if not (type(pair) is list and len(pair) == 2 and type(pair[0]) is int
+                        and type(pair[1]) is int and abs(pair[0]) <= int32_max
+                        and abs(pair[1]) <= int32_max)), None)
+    if bad is not None:
         raise spec_error(f"merges[{bad}]", f"is {merges_list[bad]!r}; expected a [left_id, right_id] "
-                         "pair of integers", source) from None
-    if merges.size and (merges.min() < 0 or merges.max() > np.iinfo(np.int32).max):
-        k = int(np.flatnonzero((merges < 0).any(axis=1) | (merges > np.iinfo(np.int32).max).any(axis=1))[0])
+                         "pair of int32 integers", source)
+    merges = np.array(merges_list, dtype=np.int64).reshape(-1, 2)
+    if merges.size and (merges.min() < 0 or merges.max() > int32_max):
+        k = int(np.flatnonzero((merges < 0).any(axis=1))[0])
         raise spec_error(f"merges[{k}]", f"is {merges[k].tolist()}; ids are non-negative int32", source)
     specials = field(document, "special_tokens", dict, source)
     spec = TokenizerSpec(mode, normalizer, alphabet, merges.astype(np.int32), tuple(specials))
@@ -231,9 +231,8 @@ def read(path: str | os.PathLike) -> TokenizerSpec:
     the file is truncated, foreign, from a newer version or inconsistent."""
     source = str(path)
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{source}: not a tokenizer file (not UTF-8 text: {error})") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: not a valid tokenizer.json (truncated or not JSON: {error})") from None
+        document = read_json(path)
+    except ValueError as error:
+        reason = str(error).removeprefix(f"{source}: ")
+        raise ValueError(f"{source}: not a valid tokenizer.json (truncated or {reason})") from None
     return from_json(document, source)

@@ -22,6 +22,7 @@ from llm.model import GPT
 from llm.model import directory as model_directory
 from llm.tokenizer import Tokenizer
 from llm.util.atomic import replace_directory, resolve_directory
+from llm.util.json_file import read_json
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,9 @@ def read_state(directory: Path) -> dict:
     """The trainer's state dict saved in the checkpoint directory (ValueError if damaged)."""
     state_path = directory / STATE_FILE
     try:
-        state = json.loads(state_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{state_path}: not valid JSON ({error}); the checkpoint is damaged") \
-            from None
+        state = read_json(state_path)
+    except ValueError as error:
+        raise ValueError(f"{error}; the checkpoint is damaged") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ValueError(f"{state_path}: not an llm-from-scratch trainer state")
     if state.get("version") != STATE_VERSION:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from llm.util.atomic import atomic_write
+from llm.util.json_file import parse_json
 
 
 def read(path: str | os.PathLike) -> list[dict]:
@@ -20,10 +21,7 @@ def read(path: str | os.PathLike) -> list[dict]:
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not a JSON line ({error})") from None
+        records.append(parse_json(line, f"{path}: line {number}"))
     return records
 
 

@@ -36,7 +36,8 @@ from llm.tokenizer import Tokenizer
 from llm.train import checkpoint, loader
 from llm.train.char_tokenizer import char_tokenizer
 from llm.train.distributed import ONE_PROCESS, Communicator
-from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer
+from llm.train.trainer import CHECKPOINT_DIR, METRICS_FILE, TrainConfig, Trainer, check_state
+from llm.util.config_dict import isinstance_json
 from llm.util.text import iter_files, read_text
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 RESUMABLE_CHANGES = {"max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta1",
                      "beta2", "eps", "weight_decay", "grad_clip", "eval_interval", "eval_batches",
                      "log_interval", "checkpoint_interval", "zero"}
+# Of those, the ones that change only when the run logs, evaluates and saves, not its numbers.
+BOOKKEEPING_CHANGES = {"eval_interval", "eval_batches", "log_interval", "checkpoint_interval"}
 TRAIN_STREAM, VAL_STREAM = 1, 2   # second words of the loaders' seeds
 CONVERSATION_SUFFIXES = (".json", ".jsonl")
 
@@ -257,19 +260,31 @@ def resume(run_dir: str | os.PathLike, changes: dict | None = None,
     """
     run_dir = Path(run_dir)
     saved = checkpoint.load(run_dir / CHECKPOINT_DIR)
+    check_state(saved)
     state, info = saved.state, saved.state["run"]
-    config = TrainConfig.from_dict(state["train_config"])
+    state_file = saved.directory / checkpoint.STATE_FILE
+    try:
+        config = TrainConfig.from_dict(state["train_config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{state_file}: train_config: {error}") from None
+    if not (isinstance(info.get("data"), list) and all(isinstance(p, str) for p in info["data"])
+            and isinstance(info.get("documents"), bool)
+            and isinstance_json(info.get("checksum"), (int,))):
+        raise ValueError(f"{state_file}: run does not name the run's data (data, documents, "
+                         "checksum); the checkpoint is damaged or was edited by hand")
     changes = {key: value for key, value in (changes or {}).items()
                if getattr(config, key) != value}
     refused = sorted(set(changes) - RESUMABLE_CHANGES)
     if refused:
         raise ValueError(f"cannot change {', '.join(refused)} when resuming (they fix the data, "
                          f"the batches or the model); only {sorted(RESUMABLE_CHANGES)} may change")
-    if changes:
+    if set(changes) - BOOKKEEPING_CHANGES:
         log.warning("resuming with changed settings %s: the run will differ from one trained "
                     "straight through", changes)
-        config = replace(config, **changes)
-    config = per_rank_batch(config, state["ranks"], comm.size)
+    elif changes:
+        log.info("resuming with changed settings %s (when to log, evaluate and save: the "
+                 "training itself is unchanged)", changes)
+    config = per_rank_batch(replace(config, **changes), state["ranks"], comm.size)
     if data and data_paths(data) != info["data"]:
         raise ValueError(f"--data names other files than the run's ({', '.join(info['data'])});"
                          " a resumed run reads its own data: leave --data out")

@@ -11,13 +11,17 @@ eval_interval updates, a checkpoint every checkpoint_interval updates; all three
 update, followed by the final model in `<run>/model/` and the loss curve in `<run>/loss.svg`.
 
 Reproducible: batches come from Generators seeded by the run's seed and the kernels are
-deterministic for a fixed thread count, so the same seed, thread count and machine give the
+deterministic whatever their thread count (each sum runs in the same order on any number of
+threads; the automatic count may change during a run), so the same seed and machine give the
 same losses bit for bit, and a run resumed from a checkpoint continues exactly as if it had
 never stopped (the checkpoint holds the loader's Generator state and the partial sums of the
 current metrics line).
 
-A NaN or infinite loss or gradient stops training with TrainingDiverged before the update is
-applied; no checkpoint is written after it, so the last good one stays. Ctrl-C finishes the
+Divergence stops training with TrainingDiverged before the update is applied: a NaN or infinite
+loss or gradient, or a mean loss above DIVERGED_LOSS_FACTOR times what guessing uniformly costs
+(ln vocab_size: the loss at initialisation). A checkpoint is written only of weights that are
+finite and within MAX_GOOD_WEIGHT, so the last checkpoint on disk stays a good one to resume
+from with a lower learning rate. Ctrl-C finishes the
 current update, saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C quits at once).
 
 Data-parallel ranks (`mpiexec -n N llm train`, a Communicator from llm.train.distributed):
@@ -41,7 +45,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from llm._ext import adamw, runtime
+from llm._ext import adamw
 from llm.data.corpus import VAL_FRACTION, check_fraction
 from llm.model import GPT
 from llm.train import checkpoint, metrics
@@ -51,14 +55,29 @@ from llm.train.loader import Batch, WindowLoader
 from llm.train.plot import write_loss_curve
 from llm.train.schedule import CosineSchedule
 from llm.util.atomic import replace_directory
-from llm.util.config_dict import DictConfig
+from llm.util.config_dict import DictConfig, isinstance_json
 
 log = logging.getLogger(__name__)
+
+# A run has diverged once its training loss is this many times ln(vocab_size), the loss of a
+# uniform guess (healthy runs start there and fall), or once a weight's magnitude passes
+# MAX_GOOD_WEIGHT (trained GPT-2 weights stay within a few tens; a diverging run's reach 1e3
+# after a step or two and 1e15 a few steps later, while its loss may still be finite).
+DIVERGED_LOSS_FACTOR = 3.0
+MAX_GOOD_WEIGHT = 1e3
+
+# The fields of Trainer.state and the JSON types each must have.
+STATE_FIELDS = {"step": (int,), "train_loader": (dict,), "loss_sum": (float,),
+                "loss_count": (int,), "best_val_loss": (float, type(None)), "ranks": (int,),
+                "train_config": (dict,), "run": (dict,)}
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.jsonl"
 LOSS_CURVE_FILE = "loss.svg"
+
+
+DEFAULT_WARMUP_ITERS = 100
 
 
 class TrainingDiverged(ValueError):
@@ -73,7 +92,8 @@ class TrainConfig(DictConfig):
     batch_size:          sequences per micro-batch (of each data-parallel rank).
     max_iters:           updates in the whole run.
     lr, min_lr:          peak learning rate and the floor of the cosine (None: lr / 10).
-    warmup_iters:        updates of linear warm-up.
+    warmup_iters:        updates of linear warm-up (None: DEFAULT_WARMUP_ITERS, or a tenth of
+                         the decay when that is shorter, so a short run still decays).
     lr_decay_iters:      update at which the cosine reaches min_lr (None: max_iters).
     beta1, beta2, eps:   AdamW's moment decays and denominator term.
     weight_decay:        decoupled weight decay on the matrices.
@@ -93,7 +113,7 @@ class TrainConfig(DictConfig):
     max_iters: int = 2000
     lr: float = 1e-3
     min_lr: float | None = None
-    warmup_iters: int = 100
+    warmup_iters: int | None = None
     lr_decay_iters: int | None = None
     beta1: float = 0.9
     beta2: float = 0.99
@@ -117,8 +137,9 @@ class TrainConfig(DictConfig):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive integer")
-        if isinstance(self.warmup_iters, bool) or not isinstance(self.warmup_iters, int) \
-                or self.warmup_iters < 0:
+        if self.warmup_iters is not None and (isinstance(self.warmup_iters, bool) or not
+                                              isinstance(self.warmup_iters, int)
+                                              or self.warmup_iters < 0):
             raise ValueError(f"warmup_iters={self.warmup_iters!r}: must be an integer >= 0")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise ValueError(f"grad_clip={self.grad_clip}: must be >= 0 (0 turns clipping off)")
@@ -126,17 +147,28 @@ class TrainConfig(DictConfig):
         if self.zero not in (0, 1) or isinstance(self.zero, bool):
             raise ValueError(f"zero={self.zero!r}: 0 (every rank holds AdamW's moments) or 1 "
                              "(each rank holds those of its 1/N of the parameters)")
-        decay_iters = self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
-        if self.warmup_iters > decay_iters:
+        decay_iters = self.decay_iters
+        if self.warmup_iters is not None and self.warmup_iters > decay_iters:
             raise ValueError(f"warmup_iters={self.warmup_iters} is longer than the whole decay "
                              f"({decay_iters} updates: lr_decay_iters, by default max_iters); "
                              "lower the warm-up or train longer")
         self.schedule()   # checks lr and min_lr
 
+    @property
+    def decay_iters(self) -> int:
+        """The update at which the cosine reaches min_lr."""
+        return self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
+
+    @property
+    def warmup(self) -> int:
+        """Updates of warm-up: warmup_iters, or its default for this run's length."""
+        if self.warmup_iters is not None:
+            return self.warmup_iters
+        return min(DEFAULT_WARMUP_ITERS, self.decay_iters // 10)
+
     def schedule(self) -> CosineSchedule:
         return CosineSchedule(self.lr, self.lr / 10 if self.min_lr is None else self.min_lr,
-                              self.warmup_iters,
-                              self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters)
+                              self.warmup, self.decay_iters)
 
 
 
@@ -182,6 +214,7 @@ class Trainer:
         self.best_val_loss: float | None = None
         self.loss_sum, self.loss_count = 0.0, 0    # training losses since the last metrics line
         self.checkpoint_step = None               # step of the checkpoint on disk
+        self.diverged_loss = DIVERGED_LOSS_FACTOR * max(1.0, math.log(model.config.vocab_size))
 
     # ---------------------------------------------------------------- state
 
@@ -193,7 +226,6 @@ class Trainer:
             "loss_sum": self.loss_sum,
             "loss_count": self.loss_count,
             "best_val_loss": self.best_val_loss,
-            "num_threads": runtime.max_threads(),
             "ranks": self.comm.size,
             "train_config": self.config.to_dict(),
             "run": self.run_info,
@@ -201,32 +233,34 @@ class Trainer:
 
     def restore(self, saved: checkpoint.Checkpoint) -> None:
         """Continue from a checkpoint (whose model this trainer was built with)."""
+        check_state(saved)
         state = saved.state
-        missing = sorted(set(self.state()) - set(state))
-        if missing:
-            raise ValueError(f"{saved.directory}: the trainer state lacks {missing}; the "
-                             "checkpoint is damaged")
         saved.restore_optimizer(self.optimizer)
         self.step = state["step"]
-        self.train_loader.set_state(state["train_loader"])
+        try:
+            self.train_loader.set_state(state["train_loader"])
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            raise ValueError(f"{saved.directory / checkpoint.STATE_FILE}: train_loader is not "
+                             f"the state of a random generator ({error!r}); the checkpoint is "
+                             "damaged or was edited by hand") from None
         self.loss_sum, self.loss_count = state["loss_sum"], state["loss_count"]
         self.best_val_loss = state["best_val_loss"]
         self.checkpoint_step = self.step
-        threads = runtime.max_threads()
-        if state["num_threads"] != threads:
-            log.warning("the run used %d threads and continues with %d: losses will differ "
-                        "from an uninterrupted run in the last bits", state["num_threads"], threads)
         if self.writes:
             self.metrics.truncate_after(self.step)
 
-    def save_checkpoint(self) -> None:
-        """Every rank calls this (sharded optimizer state is gathered); rank 0 writes."""
+    def save_checkpoint(self, lr: float) -> None:
+        """Save the run's state, unless its weights show divergence (TrainingDiverged: the
+        checkpoint on disk stays). Every rank calls this (each checks its weights, identical
+        on all, and sharded optimizer state is gathered); rank 0 writes."""
+        largest = float(np.max(np.abs(self.model.params.flat), initial=0.0))
+        if not largest <= MAX_GOOD_WEIGHT:   # also NaN
+            raise self.diverged(f"a weight reached {largest:.3g} (more than {MAX_GOOD_WEIGHT:g})",
+                                lr, self.step)
         optimizer_state = self.optimizer.gather_state()
         if self.writes:
             checkpoint.save(self.run_dir / CHECKPOINT_DIR, self.model, optimizer_state,
                             self.state(), self.tokenizer)
-            log.debug("checkpoint of step %d saved in %s", self.step,
-                      self.run_dir / CHECKPOINT_DIR)
         self.checkpoint_step = self.step
 
     # ---------------------------------------------------------------- one update, evaluation
@@ -244,8 +278,10 @@ class Trainer:
         total = 0.0
         for micro_step in range(accum):
             loss = self.batch_loss(self.train_loader.next_batch())
-            if not math.isfinite(loss):
-                raise self.diverged(f"the training loss is {loss}", lr)
+            if not loss <= self.diverged_loss:   # also NaN
+                raise self.diverged(f"the training loss is {loss:.4g}, more than "
+                                    f"{self.diverged_loss:.3g} ({DIVERGED_LOSS_FACTOR:g}x that of "
+                                    "a uniform guess)", lr)
             model.backward(accumulate=micro_step > 0)   # the first one replaces zero_grad()
             total += loss
         grads = model.grads.flat
@@ -258,12 +294,14 @@ class Trainer:
         self.optimizer.step(lr, grad_scale=adamw.clip_scale(norm, clip) if clip > 0 else 1.0)
         return float(self.comm.sum([total / accum])[0])
 
-    def diverged(self, problem: str, lr: float) -> TrainingDiverged:
+    def diverged(self, problem: str, lr: float, step: int | None = None) -> TrainingDiverged:
+        """The error for divergence found during update `step` (default: the one under way)."""
         kept = (f"the last good checkpoint (step {self.checkpoint_step}) is kept in "
                 f"{self.run_dir / CHECKPOINT_DIR}" if self.checkpoint_step is not None
                 else "no checkpoint was written yet")
         return TrainingDiverged(
-            f"training diverged at step {self.step + 1} (lr {lr:.3g}): {problem}; {kept}. "
+            f"training diverged at step {self.step + 1 if step is None else step} (lr {lr:.3g}): "
+            f"{problem}; {kept}. "
             "Lower the learning rate (--lr), clip gradients (--grad-clip 1.0) or lengthen the "
             "warm-up (--warmup-iters), then resume with --resume or start again")
 
@@ -318,7 +356,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['train_loss']:.4f}",
                                     tok_s=f"{record['tokens_per_second']:.0f}")
                 if self.step % checkpoint_interval == 0 or last or stopping:
-                    self.save_checkpoint()
+                    self.save_checkpoint(lr)
                 bar.update(1)
                 if stopping and not last:
                     log.warning("interrupted: checkpoint of step %d saved in %s; continue with "
@@ -366,6 +404,20 @@ class Trainer:
                              title=f"{self.run_dir.name}: loss per step")
         log.info("model saved in %s; metrics in %s", model_dir, self.metrics.path)
         return records
+
+
+def check_state(saved: checkpoint.Checkpoint) -> None:
+    """ValueError naming the file if the checkpoint's trainer state lacks a field of
+    Trainer.state or holds a value of the wrong type (a damaged or hand-edited file)."""
+    source = saved.directory / checkpoint.STATE_FILE
+    for key, expected in STATE_FIELDS.items():
+        if key not in saved.state:
+            raise ValueError(f"{source}: the trainer state lacks {key!r}; the checkpoint is "
+                             "damaged")
+        value = saved.state[key]
+        if not isinstance_json(value, expected) or (expected == (int,) and value < 0):
+            raise ValueError(f"{source}: {key} is {value!r}, not a valid value; the checkpoint "
+                             "is damaged or was edited by hand")
 
 
 class TqdmWriteHandler(logging.StreamHandler):

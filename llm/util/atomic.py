@@ -48,7 +48,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb",
         raise ValueError(f"mode={mode!r}: atomic_write writes whole files, mode 'w' or 'wb'")
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:   # name the file asked for, not the hidden temporary
+        raise type(error)(error.errno, f"cannot write {path}: {error.strerror}") from None
     try:
         with os.fdopen(descriptor, mode, encoding=encoding) as file:
             yield file

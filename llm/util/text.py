@@ -36,12 +36,17 @@ def read_bytes(path: PathLike) -> bytes:
 def read_text(path: PathLike) -> str:
     """The file decoded as UTF-8. Invalid bytes become U+FFFD, with one warning per file giving
     how many were replaced (a Latin-1 file, say); a UTF-8 byte-order mark is dropped."""
-    data = Path(path).read_bytes()
+    return decode_text(Path(path).read_bytes(), str(path))
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """data decoded as read_text decodes a file; source names it in the warning ("standard
+    input", a path)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         text = data.decode("utf-8-sig", errors="replace")
         replaced = text.count("\ufffd") - data.decode("utf-8-sig", errors="ignore").count("\ufffd")
         log.warning("%s is not valid UTF-8 (first bad byte at offset %d); %d invalid sequence(s) "
-                    "replaced by U+FFFD", path, error.start, replaced)
+                    "replaced by U+FFFD", source, error.start, replaced)
         return text

@@ -62,3 +62,14 @@ def test_every_timed_call_gives_the_right_ids(work, method, mode):
     for position in bench.POSITIONS:
         ids = bench.lookup_call(work, method, mode, position)()
         assert list(ids) == work.expected[position], (method, mode, position)
+
+
+def test_the_table_keeps_its_columns_for_figures_past_100000_ns():
+    results = {(64000, method, mode, position): 123456.7 if method == "brute" else 7.5
+               for method in bench.METHODS for mode in bench.MODES for position in bench.POSITIONS}
+    lines = bench.format_table(results).splitlines()
+    rows = lines[1:1 + len(bench.METHODS)]
+    assert len({len(row) for row in rows}) == 1                 # every row as wide as the header
+    for row in rows[1:]:
+        figures = row[14:].split()
+        assert len(figures) == 2 * len(bench.POSITIONS)         # no two figures run together

@@ -62,7 +62,16 @@ def test_train_on_tokenizer_tokens(capsys, tmp_path, corpus):
                            str(tokenizer_path), "--dim", "8", "--epochs", "1", "--min-count",
                            "1", "--out", str(out))
     assert code == 0
-    assert "Ġgreen" in Word2Vec.load(out).words
+    assert "Ġgreen" in Word2Vec.load(out).words   # stored in GPT-2's byte alphabet ...
+    # ... but typed and shown as the tokens' text
+    code, printed, err = run(capsys, tmp_path, "similar", "--vectors", str(out), "--topn", "2",
+                             " green")
+    lines = printed.splitlines()
+    assert code == 0 and lines[0] == "' green'" and "Ġ" not in printed, err
+    assert all(line.split(maxsplit=1)[1].startswith(("'", '"')) for line in lines[1:3])
+    code, printed, _ = run(capsys, tmp_path, "analogy", "--vectors", str(out), " red", " blue",
+                           "Ġone")   # the stored spelling is accepted too
+    assert code == 0 and printed.startswith("' red' - ' blue' + ' one'\n")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -17,6 +17,11 @@ def run(capsys, tmp_path, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
+def stdin(data: bytes) -> io.TextIOWrapper:
+    """Standard input holding data (bytes, as a pipe gives them)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+
+
 @pytest.fixture
 def corpus(tmp_path):
     path = tmp_path / "corpus.txt"
@@ -36,7 +41,7 @@ def test_train_encode_decode_info(capsys, tmp_path, corpus, monkeypatch):
     ids = [int(i) for i in out.split()]
     assert code == 0 and ids == tokenizer.encode("the best of times")
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("the age<|endoftext|>"))
+    monkeypatch.setattr("sys.stdin", stdin(b"the age<|endoftext|>"))
     code, out, _ = run(capsys, tmp_path, "tokenizer", "encode", "--tokenizer", str(out_file),
                        "--allow-special", "-")
     assert [int(i) for i in out.split()][-1] == tokenizer.special_tokens["<|endoftext|>"]
@@ -44,7 +49,7 @@ def test_train_encode_decode_info(capsys, tmp_path, corpus, monkeypatch):
     code, out, _ = run(capsys, tmp_path, "tokenizer", "decode", "--tokenizer", str(out_file),
                        *map(str, ids))
     assert code == 0 and out == "the best of times"
-    monkeypatch.setattr("sys.stdin", io.StringIO(" ".join(map(str, ids)) + "\n"))
+    monkeypatch.setattr("sys.stdin", stdin(" ".join(map(str, ids)).encode() + b"\n"))
     assert run(capsys, tmp_path, "tokenizer", "decode", "--tokenizer", str(out_file))[1] == \
         "the best of times"
 
@@ -54,6 +59,18 @@ def test_train_encode_decode_info(capsys, tmp_path, corpus, monkeypatch):
     n_tokens = len(tokenizer.encode(TEXT))
     assert f"{len(TEXT)} bytes, {n_tokens} tokens, {len(TEXT) / n_tokens:.3f} bytes per token" in out
 
+
+
+def test_encode_takes_invalid_utf8_on_stdin_as_train_does(capsys, tmp_path, corpus, monkeypatch):
+    """A Latin-1 pipe: invalid bytes become U+FFFD with a warning naming standard input."""
+    out_file = tmp_path / "tok.json"
+    assert run(capsys, tmp_path, "tokenizer", "train", "--input", str(corpus), "--vocab-size",
+               "290", "--out", str(out_file))[0] == 0
+    monkeypatch.setattr("sys.stdin", stdin("the café".encode("latin-1")))
+    code, out, err = run(capsys, tmp_path, "tokenizer", "encode", "--tokenizer", str(out_file))
+    assert code == 0 and [int(i) for i in out.split()] == \
+        Tokenizer.load(out_file).encode("the caf\ufffd")
+    assert "standard input is not valid UTF-8" in err and "1 invalid sequence(s)" in err
 
 def test_naive_mode_train_and_info(capsys, tmp_path, corpus):
     out_file = tmp_path / "naive.json"
@@ -87,7 +104,7 @@ def test_errors_are_one_line(capsys, tmp_path, corpus):
              "vocab_size=100 is smaller"),
             (["train", "--input", str(tmp_path / "nope"), "--vocab-size", "300", "--out",
               str(tmp_path / "o")], "nope: no such file"),
-            (["encode", "--tokenizer", str(corpus), "x"], "truncated or not JSON")):
+            (["encode", "--tokenizer", str(corpus), "x"], "truncated or not valid JSON")):
         code, out, err = run(capsys, tmp_path, "tokenizer", *argv)
         assert code == 1 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()

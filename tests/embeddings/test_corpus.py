@@ -2,8 +2,14 @@
 import pytest
 
 from llm.embeddings import corpus
-from llm.embeddings.corpus import (TokenSentences, WordSentences, split_words, text_sentences,
-                                  token_strings)
+from llm.embeddings.corpus import (
+    ByteSpelling,
+    TokenSentences,
+    WordSentences,
+    split_words,
+    text_sentences,
+    token_strings,
+)
 
 
 def test_split_words_lowercases_and_keeps_inner_apostrophes():
@@ -64,3 +70,14 @@ def test_token_sentences_are_paragraphs_of_token_strings(tmp_path):
     sentences = list(TokenSentences(tmp_path, tokenizer))
     assert sentences == [[strings[i] for i in tokenizer.encode("the cat sat")],
                          [strings[i] for i in tokenizer.encode("the cat")]]
+
+
+def test_byte_spelling_round_trips_token_text_and_tells_token_vocabularies_from_words():
+    spelling = ByteSpelling()
+    for text in [" the", "\n\n", "é", " naïve", "\t{", "€"]:
+        assert spelling.text(spelling.word(text)) == text
+    assert spelling.word(" the") == "Ġthe" and spelling.text("Ċ") == "\n"
+    assert spelling.text("Ã") == "\\xc3"          # half a UTF-8 character, shown escaped
+    assert spelling.spells(["Ġthe", "the", "Ċ", ","])
+    assert not spelling.spells(["the", "red", "don't"])          # words: no spaced tokens
+    assert not spelling.spells(["Ġthe", "snow man"])              # a character outside the alphabet

@@ -114,6 +114,9 @@ def test_truncated_text_files_are_reported(tmp_path):
     (b"1 2\na 1 x\n", "not a number|values"),
     (b"1 2\na 1 2 3\n", "has 3 values; expected 2"),
     (b"100000000000 100\nthe 0.1 0.2\n", "promises 100,000,000,000 words of 100 dimensions"),
+    (b"2 2\nhello 1 2\nworld nan 4\n", "entry 2 \\('world'\\) holds NaN or an infinity"),
+    (b"2 2\nhello 1 2\nworld 1 -inf\n", "entry 2 \\('world'\\) holds NaN or an infinity"),
+    (b"1 2\nhello " + np.array([1, np.inf], "<f4").tobytes() + b"\n", "holds NaN or an infinity"),
 ])
 def test_foreign_or_inconsistent_files_are_value_errors(tmp_path, content, message):
     path = tmp_path / "v"

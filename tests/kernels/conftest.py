@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import llm
-from llm._ext import runtime
 
 
 def central_differences(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -34,11 +33,7 @@ def numeric_gradient():
 def with_threads():
     """with_threads(n, fn, *args) -> fn(*args) run with n OpenMP threads."""
     def run(n, fn, *args):
-        before = runtime.max_threads()
-        llm.set_num_threads(n)
-        try:
-            return fn(*args)
-        finally:
-            llm.set_num_threads(before)
+        llm.set_num_threads(n)   # the session's policy comes back after the test (conftest.py)
+        return fn(*args)
     return run
 

@@ -54,7 +54,7 @@ def test_gemm_alpha_beta(alpha, beta, simd_level):
 
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("m", range(1, 9))
-def test_few_rows_every_row_count(m, trans_b, simd_level, restore_threads):
+def test_few_rows_every_row_count(m, trans_b, simd_level):
     """The few-row path (m <= 8) has an instance per row count; n = 405 leaves a partial strip of
     every kernel's widths, k = 165 a partial vector, and B (267 KB) is split by 2 threads."""
     rng = np.random.default_rng(m)
@@ -173,17 +173,10 @@ def test_backward_without_accumulate_writes_weight_grads_and_adds_dinp(m, k, n, 
     np.testing.assert_array_equal(dbias, expected_dbias)
 
 
-@pytest.fixture
-def restore_threads():
-    before = llm.build_info()["omp_threads"]
-    yield
-    llm.set_num_threads(before)
-
-
 # Few rows; rows split; columns split; a single tile (one thread's block is empty).
 @pytest.mark.parametrize("m, k, n", [(1, 768, 1000), (513, 300, 200), (64, 1100, 2100),
                                      (10, 3000, 30)])
-def test_one_and_two_threads_agree(m, k, n, restore_threads):
+def test_one_and_two_threads_agree(m, k, n):
     rng = np.random.default_rng(5)
     a, b = random(rng, m, k), random(rng, n, k)
     results = []

@@ -50,3 +50,19 @@ def test_a_directory_without_a_tokenizer_or_config_says_so(saved, tmp_path):
         load(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="not a model directory"):
         GPT.load(tmp_path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"format_version": 1, "vocab_size": 8,', r"config\.json: not valid JSON \(Expecting"),
+    ("[" * 100_000 + "]" * 100_000, r"config\.json: not valid JSON here \(nested too deeply"),
+    ('["a list"]', r"config\.json: not a model config"),
+    ('{"format_version": 1, "vocab_size": "8", "block_size": 8}',
+     r"config\.json: GPTConfig\.vocab_size is '8'; expected int"),
+    ('{"format_version": 1, "vocab_size": 8, "block_size": 8, "n_head": 3, "d_model": 8}',
+     r"config\.json: d_model=8 is not divisible by n_head=3"),
+])
+def test_a_bad_config_json_is_named_in_the_error(saved, content, message):
+    directory, _, _ = saved
+    (directory / "config.json").write_text(content)
+    with pytest.raises(ValueError, match=message):
+        GPT.load(directory)

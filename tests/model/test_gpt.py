@@ -168,16 +168,12 @@ def test_gradients_are_identical_for_one_and_two_threads():
 
     idx, targets = ids((4, 64), seed=7), ids((4, 64), seed=8)   # large enough to split
     results = []
-    before = llm.build_info()["omp_threads"]
-    try:
-        for threads in (1, 2):
-            llm.set_num_threads(threads)
-            model = make_model(block_size=64, d_model=64, n_head=4)
-            model.zero_grad()
-            loss = model.loss(idx, targets)
-            model.backward()
-            results.append((loss, model.grads.flat.copy()))
-    finally:
-        llm.set_num_threads(before)
+    for threads in (1, 2):
+        llm.set_num_threads(threads)
+        model = make_model(block_size=64, d_model=64, n_head=4)
+        model.zero_grad()
+        loss = model.loss(idx, targets)
+        model.backward()
+        results.append((loss, model.grads.flat.copy()))
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -127,3 +127,41 @@ def test_a_smaller_capacity_holds_that_many_positions_with_the_same_logits():
     for capacity in (0, BLOCK + 1, 2.0, True):
         with pytest.raises(ValueError, match="capacity"):
             KVCache(model.config, 1, capacity)
+
+
+def test_gathered_rows_continue_as_each_alone():
+    """Sequences of different lengths, prefilled apart, gathered into one batch (right-aligned,
+    left-padded) and stepped together, give each sequence's logits alone; gathering a cache
+    into itself drops a row and keeps the others."""
+    model = make_model()
+    rng = np.random.default_rng(2)
+    prompts = [rng.integers(0, V, n) for n in (3, 9, 6)]
+    steps = rng.integers(0, V, (3, 4))
+    alone = [cached_logits(model, np.concatenate([p, s])[None], len(p))[0] for p, s in
+             zip(prompts, steps)]
+    first = KVCache(model.config, 2)          # rows 0 and 1, left-padded, one step taken
+    model.forward_cached(np.array([[0] * 6 + list(prompts[0]), prompts[1]]), first,
+                         np.array([[0] * 6 + [1] * 3, [1] * 9]))
+    model.forward_cached(steps[:2, :1], first)
+    newcomer = KVCache(model.config, 1)
+    model.forward_cached(prompts[2][None], newcomer)
+    batch = KVCache(model.config, 3)
+    batch.gather([(first, 0, 4), (first, 1, 10), (newcomer, 0, 6)])
+    assert batch.length == 10
+    logits = [model.forward_cached(np.array([[steps[0, 1]], [steps[1, 1]], [steps[2, 0]]]),
+                                   batch).copy()]
+    logits.append(model.forward_cached(np.array([[steps[0, 2]], [steps[1, 2]], [steps[2, 1]]]),
+                                       batch).copy())
+    for row, offset in ((0, 2), (1, 2), (2, 1)):
+        np.testing.assert_allclose(logits[0][row], alone[row][offset], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(logits[1][row], alone[row][offset + 1], rtol=0, atol=1e-5)
+    pair = KVCache(model.config, 2)
+    pair.gather([(batch, 0, 6), (batch, 2, 8)])     # row 1 leaves
+    last = model.forward_cached(np.array([[steps[0, 3]], [steps[2, 2]]]), pair)
+    np.testing.assert_allclose(last[0], alone[0][4], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(last[1], alone[2][3], rtol=0, atol=1e-5)
+    batch.gather([(batch, 1, 12), (batch, 2, 8), (batch, 2, 8)])
+    with pytest.raises(ValueError, match="already overwritten"):
+        batch.gather([(batch, 1, 12), (batch, 0, 12), (batch, 2, 8)])
+    with pytest.raises(ValueError, match="not a row"):
+        pair.gather([(batch, 0, 13), (batch, 1, 8)])

@@ -59,7 +59,7 @@ def test_the_safetensors_package_reads_our_file_and_we_read_its_file(tmp_path):
     (lambda data: data[:-4], "does not fit|belong to no tensor"),
     (lambda data: data[:5], "not a safetensors file"),
     (lambda data: struct.pack("<Q", 10**12) + data[8:], "header length"),
-    (lambda data: data[:8] + b"[" + data[9:], "not JSON|not a JSON object"),
+    (lambda data: data[:8] + b"[" + data[9:], "not valid JSON|not a JSON object"),
     (lambda data: data + b"\0\0\0\0", "belong to no tensor"),
 ])
 def test_damaged_files_are_refused_with_a_reason(tmp_path, damage, message):

@@ -39,6 +39,11 @@ def test_round_trip_through_json():
     ({"merges": [[104, 105], [256, 257]]}, "field 'merges\\[1\\]' is \\[256, 257\\]; merge 1 may "
                                            "only join ids in \\[0, 257\\)"),
     ({"merges": [[104, 105], [-1, 3]]}, "field 'merges\\[1\\]' is \\[-1, 3\\]"),
+    # JSON that NumPy would coerce into ids: booleans, fractions, digit strings; past int32
+    ({"merges": [[104, 105], [True, 116]]}, "field 'merges\\[1\\]' is \\[True, 116\\]"),
+    ({"merges": [[32.7, 116.9]]}, "field 'merges\\[0\\]' is \\[32.7, 116.9\\]"),
+    ({"merges": [["32", "116"]]}, "field 'merges\\[0\\]' is \\['32', '116'\\]"),
+    ({"merges": [[2 ** 40, 116]]}, "field 'merges\\[0\\]' .*int32"),
     ({"merges": [[104, 105], [104, 105]]}, "field 'merges\\[1\\]' repeats the pair"),
     ({"merges": "104 105"}, "field 'merges' is '104 105'; expected list"),
     ({"special_tokens": {"<|endoftext|>": 300}}, "field 'special_tokens\\['<\\|endoftext\\|>'\\]' is 300"),
@@ -86,7 +91,7 @@ def test_foreign_truncated_and_binary_files(tmp_path):
         read(hf)
     truncated = tmp_path / "truncated.json"
     truncated.write_text(to_json(BYTE_SPEC)[:100])
-    with pytest.raises(ValueError, match="truncated or not JSON"):
+    with pytest.raises(ValueError, match="truncated or not valid JSON"):
         Tokenizer.load(truncated)
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\x80\x81\xff")

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import llm
-from llm._ext import runtime
 from llm.train import TrainConfig
 
 TINY_MODEL = {"n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 16}
@@ -23,12 +22,9 @@ def structured_text(n_lines: int = 300, seed: int = 0) -> str:
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Train with one thread: these models are far too small to gain from two, and a run's
-    losses are reproducible for a fixed thread count."""
-    before = runtime.max_threads()
+    """Train with one thread: these models are far too small to gain from two (the session's
+    thread policy comes back after the test: conftest.py)."""
     llm.set_num_threads(1)
-    yield
-    llm.set_num_threads(before)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import math
 import pytest
 
 from llm.train.schedule import CosineSchedule
+from llm.train.trainer import TrainConfig
 
 
 def nanogpt_get_lr(it, learning_rate, min_lr, warmup_iters, lr_decay_iters):
@@ -52,3 +53,17 @@ def test_no_warmup_and_warmup_equal_to_decay():
 def test_bad_settings(args, message):
     with pytest.raises(ValueError, match=message):
         CosineSchedule(*args)
+
+
+@pytest.mark.parametrize("changes, warmup", [
+    ({}, 100), ({"max_iters": 50}, 5), ({"max_iters": 5}, 0),
+    ({"max_iters": 50, "lr_decay_iters": 2000}, 100), ({"max_iters": 50, "warmup_iters": 7}, 7)])
+def test_the_default_warm_up_fits_a_short_run(changes, warmup):
+    """`llm train --max-iters 50` used to fail: a 100-update warm-up is longer than the run."""
+    config = TrainConfig(**changes)
+    assert config.warmup == warmup and config.schedule().warmup_iters == warmup
+
+
+def test_an_explicit_warm_up_longer_than_the_run_is_still_refused():
+    with pytest.raises(ValueError, match="warmup_iters=100 is longer than the whole decay"):
+        TrainConfig(max_iters=50, warmup_iters=100)

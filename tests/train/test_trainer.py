@@ -138,6 +138,49 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus, tiny_con
     assert not (tmp_path / "run" / "model").exists()
 
 
+def test_a_runaway_learning_rate_stops_before_a_checkpoint_of_exploded_weights(
+        tmp_path, corpus, tiny_config):
+    """lr 1e4 without clipping: the weights pass 1e3 after one update and 1e15 a few later while
+    the loss stays finite; training stops before checkpointing them, the good checkpoint stays,
+    and resuming from it with a sane learning rate trains on."""
+    start([corpus], tmp_path / "run", TINY_MODEL, tiny_config(max_iters=10)).run()
+    runaway = resume(tmp_path / "run", {"max_iters": 40, "lr": 1e4, "grad_clip": 0.0,
+                                        "warmup_iters": 0, "checkpoint_interval": 1})
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 11 .*a weight reached .*"
+                                               r"checkpoint \(step 10\)"):
+        runaway.run()
+    saved = checkpoint.load(tmp_path / "run" / CHECKPOINT_DIR)
+    assert saved.state["step"] == 10
+    assert np.abs(saved.model.params.flat).max() <= trainer_module.MAX_GOOD_WEIGHT
+    result = resume(tmp_path / "run", {"max_iters": 40, "lr": 1e-2}).run()
+    assert result.step == 40 and result.val_loss < math.log(saved.model.config.vocab_size)
+
+
+def test_a_loss_far_above_a_uniform_guess_is_divergence(tmp_path, corpus, tiny_config):
+    trainer = start([corpus], tmp_path / "run", TINY_MODEL,
+                    tiny_config(lr=1e4, grad_clip=0.0, warmup_iters=0))
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 2 .*the training loss is "
+                                               r"\S+, more than \S+ \(3x that of a uniform guess"):
+        trainer.run()
+
+
+def test_weights_past_the_bound_are_not_checkpointed(tmp_path, corpus, tiny_config, monkeypatch):
+    trainer = start([corpus], tmp_path / "run", TINY_MODEL,
+                    tiny_config(max_iters=30, checkpoint_interval=5))
+    original = trainer.train_step
+
+    def inflate_at_step_8(lr):
+        if trainer.step == 8:
+            trainer.model.params["h.0.attn.c_proj.weight"][0, 0] = 2 * trainer_module.MAX_GOOD_WEIGHT
+        return original(lr)
+
+    monkeypatch.setattr(trainer, "train_step", inflate_at_step_8)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 10 .*a weight reached 1\.9\de\+03.*"
+                                               r"last good checkpoint \(step 5\)"):
+        trainer.run()
+    assert checkpoint.load(tmp_path / "run" / CHECKPOINT_DIR).state["step"] == 5
+
+
 def test_gradient_accumulation_averages_micro_batches(tmp_path, corpus, tiny_config):
     """One update over 2 micro-batches of 4 equals one over the same 8 sequences at once."""
     accumulated = start([corpus], tmp_path / "a", TINY_MODEL,
@@ -202,3 +245,39 @@ def test_console_logging_through_the_bar_keeps_the_console_level(capsys):
     finally:
         logger.handlers, logger.level = saved
     assert capsys.readouterr().err == "WARNING a warning\n"
+
+
+def test_resuming_warns_of_a_different_run_only_for_changes_to_the_training(
+        tmp_path, corpus, tiny_config, caplog):
+    start([corpus], tmp_path / "run", TINY_MODEL, tiny_config(max_iters=10)).run()
+    with caplog.at_level(logging.INFO, logger="llm.train.run"):
+        resume(tmp_path / "run", {"checkpoint_interval": 3, "log_interval": 2})
+        assert "the training itself is unchanged" in caplog.text
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        resume(tmp_path / "run", {"checkpoint_interval": 3, "lr": 1e-3})
+        assert [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "will differ" in r.getMessage()]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.pop("step"), "the trainer state lacks 'step'"),
+    (lambda s: s.update(step="ten"), "step is 'ten', not a valid value"),
+    (lambda s: s.update(step=-1), "step is -1"),
+    (lambda s: s.update(loss_count=True), "loss_count is True"),
+    (lambda s: s.update(best_val_loss="low"), "best_val_loss is 'low'"),
+    (lambda s: s.update(train_loader={"bit_generator": "PCG64"}), "train_loader is not the state"),
+    (lambda s: s.update(train_loader=[1, 2]), "train_loader is \\[1, 2\\]"),
+    (lambda s: s["train_config"].update(lr="high"), "train_config: TrainConfig.lr is 'high'"),
+    (lambda s: s["train_config"].update(max_iters=0), "train_config: .*max_iters"),
+    (lambda s: s["run"].pop("data"), "run does not name the run's data"),
+    (lambda s: s["run"].update(checksum="abc"), "run does not name the run's data"),
+])
+def test_a_hand_edited_trainer_state_is_one_error_naming_the_file(tmp_path, corpus, tiny_config,
+                                                                   edit, message):
+    start([corpus], tmp_path / "run", TINY_MODEL, tiny_config(max_iters=5)).run()
+    state_path = tmp_path / "run" / CHECKPOINT_DIR / checkpoint.STATE_FILE
+    state = json.loads(state_path.read_text())
+    edit(state)
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=f"trainer_state.json: {message}"):
+        resume(tmp_path / "run").run()

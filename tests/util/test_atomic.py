@@ -40,6 +40,15 @@ def test_the_file_gets_ordinary_permissions_not_mkstemps_0600(tmp_path):
     assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644
 
 
+def test_a_missing_directory_is_reported_with_the_path_asked_for(tmp_path):
+    target = tmp_path / "missing" / "tok.json"
+    with pytest.raises(FileNotFoundError) as error_info:
+        with atomic_write(target, "w") as file:
+            file.write("x")
+    assert str(error_info.value) == f"[Errno 2] cannot write {target}: No such file or directory"
+    assert ".tmp" not in str(error_info.value)
+
+
 def test_only_whole_file_write_modes_are_accepted(tmp_path):
     with pytest.raises(ValueError, match="mode='a'"):
         with atomic_write(tmp_path / "x", "a"):
