@@ -9,7 +9,7 @@ fit without a sliding window:
     large: n_layer=6, n_head=6, d_model=384
 
     python -m pytest benchmarks/test_generate_bench.py     # pytest-benchmark, one group per size
-    python benchmarks/test_generate_bench.py [small|large]  # table: tokens/s and ratios
+    python -m benchmarks.test_generate_bench [small|large]  # table: tokens/s and ratios
 
 The table runs every (implementation, cache, size) in a fresh subprocess, alternating, so the two
 libraries' OpenMP pools never share a process; it reports the median over the runs of wall and

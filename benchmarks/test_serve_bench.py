@@ -10,7 +10,7 @@ from the first request sent to the last token received), their ratio (the issue'
 >= 3), and the longest time to first token of a client in the concurrent run (target: < 1 s).
 
     python -m pytest benchmarks/test_serve_bench.py       # the report below the test
-    python benchmarks/test_serve_bench.py [rounds]        # the same, as a table
+    python -m benchmarks.test_serve_bench [rounds]        # the same, as a table
 """
 import statistics
 import sys

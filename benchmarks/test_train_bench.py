@@ -6,7 +6,7 @@ at two sizes of a character-level model (vocab 65):
     large: n_layer=6, n_head=6, d_model=384, block_size=256, batch_size=64
 
     python -m pytest benchmarks/test_train_bench.py        # pytest-benchmark, one group per size
-    python benchmarks/test_train_bench.py [small|large]    # table: ms/iter, ratio, peak memory
+    python -m benchmarks.test_train_bench [small|large]    # table: ms/iter, ratio, peak memory
 
 The table runs each (implementation, size) in a fresh subprocess, alternating (six times for
 small, twice for large), so the two OpenMP pools never share a process and the peak resident
