@@ -185,28 +185,37 @@ class Server:
 
     @staticmethod
     async def _pieces(events: asyncio.Queue, text: TextStream):
-        """The job's events as _Pieces: text with the tokens it came with, until the end."""
+        """The job's events as _Pieces: text with the tokens it came with, until the end.
+
+        Each piece takes every event already waiting: while the client keeps up, a token at a
+        time; when the worker runs ahead (many clients on few cores), several tokens a chunk,
+        so the cost per chunk (JSON, the event, the client's parsing) is not paid per token."""
         tokens, drawn = [], 0
         while True:
-            event = await events.get()
-            if isinstance(event, Token):
-                drawn += 1
-                tokens.append(event)
-                piece = text.push(event.id)
-                if text.stopped:
-                    yield _Piece(piece, tokens, "stop", drawn)
+            waiting = [await events.get()]
+            while not events.empty():
+                waiting.append(events.get_nowait())
+            sendable = ""
+            for event in waiting:
+                if isinstance(event, Token):
+                    drawn += 1
+                    tokens.append(event)
+                    sendable += text.push(event.id)
+                    if text.stopped:
+                        yield _Piece(sendable, tokens, "stop", drawn)
+                        return
+                elif isinstance(event, Finished):
+                    yield _Piece(sendable + text.flush(), tokens, event.reason,
+                                 event.completion_tokens)
                     return
-                if piece:
-                    yield _Piece(piece, tokens)
-                    tokens = []
-            elif isinstance(event, Finished):
-                yield _Piece(text.flush(), tokens, event.reason, event.completion_tokens)
-                return
-            else:
-                assert isinstance(event, Failed)
-                raise ApiError(503 if event.shutdown else 500, event.message,
-                               kind="server_error", code="shutting_down" if event.shutdown
-                               else None)
+                else:
+                    assert isinstance(event, Failed)
+                    raise ApiError(503 if event.shutdown else 500, event.message,
+                                   kind="server_error", code="shutting_down" if event.shutdown
+                                   else None)
+            if sendable:
+                yield _Piece(sendable, tokens)
+                tokens = []
 
     @staticmethod
     async def _events(pieces, shape: "_Shape"):
