@@ -12,6 +12,10 @@ copy=$(mktemp -d /tmp/llm-asan.XXXXXX)
 trap 'rm -rf "$copy"' EXIT
 
 git ls-files -z | xargs -0 cp --parents -t "$copy"
+# setup.py run directly needs the build requirements (pip installs them only in its own isolated
+# build environment): pyproject.toml's [build-system] requires.
+python -c "import Cython, setuptools" 2> /dev/null \
+    || python -m pip install --quiet "setuptools>=64" "Cython>=3.0"
 cd "$copy"
 echo "building with LLM_SANITIZE=address in $copy ..."
 LLM_SANITIZE=address python setup.py -q build_ext --inplace > build.log 2>&1 \
