@@ -253,7 +253,8 @@ class Trainer:
         """Save the run's state, unless its weights show divergence (TrainingDiverged: the
         checkpoint on disk stays). Every rank calls this (each checks its weights, identical
         on all, and sharded optimizer state is gathered); rank 0 writes."""
-        largest = float(np.max(np.abs(self.model.params.flat), initial=0.0))
+        flat = self.model.params.flat   # max and -min: no |w| copy of every weight
+        largest = float(max(flat.max(initial=0.0), -flat.min(initial=0.0)))
         if not largest <= MAX_GOOD_WEIGHT:   # also NaN
             raise self.diverged(f"a weight reached {largest:.3g} (more than {MAX_GOOD_WEIGHT:g})",
                                 lr, self.step)
