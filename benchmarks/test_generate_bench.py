@@ -148,7 +148,7 @@ def measure(implementation: str, size: str, cached: bool) -> dict:
 
 def run_measure(implementation: str, size: str, cached: bool) -> dict:
     output = subprocess.run(
-        [sys.executable, __file__, "--measure", implementation, size, str(int(cached))],
+        [sys.executable, "-m", __spec__.name, "--measure", implementation, size, str(int(cached))],
         check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     return json.loads(output.stdout.strip().splitlines()[-1])
 
@@ -177,7 +177,6 @@ def compare(size: str, runs: int = RUNS) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         print(json.dumps(measure(sys.argv[2], sys.argv[3], bool(int(sys.argv[4])))))
     else:
         for size in sys.argv[1:] or list(SIZES):

@@ -1,9 +1,11 @@
 """Training speed: milliseconds per iteration (forward + backward + gradient clipping + AdamW)
 of llm.GPT against its PyTorch twin (benchmarks/torch_gpt.py, eager mode, same thread count),
-at two sizes of a character-level model (vocab 65):
+at two sizes of a character-level model (vocab 65) and GPT-2 124M's shape at two lengths:
 
-    small: n_layer=4, n_head=4, d_model=128, block_size=64, batch_size=12
-    large: n_layer=6, n_head=6, d_model=384, block_size=256, batch_size=64
+    small:     n_layer=4, n_head=4, d_model=128, block_size=64, batch_size=12
+    large:     n_layer=6, n_head=6, d_model=384, block_size=256, batch_size=64
+    gpt2-t64:  GPT-2 124M (n_layer=12, n_head=12, d_model=768, vocab 50257), batch 4 x 64 tokens
+    gpt2-t256: the same at batch 4 x 256 tokens
 
     python -m pytest benchmarks/test_train_bench.py        # pytest-benchmark, one group per size
     python -m benchmarks.test_train_bench [small|large]    # table: ms/iter, ratio, peak memory
@@ -33,19 +35,24 @@ SIZES = {
                   rounds=20, repeats=6),
     "large": dict(config=dict(n_layer=6, n_head=6, d_model=384, block_size=256), batch_size=64,
                   rounds=3, repeats=2),
+    "gpt2-t64": dict(config=dict(vocab_size=50257, n_layer=12, n_head=12, d_model=768,
+                                 block_size=64), batch_size=4, rounds=6, repeats=3),
+    "gpt2-t256": dict(config=dict(vocab_size=50257, n_layer=12, n_head=12, d_model=768,
+                                  block_size=256), batch_size=4, rounds=4, repeats=3),
 }
-VOCAB_SIZE = 65
+VOCAB_SIZE = 65   # the character-level sizes'
 LEARNING_RATE, BETAS, EPS, WEIGHT_DECAY, MAX_NORM = 3e-4, (0.9, 0.95), 1e-8, 0.1, 1.0
 
 
 def make_config(size: str) -> GPTConfig:
-    return GPTConfig(vocab_size=VOCAB_SIZE, **SIZES[size]["config"])
+    return GPTConfig(**{"vocab_size": VOCAB_SIZE, **SIZES[size]["config"]})
 
 
 def make_batch(size: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Random character ids (B, T) and their next-character targets."""
     config, batch_size = make_config(size), SIZES[size]["batch_size"]
-    ids = np.random.default_rng(seed).integers(0, VOCAB_SIZE, (batch_size, config.block_size + 1))
+    ids = np.random.default_rng(seed).integers(0, config.vocab_size,
+                                               (batch_size, config.block_size + 1))
     return ids[:, :-1].astype(np.int32), ids[:, 1:].astype(np.int32)
 
 
@@ -107,7 +114,8 @@ def test_train_iteration(benchmark, implementation, size):
     benchmark.group = f"train iteration, {size}"
     benchmark.extra_info["threads"] = thread_count()
     losses = benchmark.pedantic(train_step, rounds=SIZES[size]["rounds"], warmup_rounds=1)
-    assert np.isfinite(first) and abs(first - np.log(VOCAB_SIZE)) < 0.5  # ~uniform at init
+    vocab_size = make_config(size).vocab_size
+    assert np.isfinite(first) and abs(first - np.log(vocab_size)) < 0.5  # ~uniform at init
     assert np.isfinite(losses)
 
 
@@ -130,7 +138,7 @@ def measure(implementation: str, size: str, iterations: int) -> dict:
 
 def run_measure(implementation: str, size: str, iterations: int) -> dict:
     output = subprocess.run(
-        [sys.executable, __file__, "--measure", implementation, size, str(iterations)],
+        [sys.executable, "-m", __spec__.name, "--measure", implementation, size, str(iterations)],
         check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     return json.loads(output.stdout.strip().splitlines()[-1])
 
@@ -165,7 +173,6 @@ def compare(size: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:
         for size in sys.argv[1:] or list(SIZES):

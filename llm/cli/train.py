@@ -108,9 +108,10 @@ def register(subparsers) -> None:
     train.set_defaults(func=cmd_train)
 
     evaluate_parser = subparsers.add_parser(
-        "eval", help="loss and perplexity of a trained model on text",
-        description="Mean cross-entropy (nats per token) and perplexity of a model on text "
-                    "files, every token predicted once.")
+        "eval", help="loss, perplexity and bits per byte of a trained model on text",
+        description="Mean cross-entropy (nats per token), perplexity and bits per byte of a "
+                    "model on text files, every token predicted once. Bits per byte compare "
+                    "models with different tokenizers (the loss per token does not).")
     evaluate_parser.add_argument("--model", type=Path, required=True, metavar="DIR",
                                  help="a model directory (a run's model/ or checkpoint/)")
     evaluate_parser.add_argument("--data", nargs="+", required=True, metavar="PATH")
@@ -196,6 +197,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = evaluate.evaluate_files(model, tokenizer, args.data, args.split, args.val_fraction,
                                      args.batch_size)
-    print(f"{args.split} loss {result.loss:.4f} (nats/token), perplexity {result.perplexity:.3f}"
-          f" over {result.tokens:,} tokens in {time.perf_counter() - started:.1f} s")
+    bits = "-" if result.bits_per_byte is None else f"{result.bits_per_byte:.4f}"
+    print(f"{args.split} loss {result.loss:.4f} (nats/token), perplexity {result.perplexity:.3f},"
+          f" {bits} bits/byte over {result.tokens:,} tokens "
+          f"({result.bytes:,} bytes) in {time.perf_counter() - started:.1f} s")
     return 0

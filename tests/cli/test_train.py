@@ -38,7 +38,8 @@ def test_train_resume_eval(capsys, tmp_path, corpus):
     model, tokenizer = load(out_dir / "model")
     expected = evaluate_files(model, tokenizer, [corpus])
     assert out.startswith(f"val loss {expected.loss:.4f} (nats/token), perplexity "
-                          f"{expected.perplexity:.3f} over {expected.tokens:,} tokens")
+                          f"{expected.perplexity:.3f}, {expected.bits_per_byte:.4f} bits/byte "
+                          f"over {expected.tokens:,} tokens ({expected.bytes:,} bytes)")
 
 
 def test_train_with_a_bpe_tokenizer_and_the_run_log(capsys, tmp_path, corpus):
