@@ -3,7 +3,8 @@
     llm train --data input.txt --char --out runs/shakespeare         # nanoGPT's baby GPT recipe
     llm train --out runs/shakespeare --resume                        # continue after Ctrl-C
     llm train --data chats.jsonl --tokenizer tok.json --out runs/chat  # loss on assistant turns
-    llm eval --model runs/shakespeare/model --data input.txt         # val loss and perplexity
+    llm train --data input.txt --init-from gpt2/ --out runs/ft --block-size 256  # fine-tune
+    llm eval --model runs/shakespeare/model --data input.txt         # val loss, bits per byte
     mpiexec -n 2 llm train --data prepared/ --out runs/two --zero 1  # data-parallel on MPI
 """
 import argparse
@@ -24,7 +25,8 @@ MODEL_FLAGS = ("n_layer", "n_head", "d_model", "d_ff", "block_size", "activation
                "positional", "tie_embeddings", "label_smoothing")
 DEFAULT_BLOCK_SIZE = 64
 TRAIN_FLAG_HELP = {
-    "batch_size": "sequences per micro-batch (of each process under mpiexec)", "max_iters": "updates in the whole run",
+    "batch_size": "sequences per micro-batch (of each process under mpiexec)",
+    "max_iters": "updates in the whole run",
     "lr": "peak learning rate", "min_lr": "final learning rate of the cosine (default: lr / 10)",
     "warmup_iters": "updates of linear warm-up (default: 100, or a tenth of the decay when "
     "that is shorter)",
@@ -64,6 +66,11 @@ def register(subparsers) -> None:
                         help="a tokenizer.json (from `llm tokenizer train`)")
     source.add_argument("--char", action="store_true",
                         help="character-level: one token per distinct character of the data")
+    source.add_argument("--init-from", type=Path, metavar="DIR",
+                        help="fine-tune a trained model: a model directory (a run's model/, "
+                             "or a Hugging Face GPT-2 directory such as `gpt2` saved by "
+                             "transformers), with its own tokenizer and shape; --block-size may "
+                             "shorten its context (default: the model's)")
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint (same data; "
@@ -113,7 +120,8 @@ def register(subparsers) -> None:
                     "model on text files, every token predicted once. Bits per byte compare "
                     "models with different tokenizers (the loss per token does not).")
     evaluate_parser.add_argument("--model", type=Path, required=True, metavar="DIR",
-                                 help="a model directory (a run's model/ or checkpoint/)")
+                                 help="a model directory (a run's model/ or checkpoint/, or a "
+                                      "Hugging Face GPT-2 directory)")
     evaluate_parser.add_argument("--data", nargs="+", required=True, metavar="PATH")
     evaluate_parser.add_argument("--split", choices=evaluate.SPLITS, default="val",
                                  help="val: the last --val-fraction of the tokens, the run's "
@@ -150,6 +158,7 @@ def train_on(comm: distributed.Communicator, args: argparse.Namespace) -> int:
     if args.resume:
         given = [flag(name) for name in model_values] + \
             [option for option, value in (("--tokenizer", args.tokenizer), ("--char", args.char),
+                                          ("--init-from", args.init_from),
                                           ("--documents", args.documents)) if value]
         if given:
             raise ValueError(f"{', '.join(given)}: a resumed run keeps its model and tokenizer; "
@@ -160,16 +169,17 @@ def train_on(comm: distributed.Communicator, args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise ValueError("no data: pass --data PATH (text files or directories)")
-        if not (args.tokenizer or args.char or run.prepared_directory(args.data)):
+        if not (args.tokenizer or args.char or args.init_from or run.prepared_directory(args.data)):
             raise ValueError("choose a tokenizer: --tokenizer FILE (a trained tokenizer.json) "
                              "or --char (character-level); a directory from `llm data "
-                             "prepare` brings its own")
+                             "prepare` and a model given to --init-from bring their own")
         if comm.rank == 0:
             use_run_log(args, args.out)
-        trainer = run.start(args.data, args.out, {"block_size": DEFAULT_BLOCK_SIZE,
-                                                  **model_values},
-                            TrainConfig(**train_values), "char" if args.char else args.tokenizer,
-                            args.documents, comm)
+        if args.init_from is None:
+            model_values = {"block_size": DEFAULT_BLOCK_SIZE, **model_values}
+        trainer = run.start(args.data, args.out, model_values, TrainConfig(**train_values),
+                            "char" if args.char else args.tokenizer, args.documents, comm,
+                            args.init_from)
     result = trainer.run()
     if comm.rank == 0:
         print(summary(result))

@@ -13,6 +13,7 @@ step reading the earlier positions' keys and values from a KVCache (llm/model/kv
 instead of recomputing them; generate / generate_stream (llm/model/generation.py) sample with it.
 """
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -115,6 +116,26 @@ class GPT:
                                           np.random.default_rng(self.config.seed),
                                           rescale=rescale, out=self.params["wte.weight"])
         return missing
+
+    def resized(self, block_size: int | None = None, vocab_size: int | None = None) -> "GPT":
+        """A copy of the model for fine-tuning: block_size no longer than the model's keeps the
+        first rows of the position table (a shorter context trains faster); vocab_size no
+        smaller than the model's appends rows to the token embedding (and an untied lm head)
+        for tokens added to the tokenizer, drawn like a new model's (seeded by config.seed)."""
+        config = self.config
+        block_size = config.block_size if block_size is None else block_size
+        vocab_size = config.vocab_size if vocab_size is None else vocab_size
+        if block_size > config.block_size:
+            raise ValueError(f"block_size={block_size}: the model was trained on contexts of up "
+                             f"to {config.block_size} tokens and has no positions beyond them")
+        if vocab_size < config.vocab_size:
+            raise ValueError(f"vocab_size={vocab_size}: smaller than the model's "
+                             f"{config.vocab_size}; tokens cannot be removed")
+        model = GPT(replace(config, block_size=block_size, vocab_size=vocab_size))
+        for name, view in model.params.items():
+            rows = min(len(view), len(self.params[name]))   # only wte, wpe, lm_head differ
+            view[:rows] = self.params[name][:rows]
+        return model
 
     def zero_grad(self) -> None:
         self.grads.flat.fill(0.0)

@@ -31,8 +31,8 @@ from llm.data.conversations import Conversation, load_conversations
 from llm.data.corpus import TokenStream, split_point
 from llm.data.prepare import TOKENIZER_FILE as PREPARED_TOKENIZER
 from llm.data.prepare import is_prepared, load_prepared
-from llm.model import GPT, GPTConfig
-from llm.tokenizer import Tokenizer
+from llm.model import GPT, GPTConfig, load
+from llm.tokenizer import Tokenizer, schema
 from llm.train import checkpoint, loader
 from llm.train.char_tokenizer import char_tokenizer
 from llm.train.distributed import ONE_PROCESS, Communicator
@@ -179,7 +179,8 @@ def prepared_tokenizer(directory: Path, tokenizer, documents: bool) -> Tokenizer
     own = Tokenizer.load(directory / PREPARED_TOKENIZER)
     if isinstance(tokenizer, (str, os.PathLike)) and tokenizer != "char":
         tokenizer = Tokenizer.load(tokenizer)
-    if tokenizer is not None and (tokenizer == "char" or tokenizer.spec != own.spec):
+    if tokenizer is not None and (tokenizer == "char" or
+                                  schema.to_json(tokenizer.spec) != schema.to_json(own.spec)):
         raise ValueError(f"{directory} was tokenized with its own {PREPARED_TOKENIZER}; leave "
                          "out --tokenizer/--char (or prepare the data with that tokenizer)")
     if documents:
@@ -191,7 +192,8 @@ def prepared_tokenizer(directory: Path, tokenizer, documents: bool) -> Tokenizer
 def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_config: dict,
           config: TrainConfig = TrainConfig(),
           tokenizer: Tokenizer | str | os.PathLike | None = "char",
-          documents: bool = False, comm: Communicator = ONE_PROCESS) -> Trainer:
+          documents: bool = False, comm: Communicator = ONE_PROCESS,
+          init_from: str | os.PathLike | None = None) -> Trainer:
     """A Trainer for a new run in run_dir.
 
     data: text files or directories, or one directory written by `llm data prepare` (its own
@@ -203,6 +205,10 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
     documents: keep documents apart (left-padded windows) instead of joining them.
     comm: the data-parallel ranks this process is one of (llm.train.distributed.connect());
     config.batch_size is per rank.
+    init_from: fine-tune a trained model instead: a model directory (ours, or a Hugging Face
+    GPT-2 one) whose model and tokenizer the run starts from (tokenizer must then be None);
+    model_config may only shorten its block_size (default: the model's). Chat tokens the
+    tokenizer lacks get new embedding rows.
     """
     run_dir = Path(run_dir)
     if (run_dir / CHECKPOINT_DIR).exists():
@@ -210,11 +216,18 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
                          "with --resume or choose another --out")
     prepared_dir = prepared_directory(data)
     conversations = None if prepared_dir else read_conversations(data)
+    pretrained = None
+    if init_from is not None:
+        pretrained, tokenizer = pretrained_start(init_from, tokenizer, model_config)
+        model_config = {"block_size": model_config.get("block_size",
+                                                       pretrained.config.block_size)}
     if prepared_dir is not None:
         tokenizer = prepared_tokenizer(prepared_dir, tokenizer, documents)
         tokenizer_source = str((prepared_dir / PREPARED_TOKENIZER).resolve())
     else:
-        if isinstance(tokenizer, Tokenizer):
+        if init_from is not None:
+            tokenizer_source = str(Path(init_from).resolve())
+        elif isinstance(tokenizer, Tokenizer):
             tokenizer_source = "given"
         elif tokenizer == "char":
             tokenizer_source = "char"
@@ -230,19 +243,40 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
         if key in model_config:
             raise ValueError(f"model_config: {key} is set by the run (the tokenizer's vocabulary "
                              "and the training seed); leave it out")
-    gpt_config = GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config)
+    if pretrained is None:
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, seed=config.seed, **model_config))
+    else:
+        model = pretrained.resized(model_config["block_size"],
+                                   max(tokenizer.vocab_size, pretrained.config.vocab_size))
+        log.info("fine-tuning %s", init_from)
+    gpt_config = model.config
     prepared = (prepared_data(prepared_dir, gpt_config.block_size, config, comm) if prepared_dir
                 else make_data(tokenizer, data, gpt_config.block_size, config, documents,
                                conversations, comm))
-    model = GPT(gpt_config)
     log.info("model: %s parameters (%s); tokenizer: %s", f"{model.num_parameters:,}",
              ", ".join(f"{k}={v}" for k, v in gpt_config.to_dict().items()), tokenizer)
     run_info = {"data": data_paths(data), "documents": documents,
                 "tokenizer": tokenizer_source, **prepared.info}
+    if init_from is not None:
+        run_info["init_from"] = str(Path(init_from).resolve())
     if comm.rank == 0:
         (run_dir / METRICS_FILE).unlink(missing_ok=True)
     return Trainer(model, prepared.train, prepared.val, config, run_dir, tokenizer, run_info,
                    comm)
+
+
+def pretrained_start(init_from: str | os.PathLike, tokenizer,
+                     model_config: dict) -> tuple[GPT, Tokenizer]:
+    """The model and tokenizer a fine-tuning run starts from, after checking that the caller
+    chose neither another tokenizer nor another shape."""
+    if tokenizer is not None:
+        raise ValueError("a fine-tuned model keeps the tokenizer it was trained with; leave out "
+                         "--tokenizer/--char with --init-from")
+    reshaped = sorted(set(model_config) - {"block_size"})
+    if reshaped:
+        raise ValueError(f"{', '.join(reshaped)}: a fine-tuned model keeps its shape (only a "
+                         "shorter --block-size may be given with --init-from)")
+    return load(init_from)
 
 
 def resume(run_dir: str | os.PathLike, changes: dict | None = None,

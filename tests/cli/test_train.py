@@ -123,3 +123,24 @@ def test_an_allocation_too_large_is_one_line_not_a_traceback(capsys, tmp_path, c
                          tmp_path / "run", "--n-layer", 48, "--d-model", 4096)
     assert code == 1 and "Traceback" not in err
     assert err.startswith("llm: error: not enough memory: Unable to allocate 36.0 TiB")
+
+
+def test_train_init_from_fine_tunes_with_the_models_tokenizer(capsys, tmp_path, corpus):
+    code, _, err = run(capsys, tmp_path, "train", "--data", corpus, "--char", "--out",
+                       tmp_path / "base", *TINY)
+    assert code == 0, err
+    base, tokenizer = load(tmp_path / "base" / "model")
+    code, out, err = run(capsys, tmp_path, "train", "--data", corpus, "--init-from",
+                         tmp_path / "base" / "model", "--out", tmp_path / "ft", "--max-iters",
+                         "5", "--batch-size", "4", "--eval-batches", "2")
+    assert code == 0, err
+    tuned, tuned_tokenizer = load(tmp_path / "ft" / "model")
+    assert tuned.config == base.config and tuned_tokenizer.vocab == tokenizer.vocab
+
+    code, _, err = run(capsys, tmp_path, "train", "--data", corpus, "--init-from",
+                       tmp_path / "base" / "model", "--out", tmp_path / "x", "--d-model", "32")
+    assert code != 0 and "d_model: a fine-tuned model keeps its shape" in err
+    with pytest.raises(SystemExit):
+        run(capsys, tmp_path, "train", "--data", corpus, "--init-from",
+            tmp_path / "base" / "model", "--char", "--out", tmp_path / "x")
+    assert "not allowed with argument --init-from" in capsys.readouterr().err

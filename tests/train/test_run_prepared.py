@@ -5,6 +5,7 @@ import pytest
 
 from llm import cli
 from llm.data.prepare import prepare
+from llm.tokenizer import Tokenizer
 from llm.train import metrics, run
 from llm.train.char_tokenizer import char_tokenizer
 
@@ -63,3 +64,12 @@ def test_llm_train_takes_a_prepared_directory_without_a_tokenizer_option(capsys,
     assert code == 0, err
     assert "step 4: train loss" in out
     assert metrics.read(tmp_path / "run" / "metrics.jsonl")[-1]["step"] == 4
+
+
+def test_the_prepared_tokenizer_itself_is_accepted(tmp_path, corpus, tiny_config):
+    tokenizer = Tokenizer.train(corpus.read_text(), 300)   # merges: compared as a whole
+    tokenizer.save(tmp_path / "bpe.json")
+    prepare(tmp_path / "bpe.json", [corpus], tmp_path / "bpe", progress=False)
+    trainer = run.start([tmp_path / "bpe"], tmp_path / "r", TINY_MODEL, tiny_config(),
+                        tmp_path / "bpe.json")
+    assert trainer.tokenizer.vocab == tokenizer.vocab
