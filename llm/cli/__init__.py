@@ -1,8 +1,8 @@
 """The `llm` command line: `llm <group> <verb> [options]`, the top layer of the package.
 
 One module per verb group adds its verbs (a `register(subparsers)` function): tokenizer,
-embeddings (word2vec), data, train (train, eval), demo, generate (generate, chat), serve, bench. This
-file only dispatches, configures logging and turns errors into one line on stderr.
+embeddings (word2vec), data, train (train, eval), demo, generate (generate, chat), serve, export,
+bench. This file only dispatches, configures logging and turns errors into one line on stderr.
 """
 import argparse
 import logging
@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import llm
-from llm.cli import bench, data, demo, embeddings, generate, serve, tokenizer, train
+from llm.cli import bench, data, demo, embeddings, export, generate, serve, tokenizer, train
 from llm.cli.logs import configure_logging, default_log_file
 
 # In the order `llm --help` lists them.
-VERB_GROUPS = (tokenizer, embeddings, bench, train, demo, data, generate, serve)
+VERB_GROUPS = (tokenizer, embeddings, bench, train, demo, data, generate, serve, export)
 
 log = logging.getLogger("llm")
 
@@ -32,14 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train and use a GPT-style language model built from first principles "
                     "(BPE tokenizer, word2vec, transformer, AdamW) on the CPU.",
     )
-    parser.add_argument("--version", action="version", version=f"llm-from-scratch {llm.__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"llm-from-scratch {llm.__version__}")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="console logging level (default: INFO)")
     parser.add_argument("--log-file", type=Path, default=None,
                         help=f"debug log file (default: {default_log_file()})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    info = commands.add_parser("info", help="show build facts: compiler, flags, SIMD level, threads")
+    info = commands.add_parser("info",
+                               help="show build facts: compiler, flags, SIMD level, threads")
     info.set_defaults(func=cmd_info)
     for group in VERB_GROUPS:
         group.register(commands)

@@ -14,7 +14,8 @@ from llm.model import SamplingConfig, load
 def add_model_and_sampling_flags(parser: argparse.ArgumentParser, max_new_tokens: int,
                                  defaults: SamplingConfig) -> None:
     parser.add_argument("--model", type=Path, required=True, metavar="DIR",
-                        help="a model directory (a run's model/ or checkpoint/)")
+                        help="a model directory (a run's model/ or checkpoint/, or a Hugging Face "
+                             "GPT-2 directory)")
     parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens, metavar="N",
                         help=f"tokens to generate at most (default {max_new_tokens})")
     parser.add_argument("--temperature", type=float, default=defaults.temperature, metavar="X",

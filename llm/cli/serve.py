@@ -21,7 +21,8 @@ def register(subparsers) -> None:
                     "are decoded together, one batched step at a time. Needs the serve extra: "
                     'pip install -e ".[serve]".')
     parser.add_argument("--model", type=Path, required=True, metavar="DIR",
-                        help="a model directory (a run's model/ or checkpoint/)")
+                        help="a model directory (a run's model/ or checkpoint/, or a Hugging "
+                             "Face GPT-2 directory)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; "
                              "0.0.0.0 opens it to the network)")
