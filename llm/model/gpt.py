@@ -75,12 +75,16 @@ class GPT:
     params and grads.
     """
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, *, init: bool = True):
+        """init=False leaves the parameters zero, for a loader that fills them (load,
+        from_pretrained): the buffers are then untouched pages, which cost no memory until
+        written (the gradients' until training)."""
         self.config = config
         self.transformer = GPTLayers(config)
         self.params = TensorBuffer(self.transformer.parameter_shapes())
         self.grads = self.params.like()
-        initialize(self.params, config)
+        if init:
+            initialize(self.params, config)
         self.transformer.bind(self.params, self.grads)
         self._pool = BufferPool()
         self._acts: _Activations | None = None
@@ -299,6 +303,6 @@ class GPT:
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "GPT":
         """The model saved in directory by save()."""
-        model = cls(model_directory.read_config(directory))
+        model = cls(model_directory.read_config(directory), init=False)
         model_directory.read_weights(directory, model.params)
         return model
