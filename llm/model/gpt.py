@@ -13,12 +13,13 @@ step reading the earlier positions' keys and values from a KVCache (llm/model/kv
 instead of recomputing them; generate / generate_stream (llm/model/generation.py) sample with it.
 """
 import os
+from pathlib import Path
 
 import numpy as np
 
 from llm._ext import crossentropy
 from llm.model import directory as model_directory
-from llm.model import generation
+from llm.model import generation, pretrained
 from llm.model.config import GPTConfig
 from llm.model.layers import Block, BufferPool, GPTLayers, LayerNorm, ResidualSum
 from llm.model.parameters import TensorBuffer, decay_mask, initialize
@@ -306,3 +307,31 @@ class GPT:
         model = cls(model_directory.read_config(directory), init=False)
         model_directory.read_weights(directory, model.params)
         return model
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike) -> "GPT":
+        """The model in a Hugging Face GPT-2 directory (config.json with model_type "gpt2", and
+        model.safetensors or its shards with model.safetensors.index.json; F32, F16 or BF16
+        weights), or in one of ours (then as load()). Each tensor is read straight into the
+        parameter buffer: loading takes about the float32 weights' size in memory, not twice
+        that. Dropout probabilities are ignored (our model has none); an option we do not
+        implement is a ValueError naming it (llm.model.pretrained)."""
+        if not pretrained.is_pretrained_directory(directory) and \
+                (Path(directory) / model_directory.CONFIG_FILE).is_file():
+            return cls.load(directory)
+        config = pretrained.read_config(directory)
+        model = cls(config, init=False)
+        pretrained.read_weights(directory, model.params, config.tie_embeddings)
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike, tokenizer=None) -> None:
+        """Write a Hugging Face GPT-2 directory, which
+        transformers.AutoModelForCausalLM.from_pretrained(directory) loads as it is: config.json
+        (GPT2Config's keys) and model.safetensors (float32, GPT2LMHeadModel's tensor names).
+        tokenizer: also written there (tokenizer.save_pretrained, with model_max_length the
+        block size), its end-of-text id becoming the config's bos and eos token ids. A
+        post-norm model or one with sinusoidal positions is a ValueError (GPT-2 has neither)."""
+        eos = tokenizer.end_of_text_id if tokenizer is not None else None
+        pretrained.save(directory, self.config, dict(self.params.items()), eos)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory, model_max_length=self.config.block_size)

@@ -14,7 +14,7 @@ import math
 import os
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -149,7 +149,7 @@ class SafetensorsFile:
     def read_into(self, name: str, out: np.ndarray) -> None:
         """Write tensor `name` (F32, F16, BF16 or F64) into out, a C-contiguous float32 array
         of its shape: F32 bytes are read straight into out, the others converted a chunk at a
-        time (CHUNK_BYTES of scratch)."""
+        time (chunks())."""
         entry = self.tensors[name]
         if entry.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{self.path}: tensor {name!r} is {entry.dtype}; expected floating "
@@ -158,23 +158,37 @@ class SafetensorsFile:
             raise ValueError(f"{self.path}: tensor {name!r} {entry.shape} cannot be read into a "
                              f"{out.dtype} array of shape {out.shape}")
         flat = out.reshape(-1)
+        if entry.dtype != "F32":
+            for start, values in self.chunks(name):
+                flat[start:start + values.size] = values
+            return
         with open(self.path, "rb", buffering=0) as stream:
             stream.seek(self.data_start + entry.begin)
-            if entry.dtype == "F32":
-                self._read_exactly(stream, memoryview(flat).cast("B"))
-                if sys.byteorder == "big":
-                    flat.byteswap(inplace=True)
-                return
-            step = max(1, CHUNK_BYTES // entry.storage.itemsize)
-            chunk = np.empty(min(step, entry.count), entry.storage)
+            self._read_exactly(stream, memoryview(flat).cast("B"))
+        if sys.byteorder == "big":
+            flat.byteswap(inplace=True)
+
+    def chunks(self, name: str) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, values) pieces of floating point tensor `name` in order: values, float32, are
+        its flat elements from start on, CHUNK_BYTES of them at most (a scratch array reused
+        for the next piece)."""
+        entry = self.tensors[name]
+        if entry.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"{self.path}: tensor {name!r} is {entry.dtype}; expected floating "
+                             f"point weights ({', '.join(FLOAT_DTYPES)})")
+        step = max(1, CHUNK_BYTES // 4)
+        raw = np.empty(min(step, entry.count), entry.storage)
+        values = raw if entry.dtype == "F32" else np.empty(raw.size, np.float32)
+        with open(self.path, "rb", buffering=0) as stream:
+            stream.seek(self.data_start + entry.begin)
             for start in range(0, entry.count, step):
-                part = chunk[:min(step, entry.count - start)]
-                self._read_exactly(stream, memoryview(part).cast("B"))
-                target = flat[start:start + part.size]
+                size = min(step, entry.count - start)
+                self._read_exactly(stream, memoryview(raw[:size]).cast("B"))
                 if entry.dtype == "BF16":
-                    bfloat16_to_float32(part, out=target)
-                else:
-                    np.copyto(target, part, casting="unsafe")
+                    bfloat16_to_float32(raw[:size], out=values[:size])
+                elif entry.dtype != "F32":
+                    np.copyto(values[:size], raw[:size], casting="unsafe")
+                yield start, values[:size].astype(np.float32, copy=False)
 
     def _read_exactly(self, stream, buffer: memoryview) -> None:
         done = 0
