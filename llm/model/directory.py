@@ -23,6 +23,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
+DEFAULT_LAYER_NORM_EPS = GPTConfig.layer_norm_eps
 
 
 def save(directory: str | os.PathLike, config: GPTConfig, tensors: dict[str, np.ndarray],
@@ -32,6 +33,10 @@ def save(directory: str | os.PathLike, config: GPTConfig, tensors: dict[str, np.
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     document = {"format_version": FORMAT_VERSION, **config.to_dict()}
+    # written only when not GPT-2's: a model trained here keeps a config.json that versions
+    # without the field (before layer_norm_eps existed) still read
+    if document["layer_norm_eps"] == DEFAULT_LAYER_NORM_EPS:
+        del document["layer_norm_eps"]
     (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
     # "format": "pt" is what Hugging Face loaders require of a GPT-2 checkpoint's metadata
     safetensors.save_file(directory / WEIGHTS_FILE, tensors,
