@@ -159,8 +159,8 @@ class SafetensorsFile:
                              f"{out.dtype} array of shape {out.shape}")
         flat = out.reshape(-1)
         if entry.dtype != "F32":
-            for start, values in self.chunks(name):
-                flat[start:start + values.size] = values
+            for _ in self.chunks(name, out=flat):
+                pass
             return
         with open(self.path, "rb", buffering=0) as stream:
             stream.seek(self.data_start + entry.begin)
@@ -168,27 +168,30 @@ class SafetensorsFile:
         if sys.byteorder == "big":
             flat.byteswap(inplace=True)
 
-    def chunks(self, name: str) -> Iterator[tuple[int, np.ndarray]]:
+    def chunks(self, name: str, out: np.ndarray | None = None
+               ) -> Iterator[tuple[int, np.ndarray]]:
         """(start, values) pieces of floating point tensor `name` in order: values, float32, are
-        its flat elements from start on, CHUNK_BYTES of them at most (a scratch array reused
-        for the next piece)."""
+        its flat elements from start on, CHUNK_BYTES of them at most: a scratch array reused
+        for the next piece, or out[start:...] when out, (count,) float32, is given (the pieces
+        converted straight into it)."""
         entry = self.tensors[name]
         if entry.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{self.path}: tensor {name!r} is {entry.dtype}; expected floating "
                              f"point weights ({', '.join(FLOAT_DTYPES)})")
         step = max(1, CHUNK_BYTES // 4)
         raw = np.empty(min(step, entry.count), entry.storage)
-        values = raw if entry.dtype == "F32" else np.empty(raw.size, np.float32)
+        scratch = np.empty(raw.size, np.float32) if out is None else None
         with open(self.path, "rb", buffering=0) as stream:
             stream.seek(self.data_start + entry.begin)
             for start in range(0, entry.count, step):
                 size = min(step, entry.count - start)
                 self._read_exactly(stream, memoryview(raw[:size]).cast("B"))
+                values = scratch[:size] if out is None else out[start:start + size]
                 if entry.dtype == "BF16":
-                    bfloat16_to_float32(raw[:size], out=values[:size])
-                elif entry.dtype != "F32":
-                    np.copyto(values[:size], raw[:size], casting="unsafe")
-                yield start, values[:size].astype(np.float32, copy=False)
+                    bfloat16_to_float32(raw[:size], out=values)
+                else:
+                    np.copyto(values, raw[:size], casting="unsafe")
+                yield start, values
 
     def _read_exactly(self, stream, buffer: memoryview) -> None:
         done = 0
