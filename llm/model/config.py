@@ -29,6 +29,8 @@ class GPTConfig(DictConfig):
     positional:      "learned" (a trained table, wpe) or "sinusoidal" (fixed, not a parameter).
     tie_embeddings:  the lm head reuses the token embedding (logits = x @ wteᵀ).
     label_smoothing: weight given to the uniform distribution in the cross-entropy target, [0, 1).
+    layer_norm_eps:  added to the variance in every LayerNorm (GPT-2: 1e-5; an imported GPT-2
+                     config's layer_norm_epsilon).
     seed:            seed of the parameter initialization.
     """
 
@@ -44,6 +46,7 @@ class GPTConfig(DictConfig):
     tie_embeddings: bool = True
     label_smoothing: float = 0.0
     seed: int = 1337
+    layer_norm_eps: float = 1e-5
 
     def __post_init__(self):
         if self.d_ff is None:
@@ -68,6 +71,11 @@ class GPTConfig(DictConfig):
             raise ValueError(f"tie_embeddings={self.tie_embeddings!r}: use True or False")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={self.label_smoothing}: use a value in [0, 1)")
+        eps = self.layer_norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, float | int) or not 0.0 < eps < 1.0:
+            raise ValueError(f"layer_norm_eps={self.layer_norm_eps!r}: use a small positive "
+                             "number (GPT-2: 1e-5)")
+        object.__setattr__(self, "layer_norm_eps", float(self.layer_norm_eps))
 
     @property
     def head_size(self) -> int:

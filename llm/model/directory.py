@@ -23,6 +23,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
+DEFAULT_LAYER_NORM_EPS = GPTConfig.layer_norm_eps
 
 
 def save(directory: str | os.PathLike, config: GPTConfig, tensors: dict[str, np.ndarray],
@@ -32,6 +33,10 @@ def save(directory: str | os.PathLike, config: GPTConfig, tensors: dict[str, np.
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     document = {"format_version": FORMAT_VERSION, **config.to_dict()}
+    # written only when not GPT-2's: a model trained here keeps a config.json that versions
+    # without the field (before layer_norm_eps existed) still read
+    if document["layer_norm_eps"] == DEFAULT_LAYER_NORM_EPS:
+        del document["layer_norm_eps"]
     (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
     # "format": "pt" is what Hugging Face loaders require of a GPT-2 checkpoint's metadata
     safetensors.save_file(directory / WEIGHTS_FILE, tensors,
@@ -61,22 +66,16 @@ def read_config(directory: str | os.PathLike) -> GPTConfig:
 
 def read_weights(directory: str | os.PathLike, params) -> None:
     """Fill params (a TensorBuffer laid out for the directory's config) from its
-    model.safetensors; every tensor must be there with its shape, and no other."""
+    model.safetensors, tensor by tensor into params' views (the file is never in memory as a
+    whole); every tensor must be there with its shape, and no other."""
     path = Path(directory) / WEIGHTS_FILE
-    tensors, _ = safetensors.load_file(path)
-    missing = [name for name in params if name not in tensors]
-    unexpected = [name for name in tensors if name not in params.views]
+    file = safetensors.SafetensorsFile(path)
+    missing = [name for name in params if name not in file.tensors]
+    unexpected = [name for name in file.tensors if name not in params.views]
     if missing or unexpected:
         raise ValueError(f"{path} does not match config.json: missing {missing}, "
                          f"unexpected {unexpected}")
-    for name, view in params.items():
-        if tensors[name].shape != view.shape:
-            raise ValueError(f"{path}: {name} has shape {tensors[name].shape}, config.json "
-                             f"implies {view.shape}")
-        view[...] = tensors[name]
-        if not np.isfinite(view).all():
-            raise ValueError(f"{path}: {name} holds NaN or infinite values; the weights were "
-                             "saved from a diverged model (use an earlier checkpoint)")
+    safetensors.read_weights(params.views, {name: (file, name) for name in params})
 
 
 def read_tokenizer(directory: str | os.PathLike) -> Tokenizer | None:

@@ -14,12 +14,13 @@ instead of recomputing them; generate / generate_stream (llm/model/generation.py
 """
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from llm._ext import crossentropy
 from llm.model import directory as model_directory
-from llm.model import generation
+from llm.model import generation, pretrained
 from llm.model.config import GPTConfig
 from llm.model.layers import Block, BufferPool, GPTLayers, LayerNorm, ResidualSum
 from llm.model.parameters import TensorBuffer, decay_mask, initialize
@@ -76,12 +77,16 @@ class GPT:
     params and grads.
     """
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, *, init: bool = True):
+        """init=False leaves the parameters zero, for a loader that fills them (load,
+        from_pretrained): the buffers are then untouched pages, which cost no memory until
+        written (the gradients' until training)."""
         self.config = config
         self.transformer = GPTLayers(config)
         self.params = TensorBuffer(self.transformer.parameter_shapes())
         self.grads = self.params.like()
-        initialize(self.params, config)
+        if init:
+            initialize(self.params, config)
         self.transformer.bind(self.params, self.grads)
         self._pool = BufferPool()
         self._acts: _Activations | None = None
@@ -320,6 +325,34 @@ class GPT:
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "GPT":
         """The model saved in directory by save()."""
-        model = cls(model_directory.read_config(directory))
+        model = cls(model_directory.read_config(directory), init=False)
         model_directory.read_weights(directory, model.params)
         return model
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike) -> "GPT":
+        """The model in a Hugging Face GPT-2 directory (config.json with model_type "gpt2", and
+        model.safetensors or its shards with model.safetensors.index.json; F32, F16 or BF16
+        weights), or in one of ours (then as load()). Each tensor is read straight into the
+        parameter buffer: loading takes about the float32 weights' size in memory, not twice
+        that. Dropout probabilities are ignored (our model has none); an option we do not
+        implement is a ValueError naming it (llm.model.pretrained)."""
+        if not pretrained.is_pretrained_directory(directory) and \
+                (Path(directory) / model_directory.CONFIG_FILE).is_file():
+            return cls.load(directory)
+        config = pretrained.read_config(directory)
+        model = cls(config, init=False)
+        pretrained.read_weights(directory, model.params, config.tie_embeddings)
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike, tokenizer=None) -> None:
+        """Write a Hugging Face GPT-2 directory, which
+        transformers.AutoModelForCausalLM.from_pretrained(directory) loads as it is: config.json
+        (GPT2Config's keys) and model.safetensors (float32, GPT2LMHeadModel's tensor names).
+        tokenizer: also written there (tokenizer.save_pretrained, with model_max_length the
+        block size), its end-of-text id becoming the config's bos and eos token ids. A
+        post-norm model or one with sinusoidal positions is a ValueError (GPT-2 has neither)."""
+        eos = tokenizer.end_of_text_id if tokenizer is not None else None
+        pretrained.save(directory, self.config, dict(self.params.items()), eos)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory, model_max_length=self.config.block_size)

@@ -118,10 +118,12 @@ class Embedding(Layer):
 
 
 class LayerNorm(Layer):
-    """LayerNorm over the last dimension, C channels: weight (C,), bias (C,)."""
+    """LayerNorm over the last dimension, C channels: weight (C,), bias (C,); eps is added to
+    the variance."""
 
-    def __init__(self, C: int):
+    def __init__(self, C: int, eps: float = 1e-5):
         self.shapes = {"weight": (C,), "bias": (C,)}
+        self.eps = eps
 
     @staticmethod
     def activations(pool: BufferPool, prefix: str, shape: tuple[int, ...]) -> SimpleNamespace:
@@ -132,7 +134,7 @@ class LayerNorm(Layer):
         """a.out = LayerNorm(x + residual) for x (..., C) float32; the sum is written into x
         (residual: None, or like x; a ResidualSum's addend)."""
         layernorm.layernorm_forward(a.out, a.mean, a.rstd, x, self.weight, self.bias,
-                                    residual=residual)
+                                    eps=self.eps, residual=residual)
 
     def backward(self, dx, dout, x, a: SimpleNamespace, scratch, accumulate: bool) -> None:
         """dx += d loss / d x given dout, both like x (the forward's completed input); scratch:
@@ -257,9 +259,9 @@ class Block(Layer):
 
     def __init__(self, config: GPTConfig, layer: int):
         C = config.d_model
-        self.ln_1 = LayerNorm(C)
+        self.ln_1 = LayerNorm(C, config.layer_norm_eps)
         self.attn = CausalSelfAttention(config, layer)
-        self.ln_2 = LayerNorm(C)
+        self.ln_2 = LayerNorm(C, config.layer_norm_eps)
         self.mlp = MLP(config)
         self.pre_norm = config.norm == "pre"
 
@@ -345,7 +347,7 @@ class GPTLayers(Layer):
         self.wpe = Embedding(config.block_size, C) if config.positional == "learned" else \
             Embedding(config.block_size, C, fixed=sinusoidal_table(config.block_size, C))
         self.h = [Block(config, layer) for layer in range(config.n_layer)]
-        self.ln_f = LayerNorm(C) if config.norm == "pre" else None
+        self.ln_f = LayerNorm(C, config.layer_norm_eps) if config.norm == "pre" else None
         self.lm_head = Linear(C, V, bias=False, transpose_weight=True)
         self.tied = config.tie_embeddings
         if self.tied:       # the head's weight is wte's: no tensor of its own

@@ -66,3 +66,17 @@ def test_a_bad_config_json_is_named_in_the_error(saved, content, message):
     (directory / "config.json").write_text(content)
     with pytest.raises(ValueError, match=message):
         GPT.load(directory)
+
+
+def test_layer_norm_eps_is_saved_when_not_gpt2s_and_files_without_it_load(tmp_path):
+    import json
+
+    model = GPT(GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2, d_model=8,
+                          layer_norm_eps=1e-6))
+    model.save(tmp_path / "other")
+    assert GPT.load(tmp_path / "other").config.layer_norm_eps == 1e-6
+    GPT(GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2, d_model=8)).save(
+        tmp_path / "default")
+    # as written before the field existed, so earlier versions read it too
+    assert "layer_norm_eps" not in json.loads((tmp_path / "default" / "config.json").read_text())
+    assert GPT.load(tmp_path / "default").config.layer_norm_eps == 1e-5
