@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm.tokenizer import Tokenizer
-from llm.tokenizer.export import byte_to_unicode, export, hf_tokenizer_json, tiktoken_ranks
+from llm.tokenizer.byte_level import byte_to_unicode
+from llm.tokenizer.export import export, hf_tokenizer_json, tiktoken_ranks
 from llm.tokenizer.pretokenize import GPT2_PATTERN
 
 SAMPLE = "".join(f"Line {i}: it's the {'very ' * (i % 4)}end of the world as we know it, "
