@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llm.tokenizer.byte_level import shown
-from llm.tokenizer.pretrained import (MERGES_TXT, TOKENIZER_CONFIG, TOKENIZER_JSON,
-                                      VOCAB_JSON)
+from llm.tokenizer.pretrained import MERGES_TXT, TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_JSON
 from llm.tokenizer.schema import END_OF_TEXT_TOKENS
 from llm.util.atomic import atomic_write
 
@@ -45,16 +44,27 @@ def check_byte_mode(tokenizer: Tokenizer) -> None:
 
 
 def shown_vocab(tokenizer: Tokenizer) -> dict[str, int]:
-    """Every non-special token in GPT-2's byte-level alphabet -> its id, in id order."""
-    special_ids = set(tokenizer.special_tokens.values())
-    return {shown(token): token_id for token_id, token in enumerate(tokenizer.vocab)
-            if token_id not in special_ids}
+    """Every token -> its id, as GPT-2's vocab.json and HF's model vocab hold them: the others in
+    the byte-level alphabet, then the special tokens as their text (HF takes an added token's id
+    from the model vocab when it is there, and otherwise numbers it after the vocab, whatever
+    the file says)."""
+    specials = tokenizer.special_tokens
+    special_ids = set(specials.values())
+    vocab = {shown(token): token_id for token_id, token in enumerate(tokenizer.vocab)
+             if token_id not in special_ids}
+    for token, token_id in specials.items():
+        if token in vocab:
+            raise ValueError(f"special token {token!r} is spelled like token {vocab[token]} in "
+                             "the byte-level alphabet; HF's vocab cannot hold both")
+        vocab[token] = token_id
+    return vocab
 
 
 def shown_merges(tokenizer: Tokenizer) -> list[str]:
     """The merges in rank order as "left right" in the byte-level alphabet."""
     vocab = tokenizer.vocab
-    return [f"{shown(vocab[left])} {shown(vocab[right])}" for left, right in tokenizer.merges.tolist()]
+    return [f"{shown(vocab[left])} {shown(vocab[right])}"
+            for left, right in tokenizer.merges.tolist()]
 
 
 def hf_tokenizer_json(tokenizer: Tokenizer) -> dict:
@@ -139,9 +149,8 @@ def save_pretrained(tokenizer: Tokenizer, directory: str | os.PathLike,
                          "(the context length in tokens) or None")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = {**shown_vocab(tokenizer), **tokenizer.special_tokens}   # GPT-2's holds <|endoftext|>
     config, special_map = transformers_config(tokenizer, model_max_length)
-    documents = {TOKENIZER_JSON: hf_tokenizer_json(tokenizer), VOCAB_JSON: vocab,
+    documents = {TOKENIZER_JSON: hf_tokenizer_json(tokenizer), VOCAB_JSON: shown_vocab(tokenizer),
                  TOKENIZER_CONFIG: config, SPECIAL_TOKENS_MAP: special_map}
     for name, document in documents.items():
         with atomic_write(directory / name, "w", encoding="utf-8") as file:

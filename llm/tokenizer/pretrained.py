@@ -50,9 +50,9 @@ def byte_level_spec(vocab: dict[str, int], merges: list[tuple[str, str]],
     for byte in range(256):
         token = shown(bytes([byte]))
         if token not in vocab:
-            raise ValueError(f"{source}: the vocab lacks the byte 0x{byte:02x} (shown as {token!r}); "
-                             "a byte-level tokenizer needs all 256 bytes as tokens (text with that "
-                             "byte could not be encoded)")
+            raise ValueError(f"{source}: the vocab lacks the byte 0x{byte:02x} (shown as "
+                             f"{token!r}); a byte-level tokenizer needs all 256 bytes as tokens "
+                             "(text with that byte could not be encoded)")
         index_of[token] = byte
         order.append(vocab[token])
     pairs = np.empty((len(merges), 2), dtype=np.int32)
@@ -65,8 +65,9 @@ def byte_level_spec(vocab: dict[str, int], merges: list[tuple[str, str]],
                                  "each merge joins tokens the bytes or earlier merges made")
         result = left + right
         if result in index_of:
-            raise ValueError(f"{source}: merge {k} ({left!r} {right!r}) makes {result!r}, which the "
-                             "bytes or an earlier merge already make; each merge makes a new token")
+            raise ValueError(f"{source}: merge {k} ({left!r} {right!r}) makes {result!r}, which "
+                             "the bytes or an earlier merge already make; each merge makes a new "
+                             "token")
         if result not in vocab:
             raise ValueError(f"{source}: merge {k} ({left!r} {right!r}) makes {result!r}, which is "
                              "not in the vocab (truncated vocab?)")
@@ -78,9 +79,9 @@ def byte_level_spec(vocab: dict[str, int], merges: list[tuple[str, str]],
             raise ValueError(f"{source}: special token {token!r} has id {special_tokens[token]}, "
                              f"but the vocab gives it id {token_id}")
         if token not in index_of and token not in special_tokens:
-            raise ValueError(f"{source}: vocab entry {token!r} (id {token_id}) is neither a byte, a "
-                             "merge's result nor a special token, so nothing encodes to it; "
-                             "list it as an added token or remove it")
+            raise ValueError(f"{source}: vocab entry {token!r} (id {token_id}) is neither a "
+                             "byte, a merge's result nor a special token, so nothing encodes to "
+                             "it; list it as an added token or remove it")
     mergeable_ids = set(order)
     specials = sorted(special_tokens.items(), key=lambda item: item[1])
     for token, token_id in specials:
@@ -249,11 +250,23 @@ def read_hf_tokenizer_json(document: dict, source: str) -> TokenizerSpec:
     for i, token in enumerate(document.get("added_tokens") or []):
         where = f"{source}: added_tokens[{i}]"
         if not (isinstance(token, dict) and isinstance(token.get("content"), str)
-                and type(token.get("id")) is int):
+                and token["content"]):
             raise ValueError(f"{where} is {token!r}; expected {{\"id\": ..., \"content\": ...}}")
         check_added_token(token, where)
-        specials[token["content"]] = token["id"]
+        specials[token["content"]] = hf_added_token_id(token["content"], vocab, specials)
     return byte_level_spec(vocab, merges, specials, source)
+
+
+def hf_added_token_id(content: str, vocab: dict[str, int], added: dict[str, int]) -> int:
+    """The id HF tokenizers gives an added token, whatever its "id" field says: the model
+    vocab's id for its text, else the one after the vocab (or after the last added token, when
+    that is beyond the vocab)."""
+    if content in vocab:
+        return vocab[content]
+    if content in added:
+        return added[content]
+    last = max(added.values(), default=None)
+    return len(vocab) if last is None or last < len(vocab) else last + 1
 
 
 # ---- tiktoken ----------------------------------------------------------------------------------

@@ -454,8 +454,8 @@ class Tokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes of ids, back to back (special tokens as their text). An id outside
         [0, vocab_size) is a ValueError naming it and its position."""
-        return self._encoder.decode(ids if isinstance(ids, (list, tuple, np.ndarray)) else list(ids),
-                                    self._decode_tokens)
+        ids = ids if isinstance(ids, (list, tuple, np.ndarray)) else list(ids)
+        return self._encoder.decode(ids, self._decode_tokens)
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """The text of ids. Byte mode: token sequences that cut a UTF-8 character decode with

@@ -69,7 +69,9 @@ def test_special_tokens_and_decoding(tokenizer, hf, tiktoken_encoding):
 
 def test_hf_document_shape(tokenizer):
     document = hf_tokenizer_json(tokenizer)
-    assert len(document["model"]["vocab"]) == tokenizer.vocab_size - 1
+    # every token, the special one too (as GPT-2's own): HF takes an added token's id from there
+    assert len(document["model"]["vocab"]) == tokenizer.vocab_size
+    assert document["model"]["vocab"]["<|endoftext|>"] == tokenizer.special_tokens["<|endoftext|>"]
     assert len(document["model"]["merges"]) == len(tokenizer.merges)
     assert document["added_tokens"][0]["id"] == tokenizer.special_tokens["<|endoftext|>"]
     assert tiktoken_ranks(tokenizer).count("\n") == tokenizer.vocab_size - 1
