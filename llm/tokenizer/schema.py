@@ -199,8 +199,8 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
         raise ValueError(f"{source}: not a tokenizer file (the JSON is a {type(document).__name__}, "
                          "not an object)")
     if document.get("format") != FORMAT:
-        hint = (" (it looks like a Hugging Face tokenizer.json; load that with the `tokenizers` "
-                "library)" if "model" in document else "")
+        hint = (" (it looks like a Hugging Face tokenizer.json; load that with "
+                "Tokenizer.from_pretrained)" if "model" in document else "")
         raise spec_error("format", f"is {document.get('format')!r}, expected {FORMAT!r}: "
                          f"this is not an llm-from-scratch tokenizer file{hint}", source)
     version = field(document, "version", int, source)
