@@ -218,9 +218,8 @@ def read_hf_tokenizer_json(document: dict, source: str) -> TokenizerSpec:
     if isinstance(pre_tokenizer, dict) and pre_tokenizer.get("type") == "Sequence":
         inner = pre_tokenizer.get("pretokenizers")
         if not isinstance(inner, list) or len(inner) != 1:
-            raise unsupported(source, "pre_tokenizer", "a Sequence of " + str(
-                [p.get("type") if isinstance(p, dict) else p for p in inner or []]),
-                "Only ByteLevel alone (GPT-2's pattern) is supported.")
+            raise unsupported(source, "pre_tokenizer.pretokenizers", inner,
+                              "Only a Sequence of ByteLevel alone (GPT-2's pattern) is supported.")
         check_byte_level(inner[0], source, "pre_tokenizer.pretokenizers[0]")
     else:
         check_byte_level(pre_tokenizer, source, "pre_tokenizer")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm.tokenizer import Tokenizer
 from llm.tokenizer.byte_level import byte_to_unicode, shown
@@ -145,6 +147,21 @@ def test_gpt2_files_match_hf_tokenizers(gpt2_dir):
                     lambda text: hf.encode(text, add_special_tokens=False).ids)
 
 
+@pytest.fixture(scope="module")
+def gpt2_pair(gpt2_dir):
+    return Tokenizer.from_pretrained(gpt2_dir), hf_from_gpt2_files(gpt2_dir, [EOT])
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(list(" \n\t\r'sdtlvmre0123 abcxyz.,!日本é😀\u3000\u0301") + [EOT])
+                | st.characters(exclude_categories=["Cs"]), max_size=40).map("".join))
+def test_gpt2_order_matches_hf_on_any_text(gpt2_pair, text):
+    ours, hf = gpt2_pair
+    ids = ours.encode(text, allowed_special="all")
+    assert ids == hf.encode(text, add_special_tokens=False).ids
+    assert ours.decode(ids) == text
+
+
 def test_roberta_order_matches_hf_tokenizers(trained, tmp_path):
     specials = ["<s>", "<pad>", "</s>"]
     ours_trained = with_specials(trained, specials)
@@ -248,8 +265,8 @@ def test_tiktoken_ranks_must_be_contiguous(tmp_path):
     with pytest.raises(ValueError, match="id 256 is missing"):
         Tokenizer.from_tiktoken(write_tiktoken(ranks, tmp_path / "gap.tiktoken"))
     # a special token may fill the gap
-    ours = Tokenizer.from_tiktoken(tmp_path / "gap.tiktoken", {**{f"<{i}>": i for i in
-                                                                 range(256, 300)}})
+    ours = Tokenizer.from_tiktoken(tmp_path / "gap.tiktoken",
+                                   {f"<{i}>": i for i in range(256, 300)})
     assert ours.encode("ab") == [300]
 
 
@@ -396,3 +413,20 @@ def test_empty_directory_and_tiktoken_hint(tmp_path):
     (tmp_path / "x.tiktoken").write_text("IQ== 0\n")
     with pytest.raises(ValueError, match="from_tiktoken"):
         Tokenizer.from_pretrained(tmp_path / "x.tiktoken")
+
+
+def test_added_token_ids_follow_hf_not_the_id_field(trained, tmp_path):
+    """HF numbers an added token missing from the model vocab after the vocab, whatever its
+    "id" says; from_pretrained gives the id HF gives."""
+    tokenizers = pytest.importorskip("tokenizers")
+    document = hf_document(trained)
+    del document["model"]["vocab"][EOT]
+    document["added_tokens"][0]["id"] = 5
+    document["added_tokens"].append({**document["added_tokens"][0], "content": "<|x|>", "id": 7})
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    ours = Tokenizer.from_pretrained(path)
+    assert ours.special_tokens == {EOT: hf.token_to_id(EOT), "<|x|>": hf.token_to_id("<|x|>")}
+    assert_same_ids(ours, lambda text: hf.encode(text, add_special_tokens=False).ids,
+                    TEXTS + ["a<|x|>b"])
