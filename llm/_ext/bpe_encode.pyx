@@ -96,25 +96,30 @@ cdef class Encoder:
             return blocks[0]
         return np.concatenate(blocks) if blocks else np.empty(0, dtype=np.int32)
 
-    def decode(self, ids) -> bytes:
+    def decode(self, ids, Vocabulary tokens=None) -> bytes:
         """The bytes of token ids, back to back. ids: a sequence or array of integers; an id
-        outside [0, number of tokens) is a ValueError naming it and its position."""
+        outside [0, number of tokens) is a ValueError naming it and its position. tokens: the
+        Vocabulary the ids index (default: the encoder's own, in merge order; a tokenizer whose
+        ids are in another order passes its tokens in id order)."""
+        if tokens is None:
+            tokens = self.tokens
         array = as_id_array(ids)
         cdef const int64_t[::1] ids_view = array
         cdef int64_t n = array.shape[0], length = 0, bad = -1
         cdef llm_status status
+        cdef lookup_vocabulary view = tokens.view
         if n == 0:
             return b""
         with nogil:
-            status = bpe_decoded_length(&length, &bad, self.tokens.view, &ids_view[0], n)
+            status = bpe_decoded_length(&length, &bad, view, &ids_view[0], n)
         if status != LLM_OK:
             raise ValueError(f"ids[{bad}] = {array[bad]} is not a token id; ids must be in "
-                             f"[0, {len(self.tokens)}) for this vocabulary of {len(self.tokens)} tokens")
+                             f"[0, {len(tokens)}) for this vocabulary of {len(tokens)} tokens")
         out = np.empty(length, dtype=np.uint8)
         cdef uint8_t[::1] out_view = out
         if length > 0:
             with nogil:
-                bpe_decode(&out_view[0], self.tokens.view, &ids_view[0], n)
+                bpe_decode(&out_view[0], view, &ids_view[0], n)
         return out.tobytes()
 
 

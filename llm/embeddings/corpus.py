@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from llm.tokenizer import Tokenizer
-from llm.tokenizer.export import byte_to_unicode
+from llm.tokenizer.byte_level import byte_to_unicode
 from llm.tokenizer.tokenizer import NAIVE_TOKEN_NAMES
 from llm.util.text import PathLike, iter_files, read_text
 

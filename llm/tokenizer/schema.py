@@ -1,6 +1,6 @@
 """tokenizer.json: our versioned save format, its validation, and atomic writing.
 
-Version 1 (the current one), one JSON object:
+Version 1, one JSON object:
 
     {
       "format": "llm-from-scratch/tokenizer",
@@ -14,6 +14,18 @@ Version 1 (the current one), one JSON object:
       "merges": [[116, 104], [32, 256], ...],   # merge k joins two earlier ids into id n_base + k
       "special_tokens": {"<|endoftext|>": 4095}   # ids follow the merges, in this order
     }
+
+Version 2 (written only for a tokenizer whose ids are not in that order, e.g. GPT-2's own, whose
+id 0 is "!") adds one field and changes what the numbers name. Base symbols, merge results and
+special tokens, in the order above, are the token *indexes* 0..vocab_size-1 (merges join indexes,
+exactly as version 1 joins ids), and
+
+      "token_order": [188, 189, ...],     # vocab_size ints: the id of index i (a permutation)
+      "special_tokens": {"<|endoftext|>": 50256}   # each token's id = token_order[its index]
+
+A tokenizer in the identity order is always written as version 1, byte-identical to what
+llm-from-scratch wrote before version 2 existed; an older reader refuses version 2 (it would
+misread the ids) and asks for an upgrade.
 
 Every token's bytes follow from base + merges, so the vocabulary itself is not stored. Merges are
 id pairs, never space-joined strings (a token may contain a space). Reading checks every field
@@ -32,10 +44,12 @@ from llm.util.atomic import atomic_write
 from llm.util.json_file import read_json
 
 FORMAT = "llm-from-scratch/tokenizer"
-VERSION = 1
+VERSION = 2   # the newest version read; version 1 is written whenever it can hold the spec
 MODES = ("byte", "naive")
 PRE_TOKENIZERS = {"byte": "gpt2", "naive": "naive"}
 UNKNOWN = "<unknown>"   # naive mode's token for a character outside its alphabet
+# What separates documents, by mode (a hand-made tokenizer may carry either); GPT-2's first.
+END_OF_TEXT_TOKENS = ("<|endoftext|>", "<endoftext>")
 
 
 @dataclass(frozen=True)
@@ -45,8 +59,11 @@ class TokenizerSpec:
     mode: "byte" or "naive".
     normalizer: the naive mode's Normalizer, None in byte mode (which never normalizes).
     alphabet: naive mode's base characters in id order; None in byte mode (the 256 bytes).
-    merges: (n_merges, 2) int32; merge k joins ids merges[k] into id n_base + k.
-    special_tokens: in id order; the first has id n_base + n_merges.
+    merges: (n_merges, 2) int32; merge k joins indexes merges[k] into index n_base + k.
+    special_tokens: in index order; the first has index n_base + n_merges.
+    token_order: (vocab_size,) int32, the id of each token index (a permutation of
+        range(vocab_size)); None when every id is its index (every tokenizer we train). An
+        identity array given here is stored as None, so equal tokenizers have equal specs.
     """
 
     mode: str
@@ -54,6 +71,15 @@ class TokenizerSpec:
     alphabet: tuple[str, ...] | None
     merges: np.ndarray
     special_tokens: tuple[str, ...]
+    token_order: np.ndarray | None = None
+
+    def __post_init__(self):
+        order = self.token_order
+        if order is not None:
+            order = np.asarray(order)
+            if order.ndim == 1 and np.array_equal(order, np.arange(len(order))):
+                order = None
+            object.__setattr__(self, "token_order", order)
 
     @property
     def n_base(self) -> int:
@@ -112,10 +138,23 @@ def check_spec(spec: TokenizerSpec, source: str = "tokenizer") -> None:
                          "characters outside the alphabet)", source)
     if spec.vocab_size > np.iinfo(np.int32).max:
         raise spec_error("merges", "makes more than 2**31 - 1 tokens", source)
+    order = spec.token_order
+    if order is not None:
+        if order.dtype != np.int32 or order.shape != (spec.vocab_size,):
+            raise spec_error("token_order", f"must be {spec.vocab_size} int32 ids (one per token), "
+                             f"got {order.dtype} of shape {order.shape}", source)
+        seen = np.zeros(spec.vocab_size, dtype=bool)
+        inside = (order >= 0) & (order < spec.vocab_size)
+        seen[order[inside]] = True
+        if not inside.all() or not seen.all():
+            missing = int(np.flatnonzero(~seen)[0])
+            raise spec_error("token_order", f"must hold every id in [0, {spec.vocab_size}) once; "
+                             f"id {missing} is missing", source)
 
 
 def to_json(spec: TokenizerSpec) -> str:
-    """The tokenizer.json text of spec (merges one pair per line)."""
+    """The tokenizer.json text of spec (merges one pair per line): version 1 when the ids are in
+    the identity order, else version 2 with token_order."""
     if spec.alphabet is None:
         base = {"kind": "bytes", "size": 256}
     else:
@@ -123,14 +162,17 @@ def to_json(spec: TokenizerSpec) -> str:
     first_special = spec.n_base + len(spec.merges)
     header = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": 1 if spec.token_order is None else 2,
         "mode": spec.mode,
         "pre_tokenizer": PRE_TOKENIZERS[spec.mode],
         "normalizer": spec.normalizer.to_dict() if spec.normalizer is not None else None,
         "base": base,
         "vocab_size": spec.vocab_size,
     }
-    specials = {token: first_special + i for i, token in enumerate(spec.special_tokens)}
+    ids = (np.arange(spec.vocab_size) if spec.token_order is None else spec.token_order).tolist()
+    specials = {token: ids[first_special + i] for i, token in enumerate(spec.special_tokens)}
+    if spec.token_order is not None:
+        header["token_order"] = ids
     lines = ["{"]
     lines += [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},"
               for key, value in header.items()]
@@ -157,8 +199,8 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
         raise ValueError(f"{source}: not a tokenizer file (the JSON is a {type(document).__name__}, "
                          "not an object)")
     if document.get("format") != FORMAT:
-        hint = (" (it looks like a Hugging Face tokenizer.json; load that with the `tokenizers` "
-                "library)" if "model" in document else "")
+        hint = (" (it looks like a Hugging Face tokenizer.json; load that with "
+                "Tokenizer.from_pretrained)" if "model" in document else "")
         raise spec_error("format", f"is {document.get('format')!r}, expected {FORMAT!r}: "
                          f"this is not an llm-from-scratch tokenizer file{hint}", source)
     version = field(document, "version", int, source)
@@ -190,6 +232,15 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
             raise spec_error("base", 'must be {"kind": "characters", "alphabet": [...]} in naive mode',
                              source)
         alphabet = tuple(base["alphabet"])
+    token_order = None
+    if version >= 2:
+        order_list = field(document, "token_order", list, source)
+        if not all(type(token_id) is int for token_id in order_list):
+            raise spec_error("token_order", "must be a list of integer ids", source)
+        token_order = np.array(order_list, dtype=np.int64)
+        if token_order.size and (token_order.min() < 0 or token_order.max() >= len(order_list)):
+            raise spec_error("token_order", f"holds an id outside [0, {len(order_list)})", source)
+        token_order = token_order.astype(np.int32)
     merges_list = field(document, "merges", list, source)
     # Exactly two JSON integers a pair: NumPy would coerce true, 32.7 and "32" to ids.
     int32_max = np.iinfo(np.int32).max
@@ -205,14 +256,21 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
         k = int(np.flatnonzero((merges < 0).any(axis=1))[0])
         raise spec_error(f"merges[{k}]", f"is {merges[k].tolist()}; ids are non-negative int32", source)
     specials = field(document, "special_tokens", dict, source)
-    spec = TokenizerSpec(mode, normalizer, alphabet, merges.astype(np.int32), tuple(specials))
+    vocab_size = field(document, "vocab_size", int, source)
+    if token_order is not None and len(token_order) != vocab_size:
+        raise spec_error("token_order", f"has {len(token_order)} ids for a vocab_size of "
+                         f"{vocab_size} (truncated file?)", source)
+    spec = TokenizerSpec(mode, normalizer, alphabet, merges.astype(np.int32), tuple(specials),
+                         token_order)
     check_spec(spec, source)
     first_special = spec.n_base + len(spec.merges)
+    ids = token_order if token_order is not None else np.arange(first_special + len(specials))
     for i, (token, token_id) in enumerate(specials.items()):
-        if token_id != first_special + i or isinstance(token_id, bool):
-            raise spec_error(f"special_tokens[{token!r}]", f"is {token_id!r}; special tokens take the "
-                             f"ids after the merges, in order, so expected {first_special + i}", source)
-    vocab_size = field(document, "vocab_size", int, source)
+        expected = int(ids[first_special + i])
+        if token_id != expected or isinstance(token_id, bool):
+            order = "the ids after the merges" if token_order is None else "their token_order ids"
+            raise spec_error(f"special_tokens[{token!r}]", f"is {token_id!r}; special tokens take "
+                             f"{order}, in order, so expected {expected}", source)
     if vocab_size != spec.vocab_size:
         raise spec_error("vocab_size", f"is {vocab_size}, but base, merges and special tokens make "
                          f"{spec.vocab_size} (truncated file?)", source)

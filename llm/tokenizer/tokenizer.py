@@ -2,16 +2,19 @@
 
 byte   GPT-2's byte-level BPE: GPT-2's pre-tokenizer split (csrc/pretokenize.c, real Unicode
        classes, no regex engine), the 256 bytes as base tokens, no normalization. Any str
-       round-trips exactly. Ids follow GPT-2: bytes 0..255, then merges in merge order, then
-       special tokens, so `mergeable_ranks()` values are our ids and tiktoken built from them
-       gives our ids.
+       round-trips exactly. A tokenizer we train numbers its tokens bytes 0..255, then merges in
+       merge order, then special tokens, so `mergeable_ranks()` values are our ids and tiktoken
+       built from them gives our ids. Tokenizers from elsewhere (`from_pretrained`,
+       `from_tiktoken`: GPT-2's own, whose id 0 is "!") keep their ids in any order: the spec's
+       token_order maps each token index (that numbering) to its id, and every id the
+       Tokenizer takes or gives is the id, never the index.
 naive  the project's original method: text normalized (ASCII folding and lowercasing by
        default), words (runs of letters, numbers, marks) are BPE'd over an alphabet of
        characters; every other character — space, newline, tab, punctuation — is a token of its
        own that never merges (shown as <space>, <newline>, <tab>). Characters outside the
        alphabet encode to <unknown>.
 
-Special tokens take the ids after the merges. In text passed to `encode` they are recognised
+Special tokens take the indexes after the merges. In text passed to `encode` they are recognised
 only when listed in `allowed_special` (or "all"); otherwise they are encoded as the plain text
 they are made of, like tiktoken with `disallowed_special=()` — never an error, never a special id
 smuggled in by user text.
@@ -32,16 +35,14 @@ import numpy as np
 from llm._ext import runtime
 from llm._ext.bpe_encode import Encoder, Workspace
 from llm._ext.lookup import Vocabulary
-from llm.tokenizer import bpe, schema
+from llm.tokenizer import bpe, export, pretrained, schema
 from llm.tokenizer.lookup import LOOKUPS
 from llm.tokenizer.normalize import Normalizer
 from llm.tokenizer.pretokenize import encode_utf8
-from llm.tokenizer.schema import UNKNOWN
+from llm.tokenizer.schema import END_OF_TEXT_TOKENS, UNKNOWN
 
 MODES = ("byte", "naive")
 METHODS = ("bpe", "greedy")
-# What separates documents, by mode (a hand-made tokenizer may carry either).
-END_OF_TEXT_TOKENS = ("<|endoftext|>", "<endoftext>")
 DEFAULT_SPECIAL_TOKENS = {"byte": (END_OF_TEXT_TOKENS[0],),
                           "naive": (END_OF_TEXT_TOKENS[1], UNKNOWN, "<pad>")}
 # How naive mode shows its whitespace tokens (decode writes the characters themselves).
@@ -51,9 +52,11 @@ NAIVE_TOKEN_NAMES = {" ": "<space>", "\n": "<newline>", "\t": "<tab>"}
 class Tokenizer:
     """A trained BPE tokenizer (the two modes are described in the module docstring).
 
-    Make one:  Tokenizer.train(data, vocab_size, mode=...), Tokenizer.load(path), Tokenizer(spec)
+    Make one:  Tokenizer.train(data, vocab_size, mode=...), Tokenizer.load(path),
+               Tokenizer.from_pretrained(path) (any tokenizer directory: ours, Hugging Face's,
+               GPT-2's), Tokenizer.from_tiktoken(path), Tokenizer(spec)
     Use it:    encode, encode_ordinary, encode_to_numpy, encode_batch, encode_bytes (byte mode),
-               decode, decode_bytes, save, register_special_tokens
+               decode, decode_bytes, save, save_pretrained (byte mode), register_special_tokens
     Inspect:   vocab_size, vocab, merges, special_tokens, mergeable_ranks() (byte mode), mode,
                normalizer, alphabet, n_base, spec
     """
@@ -64,7 +67,8 @@ class Tokenizer:
         self._build()
 
     def _build(self) -> None:
-        """Derive the vocabulary from base + merges + special tokens, and the C encoder."""
+        """Derive the vocabulary from base + merges + special tokens, and the C encoder (which
+        works in token indexes; _ids and _decode_tokens translate to ids when they differ)."""
         spec = self._spec
         if spec.alphabet is None:
             vocab = [bytes([i]) for i in range(256)]
@@ -73,12 +77,25 @@ class Tokenizer:
         for left, right in spec.merges.tolist():
             vocab.append(vocab[left] + vocab[right])
         vocab += [encode_utf8(token) for token in spec.special_tokens]
-        self._vocab = tuple(vocab)
-        self._special_ids = {token: spec.n_base + len(spec.merges) + i
-                             for i, token in enumerate(spec.special_tokens)}
+        first_special = spec.n_base + len(spec.merges)
+        special_indexes = {token: first_special + i for i, token in enumerate(spec.special_tokens)}
         alphabet = None if spec.alphabet is None else Vocabulary.of(vocab[:spec.n_base])
-        self._encoder = Encoder(schema.PRE_TOKENIZERS[spec.mode], spec.merges, Vocabulary.of(vocab),
-                                alphabet, self._special_ids.get(UNKNOWN, -1))
+        tokens = Vocabulary.of(vocab)
+        self._encoder = Encoder(schema.PRE_TOKENIZERS[spec.mode], spec.merges, tokens,
+                                alphabet, special_indexes.get(UNKNOWN, -1))
+        self._ids = spec.token_order   # (vocab_size,) int32 index -> id, None for the identity
+        if self._ids is None:
+            self._vocab = tuple(vocab)
+            self._special_ids = special_indexes
+            self._decode_tokens = tokens
+        else:
+            by_id = [b""] * len(vocab)
+            for index, token_id in enumerate(self._ids.tolist()):
+                by_id[token_id] = vocab[index]
+            self._vocab = tuple(by_id)
+            self._special_ids = {token: int(self._ids[index])
+                                 for token, index in special_indexes.items()}
+            self._decode_tokens = Vocabulary.of(by_id)
         self._special_pattern_cache = {}
         self._local = threading.local()   # per-thread Workspace (piece cache) for each method
         self._lookups = {}   # method -> what _token_lookup builds, for token_to_id
@@ -132,6 +149,41 @@ class Tokenizer:
         """Read a tokenizer.json written by save (any version up to the current one)."""
         return cls(schema.read(path))
 
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> "Tokenizer":
+        """Read a byte-level BPE tokenizer written elsewhere, keeping its ids.
+
+        path: a directory holding a tokenizer.json (Hugging Face's, or ours) or GPT-2's
+            vocab.json + merges.txt (tokenizer.json is preferred); or one of those files.
+        Encodes to the same ids as Hugging Face tokenizers / transformers on any text (added
+        tokens: pass allowed_special="all", which HF always does). A tokenizer of another kind
+        (WordPiece, Unigram, a SentencePiece pre-tokenizer, add_prefix_space, byte_fallback, a
+        normalizer, ...) is a ValueError naming the option. See llm.tokenizer.pretrained.
+        """
+        return cls(pretrained.read(path))
+
+    @classmethod
+    def from_tiktoken(cls, path: str | os.PathLike,
+                      special_tokens: dict[str, int] | None = None) -> "Tokenizer":
+        """Read a .tiktoken ranks file (base64 token, space, rank: one token a line), with
+        GPT-2's pre-tokenization pattern; ids are the ranks, so encode gives tiktoken's ids for
+        an Encoding built with pat_str=GPT2_PATTERN (an encoding with another pattern, such as
+        cl100k_base, would cut text differently).
+
+        special_tokens: token -> id, e.g. {"<|endoftext|>": 50256}; None for none. Ranks and
+            special ids together must number the tokens 0..vocab_size-1.
+        """
+        return cls(pretrained.read_tiktoken(path, special_tokens))
+
+    def save_pretrained(self, directory: str | os.PathLike, *,
+                        model_max_length: int | None = None) -> None:
+        """Byte mode: write into directory (made if missing) the files Hugging Face
+        `transformers.AutoTokenizer.from_pretrained(directory)` loads with no extra arguments,
+        with our ids: tokenizer.json, vocab.json, merges.txt, tokenizer_config.json,
+        special_tokens_map.json. model_max_length: the context length in tokens to record,
+        if any. from_pretrained reads the directory back."""
+        export.save_pretrained(self, directory, model_max_length)
+
     def register_special_tokens(self, tokens: Iterable[str]) -> None:
         """Add special tokens; they take the next ids, in order. A token already registered is
         a ValueError. (Unlike minbpe, ids are not chosen: they follow the vocabulary.)"""
@@ -144,9 +196,13 @@ class Tokenizer:
             sorted({t for t in tokens if tokens.count(t) > 1})
         if repeated:
             raise ValueError(f"special token(s) {repeated} already registered")
+        order = self._spec.token_order
+        if order is not None:   # the new tokens' ids follow every id there is
+            order = np.concatenate([order, np.arange(len(order), len(order) + len(tokens),
+                                                     dtype=np.int32)])
         self._spec = schema.TokenizerSpec(self._spec.mode, self._spec.normalizer,
                                           self._spec.alphabet, self._spec.merges,
-                                          self._spec.special_tokens + tuple(tokens))
+                                          self._spec.special_tokens + tuple(tokens), order)
         self._build()
 
     # ---- what the tokenizer is ---------------------------------------------------------------
@@ -180,8 +236,12 @@ class Tokenizer:
 
     @property
     def merges(self) -> np.ndarray:
-        """(n_merges, 2) int32 (left, right) id pairs; merge k made token n_base + k."""
-        return self._spec.merges.copy()
+        """(n_merges, 2) int32 (left, right) id pairs in merge (rank) order; merge k makes the
+        token vocab[left] + vocab[right], which has id n_base + k when the ids are in our own
+        order (every tokenizer we train)."""
+        if self._ids is None:
+            return self._spec.merges.copy()
+        return self._ids[self._spec.merges]
 
     @property
     def special_tokens(self) -> dict[str, int]:
@@ -201,17 +261,30 @@ class Tokenizer:
 
     def mergeable_ranks(self) -> dict[bytes, int]:
         """Byte mode: token bytes -> rank (= our id) for every non-special token, the form
-        tiktoken.Encoding(mergeable_ranks=...) takes."""
+        tiktoken.Encoding(mergeable_ranks=...) takes. tiktoken merges by rank, so the ids of
+        merge results must rise in merge order (true of GPT-2's); otherwise a ValueError."""
         if self.mode != "byte":
             raise ValueError("mergeable_ranks() exists for byte mode only; naive tokens are "
                              "built over a character alphabet, not bytes")
         n_mergeable = self.n_base + len(self._spec.merges)
-        ranks = {token: i for i, token in enumerate(self._vocab[:n_mergeable])}
+        indexes = range(n_mergeable)
+        if self._ids is None:
+            ids = indexes
+        else:
+            ids = self._ids[:n_mergeable].tolist()
+            falls = np.flatnonzero(np.diff(self._ids[self.n_base:n_mergeable]) < 0)
+            if falls.size:
+                k = int(falls[0]) + 1
+                raise ValueError(f"merge {k} makes id {ids[self.n_base + k]}, below the id "
+                                 f"{ids[self.n_base + k - 1]} of merge {k - 1}: tiktoken takes "
+                                 "ids as merge ranks, so it cannot express this tokenizer")
+        vocab = self._vocab
+        ranks = {vocab[token_id]: token_id for token_id in ids}
         if len(ranks) < n_mergeable:   # training never makes a token twice; a hand-made file may
             first = {}
-            repeated = next(i for i, token in enumerate(self._vocab) if first.setdefault(token, i) != i)
-            raise ValueError(f"token {repeated} repeats the bytes {self._vocab[repeated]!r} of token "
-                             f"{first[self._vocab[repeated]]}; tiktoken ranks need distinct tokens")
+            repeated = next(i for i in ids if first.setdefault(vocab[i], i) != i)
+            raise ValueError(f"token {repeated} repeats the bytes {vocab[repeated]!r} of token "
+                             f"{first[vocab[repeated]]}; tiktoken ranks need distinct tokens")
         return ranks
 
     def __repr__(self) -> str:
@@ -273,7 +346,8 @@ class Tokenizer:
             if not text.isascii():
                 encode_utf8(text)   # refuse lone surrogates before normalization drops them
             text = self.normalizer(text)
-        return self._encoder.encode(encode_utf8(text), self._workspace(method), method)
+        ids = self._encoder.encode(encode_utf8(text), self._workspace(method), method)
+        return ids if self._ids is None else self._ids[ids]
 
     def _special_pattern(self, allowed_special) -> re.Pattern | None:
         if allowed_special == "all":
@@ -330,7 +404,8 @@ class Tokenizer:
             raise ValueError("encode_bytes exists for byte mode only; naive mode encodes text")
         if method not in METHODS:
             raise ValueError(f"method={method!r}: must be one of {METHODS}")
-        return self._encoder.encode(data, self._workspace(method), method).tolist()
+        ids = self._encoder.encode(data, self._workspace(method), method)
+        return (ids if self._ids is None else self._ids[ids]).tolist()
 
     def encode_batch(self, texts: Sequence[str], allowed_special: Iterable[str] | str = (),
                      method: str = "bpe", num_threads: int | None = None) -> list[list[int]]:
@@ -379,7 +454,8 @@ class Tokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes of ids, back to back (special tokens as their text). An id outside
         [0, vocab_size) is a ValueError naming it and its position."""
-        return self._encoder.decode(ids if isinstance(ids, (list, tuple, np.ndarray)) else list(ids))
+        ids = ids if isinstance(ids, (list, tuple, np.ndarray)) else list(ids)
+        return self._encoder.decode(ids, self._decode_tokens)
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """The text of ids. Byte mode: token sequences that cut a UTF-8 character decode with

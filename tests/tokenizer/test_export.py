@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm.tokenizer import Tokenizer
-from llm.tokenizer.export import byte_to_unicode, export, hf_tokenizer_json, tiktoken_ranks
+from llm.tokenizer.byte_level import byte_to_unicode
+from llm.tokenizer.export import export, hf_tokenizer_json, tiktoken_ranks
 from llm.tokenizer.pretokenize import GPT2_PATTERN
 
 SAMPLE = "".join(f"Line {i}: it's the {'very ' * (i % 4)}end of the world as we know it, "
@@ -68,7 +69,9 @@ def test_special_tokens_and_decoding(tokenizer, hf, tiktoken_encoding):
 
 def test_hf_document_shape(tokenizer):
     document = hf_tokenizer_json(tokenizer)
-    assert len(document["model"]["vocab"]) == tokenizer.vocab_size - 1
+    # every token, the special one too (as GPT-2's own): HF takes an added token's id from there
+    assert len(document["model"]["vocab"]) == tokenizer.vocab_size
+    assert document["model"]["vocab"]["<|endoftext|>"] == tokenizer.special_tokens["<|endoftext|>"]
     assert len(document["model"]["merges"]) == len(tokenizer.merges)
     assert document["added_tokens"][0]["id"] == tokenizer.special_tokens["<|endoftext|>"]
     assert tiktoken_ranks(tokenizer).count("\n") == tokenizer.vocab_size - 1

@@ -26,7 +26,8 @@ def test_round_trip_through_json():
 
 @pytest.mark.parametrize("changes, message", [
     ({"format": "something-else"}, "field 'format' is 'something-else'"),
-    ({"version": 2}, "field 'version' is 2, newer .* upgrade llm-from-scratch"),
+    ({"version": 3}, "field 'version' is 3, newer .* upgrade llm-from-scratch"),
+    ({"version": 2}, "field 'token_order' is missing"),
     ({"version": "1"}, "field 'version' is '1'; expected int"),
     ({"version": 0}, "field 'version' is 0"),
     ({"mode": "bytes"}, "field 'mode' is 'bytes'"),
