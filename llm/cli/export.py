@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", type=Path, required=True, metavar="DIR",
                         help="a model directory (a run's model/ or checkpoint/, or a Hugging "
                              "Face GPT-2 directory)")
-    parser.add_argument("--format", choices=FORMATS, default="hf", help="what to write (default hf)")
+    parser.add_argument("--format", choices=FORMATS, default="hf",
+                        help="what to write (default hf)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a new or empty directory")
     parser.set_defaults(func=cmd_export)
