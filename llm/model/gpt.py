@@ -26,7 +26,6 @@ from llm.model.layers import Block, BufferPool, GPTLayers, LayerNorm, ResidualSu
 from llm.model.parameters import TensorBuffer, decay_mask, initialize
 from llm.model.positional import position_ids
 from llm.model.sampling import SamplingConfig
-from llm.tokenizer.export import check_byte_mode
 
 IGNORE_INDEX = -1
 
@@ -353,10 +352,4 @@ class GPT:
         tokenizer: also written there (tokenizer.save_pretrained, with model_max_length the
         block size), its end-of-text id becoming the config's bos and eos token ids. A
         post-norm model or one with sinusoidal positions is a ValueError (GPT-2 has neither)."""
-        eos = None
-        if tokenizer is not None:
-            check_byte_mode(tokenizer)   # before a file is written, not half-way
-            eos = tokenizer.end_of_text_id
-        pretrained.save(directory, self.config, dict(self.params.items()), eos)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(directory, model_max_length=self.config.block_size)
+        pretrained.save(directory, self.config, dict(self.params.items()), tokenizer)

@@ -144,11 +144,16 @@ def hf_config(config: GPTConfig, eos_token_id: int | None = None) -> dict:
 
 
 def save(directory: str | os.PathLike, config: GPTConfig, tensors: dict[str, np.ndarray],
-         eos_token_id: int | None = None) -> None:
+         tokenizer=None) -> None:
     """Write config.json and model.safetensors (float32, GPT2LMHeadModel's tensor names,
-    metadata {"format": "pt"}) into directory (created if needed)."""
+    metadata {"format": "pt"}) into directory (created if needed), and the tokenizer's files
+    when given (its save_pretrained, with model_max_length the block size; its end-of-text id
+    becomes the bos and eos ids). What either cannot write is refused before any file is."""
+    eos_token_id = None if tokenizer is None else tokenizer.end_of_text_id
     document = hf_config(config, eos_token_id)
     directory = Path(directory)
+    if tokenizer is not None:   # first: a tokenizer HF cannot read fails here
+        tokenizer.save_pretrained(directory, model_max_length=config.block_size)
     directory.mkdir(parents=True, exist_ok=True)
     named = {name if name == LM_HEAD else PREFIX + name: tensor
              for name, tensor in tensors.items()}
