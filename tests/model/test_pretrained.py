@@ -4,6 +4,7 @@ prefix, tied or not) and written, checked against a plain NumPy GPT-2 forward wr
 where installed, against transformers itself; the options we do not implement and damaged
 directories refused with their names; loading in about the weights' size of memory."""
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -437,6 +438,8 @@ def peak_growth(directory: Path, kind: str) -> tuple[int, int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc/self/status")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's shadow memory and quarantine change the figures")
 def test_loading_takes_about_the_weights_size_in_memory(tmp_path):
     model = GPT(GPTConfig(vocab_size=8192, block_size=256, n_layer=6, n_head=6, d_model=384,
                           tie_embeddings=False))
