@@ -8,7 +8,10 @@ at two sizes of a character-level model (vocab 65) and GPT-2 124M's shape at two
     gpt2-t256: the same at batch 4 x 256 tokens
 
     python -m pytest benchmarks/test_train_bench.py        # pytest-benchmark, one group per size
-    python -m benchmarks.test_train_bench [small|large]    # table: ms/iter, ratio, peak memory
+    python -m benchmarks.test_train_bench [small|large|gpt2-t64|gpt2-t256]   # table: ms/iter,
+                                                            # ratio, peak memory
+    python -m benchmarks.test_train_bench gpt2-t64 --fine-tune   # a loaded checkpoint vs a new
+                                                                 # model (same speed expected)
 
 The table runs each (implementation, size) in a fresh subprocess, alternating (six times for
 small, twice for large), so the two OpenMP pools never share a process and the peak resident
@@ -20,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +40,7 @@ SIZES = {
     "large": dict(config=dict(n_layer=6, n_head=6, d_model=384, block_size=256), batch_size=64,
                   rounds=3, repeats=2),
     "gpt2-t64": dict(config=dict(vocab_size=50257, n_layer=12, n_head=12, d_model=768,
-                                 block_size=64), batch_size=4, rounds=6, repeats=3),
+                                 block_size=64), batch_size=4, rounds=6, repeats=6),
     "gpt2-t256": dict(config=dict(vocab_size=50257, n_layer=12, n_head=12, d_model=768,
                                   block_size=256), batch_size=4, rounds=4, repeats=3),
 }
@@ -56,9 +60,10 @@ def make_batch(size: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return ids[:, :-1].astype(np.int32), ids[:, 1:].astype(np.int32)
 
 
-def ours_train_step(size: str):
-    """A function running one training iteration of llm.GPT; returns the loss."""
-    model = GPT(make_config(size))
+def ours_train_step(size: str, model: GPT | None = None):
+    """A function running one training iteration of llm.GPT (model, or a new one); returns the
+    loss."""
+    model = model or GPT(make_config(size))
     params, grads = model.params.flat, model.grads.flat
     m, v = np.zeros_like(params), np.zeros_like(params)
     decay = model.decay_mask()
@@ -101,11 +106,23 @@ def torch_train_step(size: str):
     return train_step
 
 
-STEP_BUILDERS = {"ours": ours_train_step, "torch": torch_train_step}
+def pretrained_train_step(size: str):
+    """The same iteration of a model saved in Hugging Face's GPT-2 format and loaded back, as
+    `llm train --init-from` starts a fine-tuning run (which must run as fast as training from
+    scratch)."""
+    with tempfile.TemporaryDirectory() as directory:
+        GPT(make_config(size)).save_pretrained(directory)
+        model = GPT.from_pretrained(directory)
+    return ours_train_step(size, model)
+
+
+STEP_BUILDERS = {"ours": ours_train_step, "torch": torch_train_step,
+                 "ours-pretrained": pretrained_train_step}
+PEERS = {"torch": ("ours", "torch"), "fine-tune": ("ours", "ours-pretrained")}
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("implementation", list(STEP_BUILDERS))
+@pytest.mark.parametrize("implementation", ["ours", "torch"])
 def test_train_iteration(benchmark, implementation, size):
     if implementation == "torch":
         pytest.importorskip("torch")
@@ -143,30 +160,31 @@ def run_measure(implementation: str, size: str, iterations: int) -> dict:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def compare(size: str) -> None:
-    """Alternate fresh processes of ours and PyTorch (the size's `repeats` times). The shared
-    machine drifts between faster and slower states that both feel, so besides the overall
-    medians the speed-up is also given as the median of each adjacent (ours, torch) pair's
-    ratio."""
+def compare(size: str, names: tuple[str, str] = PEERS["torch"]) -> None:
+    """Alternate fresh processes of ours and the peer (PyTorch, or ours loaded from a
+    checkpoint) the size's `repeats` times. The shared machine drifts between faster and
+    slower states that both feel, so besides the overall medians the speed-up is also given as
+    the median of each adjacent (ours, peer) pair's ratio."""
     repeats = SIZES[size]["repeats"]
     iterations = max(2, SIZES[size]["rounds"] // 2)
-    results = {name: {"ms": [], "cpu_ms": [], "maxrss_mb": 0.0} for name in STEP_BUILDERS}
+    results = {name: {"ms": [], "cpu_ms": [], "maxrss_mb": 0.0} for name in names}
     pair_ratios = []
+    ours, peer = names
     for _ in range(repeats):
         run_medians = {}
-        for name in STEP_BUILDERS:
+        for name in names:
             run = run_measure(name, size, iterations)
             results[name]["ms"] += run["ms"]
             results[name]["cpu_ms"] += run["cpu_ms"]
             results[name]["maxrss_mb"] = max(results[name]["maxrss_mb"], run["maxrss_mb"])
             run_medians[name] = statistics.median(run["ms"])
-        pair_ratios.append(run_medians["torch"] / run_medians["ours"])
+        pair_ratios.append(run_medians[peer] / run_medians[ours])
     wall = {name: statistics.median(result["ms"]) for name, result in results.items()}
     cpu = {name: statistics.median(result["cpu_ms"]) for name, result in results.items()}
     print(f"{size}: threads={thread_count()}  " + "  ".join(
         f"{name} {wall[name]:.1f} ms/iter (cpu {cpu[name]:.1f} ms, peak "
-        f"{results[name]['maxrss_mb']:.0f} MB)" for name in STEP_BUILDERS) +
-        f"  speed-up {wall['torch'] / wall['ours']:.2f}x (cpu {cpu['torch'] / cpu['ours']:.2f}x);"
+        f"{results[name]['maxrss_mb']:.0f} MB)" for name in names) +
+        f"  speed-up {wall[peer] / wall[ours]:.2f}x (cpu {cpu[peer] / cpu[ours]:.2f}x);"
         f" adjacent pairs: median {statistics.median(pair_ratios):.2f}x, range "
         f"{min(pair_ratios):.2f}-{max(pair_ratios):.2f}x")
 
@@ -175,5 +193,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
         print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:
-        for size in sys.argv[1:] or list(SIZES):
-            compare(size)
+        peers = PEERS["fine-tune" if "--fine-tune" in sys.argv else "torch"]
+        for size in [arg for arg in sys.argv[1:] if arg != "--fine-tune"] or list(SIZES):
+            compare(size, peers)
