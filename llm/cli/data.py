@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from llm.cli.options import TOKENIZER_FILES
 from llm.data import conversations, download, prepare
 from llm.data.corpus import VAL_FRACTION
 from llm.util.text import iter_files
@@ -46,7 +47,7 @@ def register(subparsers) -> None:
                     "them); the last --val-fraction of the tokens validate, as `llm train` "
                     "splits text files.")
     make.add_argument("--tokenizer", type=Path, required=True, metavar="FILE",
-                      help="a tokenizer.json (from `llm tokenizer train`)")
+                      help=TOKENIZER_FILES)
     make.add_argument("--input", nargs="+", required=True, metavar="PATH",
                       help="text files or directories of .txt files")
     make.add_argument("--out", type=Path, required=True, metavar="DIR")

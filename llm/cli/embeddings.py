@@ -9,7 +9,7 @@
 import argparse
 from pathlib import Path
 
-from llm.cli.options import signature_defaults
+from llm.cli.options import TOKENIZER_FILES, signature_defaults
 from llm.embeddings.corpus import ByteSpelling, TokenSentences, WordSentences
 from llm.embeddings.word2vec import Word2Vec
 
@@ -17,7 +17,7 @@ from llm.embeddings.word2vec import Word2Vec
 def cmd_train(args: argparse.Namespace) -> int:
     if args.tokenizer is not None:
         from llm.tokenizer import Tokenizer
-        sentences = TokenSentences(args.input, Tokenizer.load(args.tokenizer))
+        sentences = TokenSentences(args.input, Tokenizer.from_pretrained(args.tokenizer))
     else:
         sentences = WordSentences(args.input)
     model = Word2Vec.train(sentences, dim=args.dim, window=args.window, negative=args.negative,
@@ -97,7 +97,8 @@ def register(subparsers) -> None:
     train.add_argument("--input", type=Path, nargs="+", required=True, metavar="PATH",
                        help="text files, or directories of .txt files")
     train.add_argument("--tokenizer", type=Path, metavar="FILE",
-                       help="train on this tokenizer's tokens instead of words")
+                       help="train on this tokenizer's tokens instead of words: " +
+                            TOKENIZER_FILES)
     defaults = signature_defaults(Word2Vec.train)
     for name, kind, meaning in (
             ("dim", int, "vector size"), ("window", int, "largest distance of a context word"),

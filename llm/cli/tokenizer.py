@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from llm.cli.options import signature_defaults
+from llm.cli.options import TOKENIZER_FILES, signature_defaults
 from llm.tokenizer.export import FORMATS, export
 from llm.tokenizer.tokenizer import METHODS, MODES, NAIVE_TOKEN_NAMES, Tokenizer
 from llm.util.text import decode_text, read_bytes, read_text
@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    tokenizer = Tokenizer.load(args.tokenizer)
+    tokenizer = Tokenizer.from_pretrained(args.tokenizer)
     allowed = "all" if args.allow_special else ()
     ids = tokenizer.encode(read_argument(args.text), allowed_special=allowed, method=args.method)
     print(" ".join(map(str, ids)))
@@ -46,7 +46,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    tokenizer = Tokenizer.load(args.tokenizer)
+    tokenizer = Tokenizer.from_pretrained(args.tokenizer)
     words = read_argument(args.ids).split()
     try:
         ids = [int(word) for word in words]
@@ -65,7 +65,7 @@ def token_text(tokenizer: Tokenizer, token_id: int) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    tokenizer = Tokenizer.load(args.tokenizer)
+    tokenizer = Tokenizer.from_pretrained(args.tokenizer)
     merges = tokenizer.merges
     print(f"mode            {tokenizer.mode}")
     print(f"vocab size      {tokenizer.vocab_size}")
@@ -80,7 +80,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"normalizer      {normalizer}")
     longest = max(range(tokenizer.vocab_size - len(tokenizer.special_tokens)),
                   key=lambda i: len(tokenizer.vocab[i]))
-    print(f"longest token   {token_text(tokenizer, longest)!r} ({len(tokenizer.vocab[longest])} bytes)")
+    print(f"longest token   {token_text(tokenizer, longest)!r} "
+          f"({len(tokenizer.vocab[longest])} bytes)")
     n_shown = 10
     shown = list(range(min(n_shown, len(merges))))
     shown += list(range(max(n_shown, len(merges) - 5), len(merges)))
@@ -88,8 +89,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("sample merges")
     for k in shown:
         left, right = merges[k].tolist()
+        merged = token_text(tokenizer, tokenizer.n_base + k)
         print(f"  {tokenizer.n_base + k:>7}  {token_text(tokenizer, left)!r} + "
-              f"{token_text(tokenizer, right)!r} -> {token_text(tokenizer, tokenizer.n_base + k)!r}")
+              f"{token_text(tokenizer, right)!r} -> {merged!r}")
     if args.file:
         start = time.perf_counter()
         if tokenizer.mode == "byte":
@@ -108,7 +110,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    export(Tokenizer.load(args.tokenizer), args.format, args.out)
+    export(Tokenizer.from_pretrained(args.tokenizer), args.format, args.out)
     print(f"{args.out}: {args.format} export of {args.tokenizer}")
     return 0
 
@@ -141,7 +143,8 @@ def register(subparsers) -> None:
     train.set_defaults(func=cmd_train)
 
     encode = verbs.add_parser("encode", help="print the token ids of a text")
-    encode.add_argument("--tokenizer", type=Path, required=True, metavar="FILE")
+    encode.add_argument("--tokenizer", type=Path, required=True, metavar="FILE",
+                        help=TOKENIZER_FILES)
     encode.add_argument("--allow-special", action="store_true",
                         help="recognise special tokens in the text (default: plain text)")
     encode.add_argument("--method", choices=METHODS, default="bpe",
@@ -150,18 +153,21 @@ def register(subparsers) -> None:
     encode.set_defaults(func=cmd_encode)
 
     decode = verbs.add_parser("decode", help="print the text of token ids")
-    decode.add_argument("--tokenizer", type=Path, required=True, metavar="FILE")
+    decode.add_argument("--tokenizer", type=Path, required=True, metavar="FILE",
+                        help=TOKENIZER_FILES)
     decode.add_argument("ids", nargs="*", metavar="IDS",
                         help="ids separated by spaces; none or - reads stdin")
     decode.set_defaults(func=cmd_decode)
 
     info = verbs.add_parser("info", help="sizes, sample merges, bytes per token on a file")
-    info.add_argument("--tokenizer", type=Path, required=True, metavar="FILE")
+    info.add_argument("--tokenizer", type=Path, required=True, metavar="FILE",
+                        help=TOKENIZER_FILES)
     info.add_argument("--file", type=Path, metavar="PATH", help="measure bytes per token on it")
     info.set_defaults(func=cmd_info)
 
     export_verb = verbs.add_parser("export", help="write a byte-mode tokenizer for HF or tiktoken")
-    export_verb.add_argument("--tokenizer", type=Path, required=True, metavar="FILE")
+    export_verb.add_argument("--tokenizer", type=Path, required=True, metavar="FILE",
+                        help=TOKENIZER_FILES)
     export_verb.add_argument("--format", choices=FORMATS, required=True)
     export_verb.add_argument("--out", type=Path, required=True, metavar="FILE")
     export_verb.set_defaults(func=cmd_export)

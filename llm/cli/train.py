@@ -14,6 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from llm.cli.logs import configure_logging
+from llm.cli.options import TOKENIZER_FILES
 from llm.model import GPTConfig, load
 from llm.model.config import ACTIVATIONS, NORMS, POSITIONALS
 from llm.train import distributed, evaluate, run
@@ -63,7 +64,7 @@ def register(subparsers) -> None:
                             "the loss on the assistant's turns only)")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--tokenizer", type=Path, metavar="FILE",
-                        help="a tokenizer.json (from `llm tokenizer train`)")
+                        help=TOKENIZER_FILES)
     source.add_argument("--char", action="store_true",
                         help="character-level: one token per distinct character of the data")
     source.add_argument("--init-from", type=Path, metavar="DIR",

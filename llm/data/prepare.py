@@ -18,7 +18,6 @@ A prepared directory is therefore a cache: training on it or on the files gives 
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +58,7 @@ def prepare(tokenizer: Tokenizer | str | os.PathLike, inputs, out_dir: str | os.
     """Tokenize the text files named by inputs (files, or directories of .txt files) into the
     prepared directory out_dir (see the module docstring); returns its meta.
 
-    tokenizer: a Tokenizer or the path of a tokenizer.json.
+    tokenizer: a Tokenizer or the path of one (what Tokenizer.from_pretrained reads).
     overwrite: replace out_dir if it already holds prepared data (otherwise an error).
     The directory appears complete or not at all (llm.util.atomic.replace_directory).
     """
@@ -72,17 +71,14 @@ def prepare(tokenizer: Tokenizer | str | os.PathLike, inputs, out_dir: str | os.
         raise ValueError(f"{out_dir} already exists; {hint}")
     tokenizer_file = None if isinstance(tokenizer, Tokenizer) else Path(tokenizer)
     if tokenizer_file is not None:
-        tokenizer = Tokenizer.load(tokenizer_file)
+        tokenizer = Tokenizer.from_pretrained(tokenizer_file)
     stream = TokenStream(tokenizer, inputs, chunk_bytes, num_threads, progress)
     if not stream.files:
         raise ValueError(f"no .txt files in {', '.join(map(str, inputs))}")
     meta = {}
 
     def write(work: Path) -> None:
-        if tokenizer_file is None:
-            tokenizer.save(work / TOKENIZER_FILE)
-        else:
-            shutil.copyfile(tokenizer_file, work / TOKENIZER_FILE)   # the user's file, as it is
+        tokenizer.save(work / TOKENIZER_FILE)   # ours, whatever format it was read from
         dtype = token_dtype(tokenizer.vocab_size)
         with open(work / TRAIN_FILE, "wb") as out:
             for ids in stream:
@@ -127,8 +123,8 @@ def load_prepared(directory: str | os.PathLike) -> tuple[np.memmap, np.memmap, d
         raise FileNotFoundError(f"{directory} is not a prepared directory (no {META_FILE}); "
                                 "make one with `llm data prepare`")
     meta = read_json(directory / META_FILE)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) \
-            or meta["version"] > VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+            or not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
         raise ValueError(f"{directory / META_FILE}: not a prepared-tokens file this version "
                          f"reads (format {meta.get('format')!r}, version {meta.get('version')!r})")
     dtype = np.dtype(meta["dtype"])

@@ -178,7 +178,7 @@ def prepared_tokenizer(directory: Path, tokenizer, documents: bool) -> Tokenizer
     None or the same one."""
     own = Tokenizer.load(directory / PREPARED_TOKENIZER)
     if isinstance(tokenizer, (str, os.PathLike)) and tokenizer != "char":
-        tokenizer = Tokenizer.load(tokenizer)
+        tokenizer = Tokenizer.from_pretrained(tokenizer)
     if tokenizer is not None and (tokenizer == "char" or
                                   schema.to_json(tokenizer.spec) != schema.to_json(own.spec)):
         raise ValueError(f"{directory} was tokenized with its own {PREPARED_TOKENIZER}; leave "
@@ -199,7 +199,8 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
     data: text files or directories, or one directory written by `llm data prepare` (its own
     tokenizer is used; tokenizer may then be None), or conversation files (chat training: the
     chat tokens are added to the tokenizer). tokenizer: "char" (build a character-level
-    tokenizer from the data), a trained Tokenizer, or the path of a tokenizer.json.
+    tokenizer from the data), a trained Tokenizer, or the path of one (what
+    Tokenizer.from_pretrained reads: our tokenizer.json, Hugging Face's, GPT-2's files).
     model_config: GPTConfig fields except vocab_size (from the tokenizer) and seed
     (config.seed); block_size is required.
     documents: keep documents apart (left-padded windows) instead of joining them.
@@ -236,7 +237,7 @@ def start(data: list[str | os.PathLike], run_dir: str | os.PathLike, model_confi
                 [turn.text for conversation in conversations for turn in conversation])
         else:
             tokenizer_source = str(Path(tokenizer).resolve())
-            tokenizer = Tokenizer.load(tokenizer)
+            tokenizer = Tokenizer.from_pretrained(tokenizer)
     if conversations is not None:
         add_chat_tokens(tokenizer)
     for key in ("vocab_size", "seed"):

@@ -7,6 +7,8 @@ import pytest
 from llm import cli
 from llm.tokenizer import Tokenizer
 
+from ..tokenizer.test_pretrained import gpt2_ids, write_gpt2_files
+
 TEXT = "".join(f"It was the best of times, it was the worst of times; it was the age of wisdom, "
                f"it was the age of foolishness ({i}).\n" for i in range(30))
 
@@ -57,7 +59,8 @@ def test_train_encode_decode_info(capsys, tmp_path, corpus, monkeypatch):
                        "--file", str(corpus))
     assert code == 0 and "vocab size      290" in out and "sample merges" in out
     n_tokens = len(tokenizer.encode(TEXT))
-    assert f"{len(TEXT)} bytes, {n_tokens} tokens, {len(TEXT) / n_tokens:.3f} bytes per token" in out
+    assert (f"{len(TEXT)} bytes, {n_tokens} tokens, {len(TEXT) / n_tokens:.3f} bytes per token"
+            in out)
 
 
 
@@ -75,7 +78,8 @@ def test_encode_takes_invalid_utf8_on_stdin_as_train_does(capsys, tmp_path, corp
 def test_naive_mode_train_and_info(capsys, tmp_path, corpus):
     out_file = tmp_path / "naive.json"
     code, out, _ = run(capsys, tmp_path, "tokenizer", "train", "--input", str(corpus), "--mode",
-                       "naive", "--vocab-size", "60", "--special-token", "<s>", "--out", str(out_file))
+                       "naive", "--vocab-size", "60", "--special-token", "<s>", "--out",
+                       str(out_file))
     assert code == 0
     assert list(Tokenizer.load(out_file).special_tokens) == ["<unknown>", "<s>"]
     code, out, _ = run(capsys, tmp_path, "tokenizer", "info", "--tokenizer", str(out_file),
@@ -108,3 +112,22 @@ def test_errors_are_one_line(capsys, tmp_path, corpus):
         code, out, err = run(capsys, tmp_path, "tokenizer", *argv)
         assert code == 1 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_gpt2_tokenizer_directory_works_wherever_a_tokenizer_is_taken(capsys, tmp_path,
+                                                                         corpus):
+    trained = Tokenizer.train(TEXT, 300)
+    gpt2_dir = write_gpt2_files(trained, gpt2_ids(trained), tmp_path / "gpt2")
+    gpt2 = Tokenizer.from_pretrained(gpt2_dir)
+    text = "It was the age of wisdom!"
+    assert gpt2.encode(text) != trained.encode(text)   # GPT-2's byte order: other ids
+    code, out, err = run(capsys, tmp_path, "tokenizer", "encode", "--tokenizer", str(gpt2_dir),
+                         text)
+    assert code == 0, err
+    assert out.split() == [str(i) for i in gpt2.encode(text)]
+
+    code, _, err = run(capsys, tmp_path, "data", "prepare", "--tokenizer", str(gpt2_dir),
+                       "--input", str(corpus), "--out", str(tmp_path / "prepared"))
+    assert code == 0, err
+    kept = Tokenizer.load(tmp_path / "prepared" / "tokenizer.json")   # ours, in GPT-2's order
+    assert kept.vocab == gpt2.vocab and kept.encode(text) == gpt2.encode(text)
