@@ -54,3 +54,16 @@ def test_chat_needs_a_chat_model(tmp_path, capsys):
                   d_model=8)).save(tmp_path, tokenizer)
     assert main(["chat", "--model", str(tmp_path)]) == 1
     assert "not trained for chat" in capsys.readouterr().err
+
+
+def test_chat_with_the_model_exported_to_hugging_face_gives_the_same_replies(
+        model_dir, tmp_path, capsys, monkeypatch):
+    assert main(["export", "--model", str(model_dir), "--out", str(tmp_path / "hf")]) == 0
+    capsys.readouterr()
+    replies = []
+    for directory in (model_dir, tmp_path / "hf"):
+        monkeypatch.setattr("sys.stdin", io.StringIO("hello there\nbye\n"))
+        assert main(["chat", "--model", str(directory), "--max-new-tokens", "6",
+                     "--temperature", "0"]) == 0
+        replies.append(capsys.readouterr().out)
+    assert replies[0] == replies[1] and replies[0].count("model> ") == 2
