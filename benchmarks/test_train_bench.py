@@ -12,6 +12,7 @@ at two sizes of a character-level model (vocab 65) and GPT-2 124M's shape at two
                                                             # ratio, peak memory
     python -m benchmarks.test_train_bench gpt2-t64 --fine-tune   # a loaded checkpoint vs a new
                                                                  # model (same speed expected)
+    python -m benchmarks.test_train_bench small --compile   # against torch.compile (inductor)
 
 The table runs each (implementation, size) in a fresh subprocess, alternating (six times for
 small, twice for large), so the two OpenMP pools never share a process and the peak resident
@@ -83,8 +84,10 @@ def ours_train_step(size: str, model: GPT | None = None):
     return train_step
 
 
-def torch_train_step(size: str):
-    """The same iteration for the PyTorch twin (same initial weights)."""
+def torch_train_step(size: str, compiled: bool = False):
+    """The same iteration for the PyTorch twin (same initial weights); compiled: its loss
+    (forward and, through AOTAutograd, backward) compiled by torch.compile's default inductor
+    backend, which fuses the pointwise work into generated C++ (the first call compiles)."""
     import torch
 
     from benchmarks.torch_gpt import TorchGPT
@@ -94,10 +97,11 @@ def torch_train_step(size: str):
     optimizer = torch.optim.AdamW(twin.decay_groups(WEIGHT_DECAY), lr=LEARNING_RATE,
                                   betas=BETAS, eps=EPS, fused=True)
     idx, targets = (torch.from_numpy(a.astype(np.int64)) for a in make_batch(size))
+    loss_of = torch.compile(twin.loss) if compiled else twin.loss
 
     def train_step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        loss = twin.loss(idx, targets)
+        loss = loss_of(idx, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(twin.parameters(), MAX_NORM)
         optimizer.step()
@@ -117,8 +121,10 @@ def pretrained_train_step(size: str):
 
 
 STEP_BUILDERS = {"ours": ours_train_step, "torch": torch_train_step,
+                 "torch-compile": lambda size: torch_train_step(size, compiled=True),
                  "ours-pretrained": pretrained_train_step}
-PEERS = {"torch": ("ours", "torch"), "fine-tune": ("ours", "ours-pretrained")}
+PEERS = {"torch": ("ours", "torch"), "compile": ("ours", "torch-compile"),
+         "fine-tune": ("ours", "ours-pretrained")}
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -193,6 +199,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
         print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:
-        peers = PEERS["fine-tune" if "--fine-tune" in sys.argv else "torch"]
-        for size in [arg for arg in sys.argv[1:] if arg != "--fine-tune"] or list(SIZES):
+        options = {"--fine-tune": "fine-tune", "--compile": "compile"}
+        peers = PEERS[next((options[arg] for arg in sys.argv if arg in options), "torch")]
+        for size in [arg for arg in sys.argv[1:] if arg not in options] or list(SIZES):
             compare(size, peers)
