@@ -2,11 +2,13 @@
 of llm.GPT with its KV cache (GPT.generate) against the PyTorch twin (benchmarks/torch_gpt.py,
 eager, with TorchKVCache: preallocated per-layer keys and values), same thread count, random
 initial weights. Without a cache (the whole context through forward for every token) for
-context. Two character-level models (vocab 65), with block_size 1024 so that the 516 positions
-fit without a sliding window:
+context. Two character-level models (vocab 65) and GPT-2 124M's shape, with block_size 1024 so
+that the 516 positions fit without a sliding window:
 
     small: n_layer=4, n_head=4, d_model=128
     large: n_layer=6, n_head=6, d_model=384
+    gpt2:  n_layer=12, n_head=12, d_model=768, vocab 50257 (test_llamacpp_bench.py has it
+           against llama.cpp)
 
     python -m pytest benchmarks/test_generate_bench.py     # pytest-benchmark, one group per size
     python -m benchmarks.test_generate_bench [small|large]  # table: tokens/s and ratios
@@ -29,7 +31,8 @@ from benchmarks.timing import benchmark_median, thread_count
 from llm.model import GPT, GPTConfig, KVCache, SamplingConfig
 
 SIZES = {"small": dict(n_layer=4, n_head=4, d_model=128),
-         "large": dict(n_layer=6, n_head=6, d_model=384)}
+         "large": dict(n_layer=6, n_head=6, d_model=384),
+         "gpt2": dict(n_layer=12, n_head=12, d_model=768, vocab_size=50257)}
 VOCAB_SIZE, BLOCK_SIZE = 65, 1024
 PROMPT = (np.arange(16) * 7 % VOCAB_SIZE).tolist()
 NEW_TOKENS = 500
@@ -37,7 +40,7 @@ RUNS = 3
 
 
 def make_model(size: str) -> GPT:
-    return GPT(GPTConfig(vocab_size=VOCAB_SIZE, block_size=BLOCK_SIZE, **SIZES[size]))
+    return GPT(GPTConfig(**{"vocab_size": VOCAB_SIZE, "block_size": BLOCK_SIZE, **SIZES[size]}))
 
 
 def ours(size: str, cached: bool):
@@ -103,7 +106,8 @@ def test_generation(benchmark, implementation, size, cached):
     benchmark.extra_info["threads"] = thread_count()
     tokens = benchmark.pedantic(run, rounds=RUNS if cached else 1, warmup_rounds=1 if cached
                                 else 0)
-    assert len(tokens) == NEW_TOKENS and all(0 <= t < VOCAB_SIZE for t in tokens)
+    vocab_size = SIZES[size].get("vocab_size", VOCAB_SIZE)
+    assert len(tokens) == NEW_TOKENS and all(0 <= t < vocab_size for t in tokens)
     median = benchmark_median(benchmark)
     if median is not None:
         benchmark.extra_info["tokens_per_second"] = NEW_TOKENS / median
