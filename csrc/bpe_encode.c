@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bpe.h"
+#include "hash.h"
 
 struct bpe_encoder {
     pretokenize_mode mode;
@@ -14,12 +15,35 @@ struct bpe_encoder {
     int64_t longest_token;    // bytes
 };
 
+/* One piece in the piece cache: 32 bytes, two to a cache line, so that a hit on a piece of up
+ * to PIECE_INLINE_BYTES bytes (nearly all: words are short) reads one line and nothing else. */
+#define PIECE_INLINE_BYTES 14
+
+typedef struct {
+    uint64_t hash;        // hash_bytes of the piece
+    int32_t ids;          // count == 1: the id itself; else the offset of the ids in cached_ids
+    int32_t long_bytes;   // length > PIECE_INLINE_BYTES: the offset of the piece in cached_bytes
+    uint8_t length;       // the piece's bytes, 1 .. BPE_CACHE_MAX_PIECE; 0: an empty entry
+    uint8_t count;        // its ids, 1 .. length
+    uint8_t bytes[PIECE_INLINE_BYTES];   // the piece, if it fits
+} piece_entry;
+
+_Static_assert(sizeof(piece_entry) == 32, "a piece_entry is half a cache line");
+_Static_assert(BPE_CACHE_MAX_PIECE <= UINT8_MAX, "a piece's length and id count fit a uint8_t");
+
+#define PIECE_CACHE_MIN_CAPACITY 4096
+
 struct bpe_workspace {
-    /* the piece cache: piece bytes -> offset in cached_ids of (count, id, id, ...) */
-    hash_lookup* cache;
-    int32_t* cached_ids;         // (cached_ids_capacity,)
+    /* the piece cache: open addressing with linear probing, at most half full */
+    piece_entry* entries;        // (cache_capacity,)
+    int64_t cache_capacity;      // a power of two
+    int64_t cache_size;
+    int32_t* cached_ids;         // (cached_ids_capacity,) the ids of pieces of several ids
     int64_t cached_ids_used;
     int64_t cached_ids_capacity;
+    uint8_t* cached_bytes;       // (cached_bytes_capacity,) the bytes of long pieces
+    int64_t cached_bytes_used;
+    int64_t cached_bytes_capacity;
     /* scratch for one piece of up to scratch_capacity bytes */
     int32_t* symbols;            // (scratch_capacity,)
     int32_t* prev;               // (scratch_capacity,) linked list of the symbols left
@@ -87,18 +111,20 @@ void bpe_encoder_free(bpe_encoder* encoder) {
 bpe_workspace* bpe_workspace_new(void) {
     bpe_workspace* workspace = calloc(1, sizeof *workspace);
     if (!workspace) return NULL;
-    workspace->cache = hash_lookup_new(4096);
-    if (!workspace->cache) {
+    workspace->entries = calloc(PIECE_CACHE_MIN_CAPACITY, sizeof *workspace->entries);
+    if (!workspace->entries) {
         free(workspace);
         return NULL;
     }
+    workspace->cache_capacity = PIECE_CACHE_MIN_CAPACITY;
     return workspace;
 }
 
 void bpe_workspace_free(bpe_workspace* workspace) {
     if (!workspace) return;
-    hash_lookup_free(workspace->cache);
+    free(workspace->entries);
     free(workspace->cached_ids);
+    free(workspace->cached_bytes);
     free(workspace->symbols);
     free(workspace->prev);
     free(workspace->next);
@@ -126,39 +152,101 @@ static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
     return LLM_OK;
 }
 
-/* The cached ids of piece[0:n], copied to ids; -1 if the piece is not cached. */
-static int64_t cache_get(int32_t* ids, const bpe_workspace* workspace, const uint8_t* piece, int64_t n) {
-    const int32_t offset = hash_lookup_get(workspace->cache, piece, n);
-    if (offset < 0) return -1;
-    const int32_t count = workspace->cached_ids[offset];
-    memcpy(ids, workspace->cached_ids + offset + 1, (size_t)count * sizeof *ids);
-    return count;
+/* The entry of piece[0:n] (whose hash is hash), or the empty entry where it would go. */
+static inline piece_entry* cache_find(const bpe_workspace* workspace, uint64_t hash,
+                                      const uint8_t* piece, int64_t n) {
+    const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
+    for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
+        piece_entry* entry = &workspace->entries[i];
+        if (entry->length == 0) return entry;
+        if (entry->hash == hash && entry->length == n
+                && bytes_equal(n <= PIECE_INLINE_BYTES ? entry->bytes
+                                                       : workspace->cached_bytes + entry->long_bytes,
+                               piece, n))
+            return entry;
+    }
 }
 
-static llm_status cache_put(bpe_workspace* workspace, const uint8_t* piece, int64_t n,
+/* The ids of a cached entry, copied to ids; their count. */
+static inline int64_t cache_read(int32_t* ids, const bpe_workspace* workspace, const piece_entry* entry) {
+    if (entry->count == 1) {
+        ids[0] = entry->ids;
+        return 1;
+    }
+    memcpy(ids, workspace->cached_ids + entry->ids, (size_t)entry->count * sizeof *ids);
+    return entry->count;
+}
+
+/* Make room for needed more elements of size bytes in *buffer (capacity *capacity, *used used). */
+static llm_status reserve_buffer(void** buffer, int64_t* capacity, int64_t used, int64_t needed,
+                                 size_t size) {
+    if (used + needed <= *capacity) return LLM_OK;
+    int64_t grown_capacity = *capacity > 0 ? *capacity : 1 << 14;
+    while (grown_capacity < used + needed) grown_capacity *= 2;
+    void* grown = realloc(*buffer, (size_t)grown_capacity * size);
+    if (!grown) return LLM_ERR_NOMEM;
+    *buffer = grown;
+    *capacity = grown_capacity;
+    return LLM_OK;
+}
+
+/* Double the entries, re-placing each by its stored hash. */
+static llm_status grow_cache(bpe_workspace* workspace) {
+    const int64_t capacity = 2 * workspace->cache_capacity;
+    piece_entry* entries = calloc((size_t)capacity, sizeof *entries);
+    if (!entries) return LLM_ERR_NOMEM;
+    const uint64_t mask = (uint64_t)capacity - 1;
+    for (int64_t i = 0; i < workspace->cache_capacity; i++) {
+        const piece_entry* entry = &workspace->entries[i];
+        if (entry->length == 0) continue;
+        uint64_t j = entry->hash & mask;
+        while (entries[j].length != 0) j = (j + 1) & mask;
+        entries[j] = *entry;
+    }
+    free(workspace->entries);
+    workspace->entries = entries;
+    workspace->cache_capacity = capacity;
+    return LLM_OK;
+}
+
+/* Cache the ids (count,) of piece[0:n] (1 <= n <= BPE_CACHE_MAX_PIECE, not cached yet, hash its
+ * hash). A full cache starts over empty. */
+static llm_status cache_put(bpe_workspace* workspace, uint64_t hash, const uint8_t* piece, int64_t n,
                             const int32_t* ids, int64_t count) {
-    if (hash_lookup_size(workspace->cache) >= BPE_CACHE_MAX_ENTRIES) {   /* start over */
-        hash_lookup* empty = hash_lookup_new(4096);
-        if (!empty) return LLM_ERR_NOMEM;
-        hash_lookup_free(workspace->cache);
-        workspace->cache = empty;
+    if (workspace->cache_size >= BPE_CACHE_MAX_ENTRIES) {   /* start over */
+        memset(workspace->entries, 0, (size_t)workspace->cache_capacity * sizeof *workspace->entries);
+        workspace->cache_size = 0;
         workspace->cached_ids_used = 0;
+        workspace->cached_bytes_used = 0;
     }
-    const int64_t needed = workspace->cached_ids_used + 1 + count;
-    if (needed > workspace->cached_ids_capacity) {
-        int64_t capacity = workspace->cached_ids_capacity > 0 ? workspace->cached_ids_capacity : 1 << 14;
-        while (capacity < needed) capacity *= 2;
-        int32_t* grown = realloc(workspace->cached_ids, (size_t)capacity * sizeof *grown);
-        if (!grown) return LLM_ERR_NOMEM;
-        workspace->cached_ids = grown;
-        workspace->cached_ids_capacity = capacity;
+    if (2 * (workspace->cache_size + 1) > workspace->cache_capacity && grow_cache(workspace) != LLM_OK)
+        return LLM_ERR_NOMEM;
+    if (count > 1 && reserve_buffer((void**)&workspace->cached_ids, &workspace->cached_ids_capacity,
+                                    workspace->cached_ids_used, count, sizeof(int32_t)) != LLM_OK)
+        return LLM_ERR_NOMEM;
+    if (n > PIECE_INLINE_BYTES
+            && reserve_buffer((void**)&workspace->cached_bytes, &workspace->cached_bytes_capacity,
+                              workspace->cached_bytes_used, n, 1) != LLM_OK)
+        return LLM_ERR_NOMEM;
+    piece_entry* entry = cache_find(workspace, hash, piece, n);
+    entry->hash = hash;
+    entry->length = (uint8_t)n;
+    entry->count = (uint8_t)count;
+    if (count == 1) {
+        entry->ids = ids[0];
+    } else {
+        entry->ids = (int32_t)workspace->cached_ids_used;
+        memcpy(workspace->cached_ids + workspace->cached_ids_used, ids, (size_t)count * sizeof *ids);
+        workspace->cached_ids_used += count;
     }
-    const int64_t offset = workspace->cached_ids_used;
-    llm_status status = hash_lookup_insert(workspace->cache, piece, n, (int32_t)offset);
-    if (status != LLM_OK) return status;
-    workspace->cached_ids[offset] = (int32_t)count;
-    memcpy(workspace->cached_ids + offset + 1, ids, (size_t)count * sizeof *ids);
-    workspace->cached_ids_used = needed;
+    if (n <= PIECE_INLINE_BYTES) {
+        memcpy(entry->bytes, piece, (size_t)n);
+    } else {
+        entry->long_bytes = (int32_t)workspace->cached_bytes_used;
+        memcpy(workspace->cached_bytes + workspace->cached_bytes_used, piece, (size_t)n);
+        workspace->cached_bytes_used += n;
+    }
+    workspace->cache_size += 1;
     return LLM_OK;
 }
 
@@ -280,13 +368,16 @@ static int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_worksp
         return 1;
     }
     const int cacheable = n <= BPE_CACHE_MAX_PIECE;
+    uint64_t hash = 0;
     if (cacheable) {
-        const int64_t cached = cache_get(ids, workspace, piece, n);
-        if (cached >= 0) return cached;
+        hash = hash_bytes(piece, n);
+        const piece_entry* entry = cache_find(workspace, hash, piece, n);
+        if (entry->length != 0) return cache_read(ids, workspace, entry);
     }
     const int64_t count = method == BPE_GREEDY ? greedy_piece(ids, encoder, piece, n)
                                                : merge_piece(ids, encoder, workspace, piece, n);
-    if (count >= 0 && cacheable && cache_put(workspace, piece, n, ids, count) != LLM_OK) return LLM_ERR_NOMEM;
+    if (count >= 0 && cacheable && cache_put(workspace, hash, piece, n, ids, count) != LLM_OK)
+        return LLM_ERR_NOMEM;
     return count;
 }
 
