@@ -294,6 +294,44 @@ static inline void refresh_candidate(uint64_t* heap, int64_t* heap_size, int32_t
     if (rank_at[a] >= 0) heap_push(heap, heap_size, (uint64_t)rank_at[a] << 32 | (uint32_t)a);
 }
 
+/* Standard BPE on a piece of at most SHORT_PIECE bytes (nearly all are), the same merges as
+ * merge_piece below by a plainer route: the symbols and the ranks of their adjacent pairs sit in
+ * two small arrays; each step takes the lowest rank, the leftmost among equal ones (a scan of a
+ * few entries), merges that pair, closes the gap and re-ranks the two pairs around it. For a
+ * word this beats the heap, which pays its bookkeeping on every merge. */
+#define SHORT_PIECE 32
+#define NO_MERGE INT32_MAX
+
+static inline int32_t rank_of(const pair_table* ranks, int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return NO_MERGE;   /* an unknown character never merges */
+    const int32_t rank = pair_table_get(ranks, left, right);
+    return rank >= 0 ? rank : NO_MERGE;
+}
+
+static int64_t merge_short_piece(int32_t* ids, const bpe_encoder* encoder, const uint8_t* piece,
+                                 int64_t n) {
+    int32_t symbols[SHORT_PIECE], rank_at[SHORT_PIECE];   // rank_at[i]: pair (i, i + 1)
+    const pair_table* ranks = &encoder->ranks;
+    int64_t m = bpe_base_symbols(symbols, encoder->alphabet, piece, n);
+    for (int64_t i = 0; i + 1 < m; i++) rank_at[i] = rank_of(ranks, symbols[i], symbols[i + 1]);
+    while (m > 1) {
+        int64_t best = 0;
+        for (int64_t i = 1; i + 1 < m; i++)
+            if (rank_at[i] < rank_at[best]) best = i;
+        if (rank_at[best] == NO_MERGE) break;
+        symbols[best] = rank_at[best];   /* a merge's rank is the id it makes */
+        m -= 1;
+        for (int64_t i = best + 1; i < m; i++) {
+            symbols[i] = symbols[i + 1];
+            rank_at[i] = rank_at[i + 1];
+        }
+        if (best + 1 < m) rank_at[best] = rank_of(ranks, symbols[best], symbols[best + 1]);
+        if (best > 0) rank_at[best - 1] = rank_of(ranks, symbols[best - 1], symbols[best]);
+    }
+    for (int64_t i = 0; i < m; i++) ids[i] = symbols[i] >= 0 ? symbols[i] : encoder->unknown_id;
+    return m;
+}
+
 /* Standard BPE on one piece. The symbols form a linked list (prev/next); rank_at[pos] is the
  * rank of the pair starting at pos now, so a popped candidate is current exactly when its rank
  * equals rank_at[pos] (a rank names one pair, and the pair at pos changes whenever pos or its
@@ -302,6 +340,7 @@ static inline void refresh_candidate(uint64_t* heap, int64_t* heap_size, int32_t
  * come out in rising rank order. */
 static int64_t merge_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
                            const uint8_t* piece, int64_t n) {
+    if (n <= SHORT_PIECE) return merge_short_piece(ids, encoder, piece, n);
     if (n > INT32_MAX / 4) return LLM_ERR_ARGUMENT;   /* positions are int32 */
     if (reserve_scratch(workspace, n) != LLM_OK) return LLM_ERR_NOMEM;
     int32_t* symbols = workspace->symbols;
@@ -361,16 +400,16 @@ static int64_t greedy_piece(int32_t* ids, const bpe_encoder* encoder, const uint
 
 /* ---- text -------------------------------------------------------------------------------- */
 
-static int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
-                            bpe_method method, const uint8_t* piece, int64_t n) {
+/* The ids of piece[0:n]; hash is hash_bytes(piece, n) when n <= BPE_CACHE_MAX_PIECE and the
+ * piece is not a single byte in byte mode (which is its own id), else unused. */
+static inline int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
+                                   bpe_method method, const uint8_t* piece, int64_t n, uint64_t hash) {
     if (n == 1 && !encoder->alphabet) {
         ids[0] = piece[0];
         return 1;
     }
     const int cacheable = n <= BPE_CACHE_MAX_PIECE;
-    uint64_t hash = 0;
     if (cacheable) {
-        hash = hash_bytes(piece, n);
         const piece_entry* entry = cache_find(workspace, hash, piece, n);
         if (entry->length != 0) return cache_read(ids, workspace, entry);
     }
@@ -381,6 +420,11 @@ static int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_worksp
     return count;
 }
 
+/* Text is encoded in batches of PIECE_BATCH pieces, in three passes: find the pieces' ends;
+ * hash each piece and prefetch its cache entry; then encode them. The cache misses of a batch
+ * (the cache outgrows the L2 cache on a book) overlap instead of following one another. */
+#define PIECE_BATCH 32
+
 int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                    int64_t* consumed,
                    const bpe_encoder* encoder,
@@ -389,14 +433,32 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                    const uint8_t* text,           // (n,)
                    int64_t n,
                    int64_t capacity) {
+    int64_t ends[PIECE_BATCH];
+    uint64_t hashes[PIECE_BATCH];
+    const int hash_single_bytes = encoder->alphabet != NULL;   /* byte mode: a byte is its id */
     int64_t count = 0, pos = 0;
     while (pos < n) {
-        const int64_t end = pretokenize_piece_end(encoder->mode, text, n, pos);
-        if (end - pos > capacity - count) break;   /* its ids might not fit */
-        const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos, end - pos);
-        if (written < 0) return written;
-        count += written;
-        pos = end;
+        const int64_t pieces = pretokenize_piece_ends(ends, PIECE_BATCH, encoder->mode, text, n, pos);
+        const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
+        for (int64_t k = 0, start = pos; k < pieces; start = ends[k++]) {
+            const int64_t length = ends[k] - start;
+            hashes[k] = 0;
+            if (length <= BPE_CACHE_MAX_PIECE && (length > 1 || hash_single_bytes)) {
+                hashes[k] = hash_bytes(text + start, length);
+                __builtin_prefetch(&workspace->entries[hashes[k] & mask]);
+            }
+        }
+        for (int64_t k = 0; k < pieces; pos = ends[k++]) {
+            const int64_t length = ends[k] - pos;
+            if (length > capacity - count) {   /* its ids might not fit */
+                *consumed = pos;
+                return count;
+            }
+            const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos,
+                                                 length, hashes[k]);
+            if (written < 0) return written;
+            count += written;
+        }
     }
     *consumed = pos;
     return count;
