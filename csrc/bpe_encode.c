@@ -11,6 +11,9 @@ struct bpe_encoder {
     hash_lookup* alphabet;    // naive mode: character -> id; NULL in byte mode
     int32_t unknown_id;
     pair_table ranks;         // (left, right) -> the merged token's id, which is also its rank
+    int32_t* byte_pair_ranks; // (256 * 256,) byte mode: the rank of bytes a, b at [a << 8 | b],
+                              // or INT32_MAX (no merge); the first pairs of every piece, so a
+                              // piece's first merges cost a load each instead of a probe
     hash_lookup* tokens;      // token bytes -> id, for the greedy method
     int64_t longest_token;    // bytes
 };
@@ -92,6 +95,18 @@ bpe_encoder* bpe_encoder_new(llm_status* status,
         bpe_encoder_free(encoder);
         return NULL;
     }
+    if (!alphabet) {
+        encoder->byte_pair_ranks = malloc(256 * 256 * sizeof *encoder->byte_pair_ranks);
+        if (!encoder->byte_pair_ranks) {
+            *status = LLM_ERR_NOMEM;
+            bpe_encoder_free(encoder);
+            return NULL;
+        }
+        for (int64_t i = 0; i < 256 * 256; i++) encoder->byte_pair_ranks[i] = INT32_MAX;
+        for (int64_t k = 0; k < n_merges; k++)
+            if (merges[2 * k] < 256 && merges[2 * k + 1] < 256)
+                encoder->byte_pair_ranks[merges[2 * k] << 8 | merges[2 * k + 1]] = (int32_t)(n_base + k);
+    }
     for (int64_t i = 0; i < tokens.size; i++)
         if (tokens.offsets[i + 1] - tokens.offsets[i] > encoder->longest_token)
             encoder->longest_token = tokens.offsets[i + 1] - tokens.offsets[i];
@@ -102,6 +117,7 @@ void bpe_encoder_free(bpe_encoder* encoder) {
     if (!encoder) return;
     hash_lookup_free(encoder->alphabet);
     pair_table_free(&encoder->ranks);
+    free(encoder->byte_pair_ranks);
     hash_lookup_free(encoder->tokens);
     free(encoder);
 }
@@ -173,7 +189,8 @@ static inline int64_t cache_read(int32_t* ids, const bpe_workspace* workspace, c
         ids[0] = entry->ids;
         return 1;
     }
-    memcpy(ids, workspace->cached_ids + entry->ids, (size_t)entry->count * sizeof *ids);
+    const int32_t* cached = workspace->cached_ids + entry->ids;
+    for (int64_t i = 0; i < entry->count; i++) ids[i] = cached[i];   /* a few ids: no memcpy call */
     return entry->count;
 }
 
@@ -313,7 +330,11 @@ static int64_t merge_short_piece(int32_t* ids, const bpe_encoder* encoder, const
     int32_t symbols[SHORT_PIECE], rank_at[SHORT_PIECE];   // rank_at[i]: pair (i, i + 1)
     const pair_table* ranks = &encoder->ranks;
     int64_t m = bpe_base_symbols(symbols, encoder->alphabet, piece, n);
-    for (int64_t i = 0; i + 1 < m; i++) rank_at[i] = rank_of(ranks, symbols[i], symbols[i + 1]);
+    if (encoder->byte_pair_ranks) {
+        for (int64_t i = 0; i + 1 < m; i++) rank_at[i] = encoder->byte_pair_ranks[piece[i] << 8 | piece[i + 1]];
+    } else {
+        for (int64_t i = 0; i + 1 < m; i++) rank_at[i] = rank_of(ranks, symbols[i], symbols[i + 1]);
+    }
     while (m > 1) {
         int64_t best = 0;
         for (int64_t i = 1; i + 1 < m; i++)
@@ -435,18 +456,15 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                    int64_t capacity) {
     int64_t ends[PIECE_BATCH];
     uint64_t hashes[PIECE_BATCH];
-    const int hash_single_bytes = encoder->alphabet != NULL;   /* byte mode: a byte is its id */
     int64_t count = 0, pos = 0;
     while (pos < n) {
         const int64_t pieces = pretokenize_piece_ends(ends, PIECE_BATCH, encoder->mode, text, n, pos);
         const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
         for (int64_t k = 0, start = pos; k < pieces; start = ends[k++]) {
             const int64_t length = ends[k] - start;
-            hashes[k] = 0;
-            if (length <= BPE_CACHE_MAX_PIECE && (length > 1 || hash_single_bytes)) {
-                hashes[k] = hash_bytes(text + start, length);
-                __builtin_prefetch(&workspace->entries[hashes[k] & mask]);
-            }
+            /* every piece is hashed, single bytes too (a branch on them would mispredict) */
+            hashes[k] = length <= BPE_CACHE_MAX_PIECE ? hash_bytes(text + start, length) : 0;
+            __builtin_prefetch(&workspace->entries[hashes[k] & mask]);
         }
         for (int64_t k = 0; k < pieces; pos = ends[k++]) {
             const int64_t length = ends[k] - pos;
