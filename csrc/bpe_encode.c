@@ -18,17 +18,25 @@ struct bpe_encoder {
     int64_t longest_token;    // bytes
 };
 
-/* One piece in the piece cache: 32 bytes, two to a cache line, so that a hit on a piece of up
- * to PIECE_INLINE_BYTES bytes (nearly all: words are short) reads one line and nothing else. */
-#define PIECE_INLINE_BYTES 14
+/* A piece as the cache knows it. Up to SHORT_KEY bytes (nearly all pieces: words are short), the
+ * two words hash_bytes reads from it (short_key_words), which with the length are the piece, so
+ * comparing two pieces is comparing two words; a longer piece is known by its hash and compared
+ * byte by byte. */
+#define SHORT_KEY 16
 
 typedef struct {
-    uint64_t hash;        // hash_bytes of the piece
+    uint64_t words[2];    // a short piece's words; a long one's (hash, offset in cached_bytes)
+    uint64_t hash;
+} piece_key;
+
+/* One piece in the piece cache: 32 bytes, two to a cache line, so that a hit on a short piece
+ * reads one line and nothing else. */
+typedef struct {
+    uint64_t words[2];    // piece_key.words
     int32_t ids;          // count == 1: the id itself; else the offset of the ids in cached_ids
-    int32_t long_bytes;   // length > PIECE_INLINE_BYTES: the offset of the piece in cached_bytes
     uint8_t length;       // the piece's bytes, 1 .. BPE_CACHE_MAX_PIECE; 0: an empty entry
     uint8_t count;        // its ids, 1 .. length
-    uint8_t bytes[PIECE_INLINE_BYTES];   // the piece, if it fits
+    uint8_t unused[10];
 } piece_entry;
 
 _Static_assert(sizeof(piece_entry) == 32, "a piece_entry is half a cache line");
@@ -168,17 +176,28 @@ static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
     return LLM_OK;
 }
 
-/* The entry of piece[0:n] (whose hash is hash), or the empty entry where it would go. */
-static inline piece_entry* cache_find(const bpe_workspace* workspace, uint64_t hash,
+static inline piece_key key_of(const uint8_t* piece, int64_t n) {
+    piece_key key;
+    if (n <= SHORT_KEY) {
+        short_key_words(piece, (uint64_t)n, &key.words[0], &key.words[1]);
+        key.hash = hash_words(key.words[0], key.words[1], (uint64_t)n, hash_seed());
+    } else {
+        key.hash = key.words[0] = hash_bytes(piece, n);
+        key.words[1] = 0;
+    }
+    return key;
+}
+
+/* The entry of piece[0:n] (key its key), or the empty entry where it would go. */
+static inline piece_entry* cache_find(const bpe_workspace* workspace, const piece_key* key,
                                       const uint8_t* piece, int64_t n) {
     const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
-    for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
+    for (uint64_t i = key->hash & mask;; i = (i + 1) & mask) {
         piece_entry* entry = &workspace->entries[i];
         if (entry->length == 0) return entry;
-        if (entry->hash == hash && entry->length == n
-                && bytes_equal(n <= PIECE_INLINE_BYTES ? entry->bytes
-                                                       : workspace->cached_bytes + entry->long_bytes,
-                               piece, n))
+        if (entry->length == n && entry->words[0] == key->words[0]
+                && (n <= SHORT_KEY ? entry->words[1] == key->words[1]
+                                   : bytes_equal(workspace->cached_bytes + entry->words[1], piece, n)))
             return entry;
     }
 }
@@ -207,7 +226,7 @@ static llm_status reserve_buffer(void** buffer, int64_t* capacity, int64_t used,
     return LLM_OK;
 }
 
-/* Double the entries, re-placing each by its stored hash. */
+/* Double the entries, re-placing each by its hash (from its words, for a short piece). */
 static llm_status grow_cache(bpe_workspace* workspace) {
     const int64_t capacity = 2 * workspace->cache_capacity;
     piece_entry* entries = calloc((size_t)capacity, sizeof *entries);
@@ -216,7 +235,9 @@ static llm_status grow_cache(bpe_workspace* workspace) {
     for (int64_t i = 0; i < workspace->cache_capacity; i++) {
         const piece_entry* entry = &workspace->entries[i];
         if (entry->length == 0) continue;
-        uint64_t j = entry->hash & mask;
+        const uint64_t hash = entry->length <= SHORT_KEY
+            ? hash_words(entry->words[0], entry->words[1], entry->length, hash_seed()) : entry->words[0];
+        uint64_t j = hash & mask;
         while (entries[j].length != 0) j = (j + 1) & mask;
         entries[j] = *entry;
     }
@@ -226,9 +247,9 @@ static llm_status grow_cache(bpe_workspace* workspace) {
     return LLM_OK;
 }
 
-/* Cache the ids (count,) of piece[0:n] (1 <= n <= BPE_CACHE_MAX_PIECE, not cached yet, hash its
- * hash). A full cache starts over empty. */
-static llm_status cache_put(bpe_workspace* workspace, uint64_t hash, const uint8_t* piece, int64_t n,
+/* Cache the ids (count,) of piece[0:n] (1 <= n <= BPE_CACHE_MAX_PIECE, not cached yet, key its
+ * key). A full cache starts over empty. */
+static llm_status cache_put(bpe_workspace* workspace, const piece_key* key, const uint8_t* piece, int64_t n,
                             const int32_t* ids, int64_t count) {
     if (workspace->cache_size >= BPE_CACHE_MAX_ENTRIES) {   /* start over */
         memset(workspace->entries, 0, (size_t)workspace->cache_capacity * sizeof *workspace->entries);
@@ -241,12 +262,13 @@ static llm_status cache_put(bpe_workspace* workspace, uint64_t hash, const uint8
     if (count > 1 && reserve_buffer((void**)&workspace->cached_ids, &workspace->cached_ids_capacity,
                                     workspace->cached_ids_used, count, sizeof(int32_t)) != LLM_OK)
         return LLM_ERR_NOMEM;
-    if (n > PIECE_INLINE_BYTES
+    if (n > SHORT_KEY
             && reserve_buffer((void**)&workspace->cached_bytes, &workspace->cached_bytes_capacity,
                               workspace->cached_bytes_used, n, 1) != LLM_OK)
         return LLM_ERR_NOMEM;
-    piece_entry* entry = cache_find(workspace, hash, piece, n);
-    entry->hash = hash;
+    piece_entry* entry = cache_find(workspace, key, piece, n);
+    entry->words[0] = key->words[0];
+    entry->words[1] = key->words[1];
     entry->length = (uint8_t)n;
     entry->count = (uint8_t)count;
     if (count == 1) {
@@ -256,10 +278,8 @@ static llm_status cache_put(bpe_workspace* workspace, uint64_t hash, const uint8
         memcpy(workspace->cached_ids + workspace->cached_ids_used, ids, (size_t)count * sizeof *ids);
         workspace->cached_ids_used += count;
     }
-    if (n <= PIECE_INLINE_BYTES) {
-        memcpy(entry->bytes, piece, (size_t)n);
-    } else {
-        entry->long_bytes = (int32_t)workspace->cached_bytes_used;
+    if (n > SHORT_KEY) {
+        entry->words[1] = (uint64_t)workspace->cached_bytes_used;
         memcpy(workspace->cached_bytes + workspace->cached_bytes_used, piece, (size_t)n);
         workspace->cached_bytes_used += n;
     }
@@ -421,22 +441,22 @@ static int64_t greedy_piece(int32_t* ids, const bpe_encoder* encoder, const uint
 
 /* ---- text -------------------------------------------------------------------------------- */
 
-/* The ids of piece[0:n]; hash is hash_bytes(piece, n) when n <= BPE_CACHE_MAX_PIECE and the
- * piece is not a single byte in byte mode (which is its own id), else unused. */
+/* The ids of piece[0:n]; key is key_of(piece, n) when n <= BPE_CACHE_MAX_PIECE, else unused. */
 static inline int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
-                                   bpe_method method, const uint8_t* piece, int64_t n, uint64_t hash) {
+                                   bpe_method method, const uint8_t* piece, int64_t n,
+                                   const piece_key* key) {
     if (n == 1 && !encoder->alphabet) {
         ids[0] = piece[0];
         return 1;
     }
     const int cacheable = n <= BPE_CACHE_MAX_PIECE;
     if (cacheable) {
-        const piece_entry* entry = cache_find(workspace, hash, piece, n);
+        const piece_entry* entry = cache_find(workspace, key, piece, n);
         if (entry->length != 0) return cache_read(ids, workspace, entry);
     }
     const int64_t count = method == BPE_GREEDY ? greedy_piece(ids, encoder, piece, n)
                                                : merge_piece(ids, encoder, workspace, piece, n);
-    if (count >= 0 && cacheable && cache_put(workspace, hash, piece, n, ids, count) != LLM_OK)
+    if (count >= 0 && cacheable && cache_put(workspace, key, piece, n, ids, count) != LLM_OK)
         return LLM_ERR_NOMEM;
     return count;
 }
@@ -455,7 +475,7 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                    int64_t n,
                    int64_t capacity) {
     int64_t ends[PIECE_BATCH];
-    uint64_t hashes[PIECE_BATCH];
+    piece_key keys[PIECE_BATCH];
     int64_t count = 0, pos = 0;
     while (pos < n) {
         const int64_t pieces = pretokenize_piece_ends(ends, PIECE_BATCH, encoder->mode, text, n, pos);
@@ -463,8 +483,10 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
         for (int64_t k = 0, start = pos; k < pieces; start = ends[k++]) {
             const int64_t length = ends[k] - start;
             /* every piece is hashed, single bytes too (a branch on them would mispredict) */
-            hashes[k] = length <= BPE_CACHE_MAX_PIECE ? hash_bytes(text + start, length) : 0;
-            __builtin_prefetch(&workspace->entries[hashes[k] & mask]);
+            if (length <= BPE_CACHE_MAX_PIECE) {
+                keys[k] = key_of(text + start, length);
+                __builtin_prefetch(&workspace->entries[keys[k].hash & mask]);
+            }
         }
         for (int64_t k = 0; k < pieces; pos = ends[k++]) {
             const int64_t length = ends[k] - pos;
@@ -473,7 +495,7 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                 return count;
             }
             const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos,
-                                                 length, hashes[k]);
+                                                 length, &keys[k]);
             if (written < 0) return written;
             count += written;
         }

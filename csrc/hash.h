@@ -44,23 +44,38 @@ static inline uint64_t multiply_fold(uint64_t a, uint64_t b) {
     return (uint64_t)product ^ (uint64_t)(product >> 64);
 }
 
+/* The two words a key of n <= 16 bytes is hashed from: overlapping reads that cover all of it,
+ * so that, with n, they are the key (bpe_encode.c's piece cache compares them instead of the
+ * bytes). */
+static inline void short_key_words(const uint8_t* p, uint64_t n, uint64_t* a, uint64_t* b) {
+    if (n >= 4) {
+        /* Four 4-byte reads cover 4..16 bytes; they overlap for short keys. */
+        uint64_t step = (n >> 3) << 2;   /* 0 for 4..7 bytes, 4 for 8..16 */
+        *a = (read32(p) << 32) | read32(p + step);
+        *b = (read32(p + n - 4) << 32) | read32(p + n - 4 - step);
+    } else if (n > 0) {
+        *a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
+        *b = 0;
+    } else {
+        *a = *b = 0;
+    }
+}
+
+static inline uint64_t hash_seed(void) { return multiply_fold(HASH_SECRET[0], HASH_SECRET[1]); }
+
+/* The last step: the final two words a, b of a key of n bytes, and the seed. */
+static inline uint64_t hash_words(uint64_t a, uint64_t b, uint64_t n, uint64_t seed) {
+    __uint128_t product = (__uint128_t)(a ^ HASH_SECRET[1]) * (b ^ seed);
+    return multiply_fold((uint64_t)product ^ HASH_SECRET[0] ^ n, (uint64_t)(product >> 64) ^ HASH_SECRET[1]);
+}
+
 static inline uint64_t hash_bytes(const uint8_t* key, int64_t key_len) {
     const uint8_t* p = key;
     uint64_t n = (uint64_t)key_len;
-    uint64_t seed = multiply_fold(HASH_SECRET[0], HASH_SECRET[1]);
+    uint64_t seed = hash_seed();
     uint64_t a, b;
     if (n <= 16) {
-        if (n >= 4) {
-            /* Four 4-byte reads cover 4..16 bytes; they overlap for short keys. */
-            uint64_t step = (n >> 3) << 2;   /* 0 for 4..7 bytes, 4 for 8..16 */
-            a = (read32(p) << 32) | read32(p + step);
-            b = (read32(p + n - 4) << 32) | read32(p + n - 4 - step);
-        } else if (n > 0) {
-            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
+        short_key_words(p, n, &a, &b);
     } else {
         uint64_t left = n;
         while (left > 16) {
@@ -71,8 +86,7 @@ static inline uint64_t hash_bytes(const uint8_t* key, int64_t key_len) {
         a = read64(p + left - 16);   /* the last 16 bytes, overlapping what came before */
         b = read64(p + left - 8);
     }
-    __uint128_t product = (__uint128_t)(a ^ HASH_SECRET[1]) * (b ^ seed);
-    return multiply_fold((uint64_t)product ^ HASH_SECRET[0] ^ n, (uint64_t)(product >> 64) ^ HASH_SECRET[1]);
+    return hash_words(a, b, n, seed);
 }
 
 #endif
