@@ -82,12 +82,14 @@ cdef class Encoder:
     def __dealloc__(self):
         bpe_encoder_free(self.encoder)
 
-    def encode(self, data, Workspace workspace, str method="bpe"):
+    def encode(self, data, Workspace workspace, str method="bpe", bint trim=True):
         """Token ids of data: (count,) int32. data: bytes-like, or a str, whose UTF-8 is read
         where CPython keeps it, without a copy (an ASCII str is its own UTF-8; for any other str
         CPython makes the UTF-8 once and keeps it with the str, as PyUnicode_AsUTF8AndSize
         does). A str with a lone surrogate raises UnicodeEncodeError. Long inputs are encoded
-        in blocks of BLOCK_IDS ids, so the scratch output stays small whatever the input size."""
+        in blocks of BLOCK_IDS ids, so the scratch output stays small whatever the input size.
+        trim=False may return a view into a larger buffer (up to one id per byte) instead of a
+        copy of the ids: for a caller that reads them at once and lets them go."""
         if method not in METHODS:
             raise ValueError(f"method={method!r}: must be one of {tuple(METHODS)}")
         cdef bpe_method c_method = METHODS[method]
@@ -117,7 +119,7 @@ cdef class Encoder:
             if consumed == 0:   # the next piece alone is longer than capacity
                 capacity *= 2
                 continue
-            blocks.append(ids[:count] if count == capacity else ids[:count].copy())
+            blocks.append(ids[:count] if count == capacity or not trim else ids[:count].copy())
             pos += consumed
         if len(blocks) == 1:
             return blocks[0]

@@ -344,7 +344,8 @@ class Tokenizer:
             self._id_objects = tuple(range(len(self._vocab)))
         return id_list(ids, self._id_objects)
 
-    def _ordinary_array(self, text: str, method: str) -> np.ndarray:
+    def _ordinary_array(self, text: str, method: str, trim: bool = True) -> np.ndarray:
+        """trim=False: the ids may be a view into a larger buffer (see Encoder.encode)."""
         if not isinstance(text, str):
             raise ValueError(f"text: expected str, got {type(text).__name__}")
         if method not in METHODS:
@@ -354,7 +355,7 @@ class Tokenizer:
                 encode_utf8(text)   # refuse lone surrogates before normalization drops them
             text = self.normalizer(text)
         try:   # the encoder reads the str's own UTF-8: no copy for ASCII, one kept by the str else
-            ids = self._encoder.encode(text, self._workspace(method), method)
+            ids = self._encoder.encode(text, self._workspace(method), method, trim)
         except UnicodeEncodeError:
             encode_utf8(text)   # a lone surrogate: the ValueError that names it
             raise
@@ -383,14 +384,18 @@ class Tokenizer:
     def encode_to_numpy(self, text: str, allowed_special: Iterable[str] | str = (),
                         method: str = "bpe") -> np.ndarray:
         """Like encode, as a (count,) int32 array."""
+        return self._encode_array(text, allowed_special, method)
+
+    def _encode_array(self, text: str, allowed_special, method: str, trim: bool = True) -> np.ndarray:
         pattern = self._special_pattern(allowed_special)
         if pattern is None:
-            return self._ordinary_array(text, method)
+            return self._ordinary_array(text, method, trim)
         if isinstance(text, str) and not text.isascii():
             encode_utf8(text)   # a lone surrogate's index in the whole text, not in a part
         parts = pattern.split(text)
         arrays = [np.array([self._special_ids[part]], dtype=np.int32) if i % 2
-                  else self._ordinary_array(part, method) for i, part in enumerate(parts)]
+                  else self._ordinary_array(part, method, trim=False)   # concatenate copies
+                  for i, part in enumerate(parts)]
         return np.concatenate(arrays)
 
     def encode(self, text: str, allowed_special: Iterable[str] | str = (),
@@ -403,11 +408,12 @@ class Tokenizer:
             project's original encoder).
         A lone surrogate in text (U+D800..U+DFFF) is a ValueError naming its index.
         """
-        return self._id_list(self.encode_to_numpy(text, allowed_special, method))
+        # the ids array only lives until the list is made: no need to copy it out of its buffer
+        return self._id_list(self._encode_array(text, allowed_special, method, trim=False))
 
     def encode_ordinary(self, text: str, method: str = "bpe") -> list[int]:
         """Token ids of text with no special-token handling at all."""
-        return self._id_list(self._ordinary_array(text, method))
+        return self._id_list(self._ordinary_array(text, method, trim=False))
 
     def encode_bytes(self, data: bytes, method: str = "bpe") -> list[int]:
         """Byte mode: token ids of raw bytes, valid UTF-8 or not (decode_bytes inverts it)."""
