@@ -18,15 +18,15 @@ struct bpe_encoder {
     int64_t longest_token;    // bytes
 };
 
-/* A piece as the cache knows it. Up to SHORT_KEY bytes (nearly all pieces: words are short), the
- * two words hash_bytes reads from it (short_key_words), which with the length are the piece, so
+/* A piece as the cache knows it. Up to SHORT_KEY bytes (nearly all pieces: words are short), its
+ * bytes as two little-endian words, zero past its end, which with the length are the piece, so
  * comparing two pieces is comparing two words; a longer piece is known by its hash and compared
  * byte by byte. */
 #define SHORT_KEY 16
 
 typedef struct {
-    uint64_t words[2];    // a short piece's words; a long one's (hash, offset in cached_bytes)
-    uint64_t hash;
+    uint64_t words[2];    // a short piece's bytes; a long one's (hash, offset in cached_bytes)
+    uint64_t hash;        // hash_words of a short piece's words, hash_bytes of a long one
 } piece_key;
 
 /* One piece in the piece cache: 32 bytes, two to a cache line, so that a hit on a short piece
@@ -176,10 +176,24 @@ static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
     return LLM_OK;
 }
 
-static inline piece_key key_of(const uint8_t* piece, int64_t n) {
+/* The first n bytes of word (0 <= n), the others zero. */
+static inline uint64_t low_bytes(uint64_t word, int64_t n) {
+    return n >= 8 ? word : word & ((UINT64_C(1) << (8 * n)) - 1);
+}
+
+/* The key of piece[0:n]. A short piece is read as two 8-byte words, past its end but within the
+ * text (the bytes to text_end), masked: no branch on its length, which would mispredict. */
+static inline piece_key key_of(const uint8_t* piece, int64_t n, const uint8_t* text_end) {
     piece_key key;
     if (n <= SHORT_KEY) {
-        short_key_words(piece, (uint64_t)n, &key.words[0], &key.words[1]);
+        uint8_t tail[SHORT_KEY] = {0};
+        const uint8_t* from = piece;
+        if (text_end - piece < SHORT_KEY) {   /* the last bytes of the text */
+            memcpy(tail, piece, (size_t)n);
+            from = tail;
+        }
+        key.words[0] = low_bytes(read64(from), n);
+        key.words[1] = low_bytes(read64(from + 8), n > 8 ? n - 8 : 0);
         key.hash = hash_words(key.words[0], key.words[1], (uint64_t)n, hash_seed());
     } else {
         key.hash = key.words[0] = hash_bytes(piece, n);
@@ -484,7 +498,7 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
             const int64_t length = ends[k] - start;
             /* every piece is hashed, single bytes too (a branch on them would mispredict) */
             if (length <= BPE_CACHE_MAX_PIECE) {
-                keys[k] = key_of(text + start, length);
+                keys[k] = key_of(text + start, length, text + n);
                 __builtin_prefetch(&workspace->entries[keys[k].hash & mask]);
             }
         }

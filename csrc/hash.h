@@ -44,9 +44,7 @@ static inline uint64_t multiply_fold(uint64_t a, uint64_t b) {
     return (uint64_t)product ^ (uint64_t)(product >> 64);
 }
 
-/* The two words a key of n <= 16 bytes is hashed from: overlapping reads that cover all of it,
- * so that, with n, they are the key (bpe_encode.c's piece cache compares them instead of the
- * bytes). */
+/* The two words a key of n <= 16 bytes is hashed from: overlapping reads that cover all of it. */
 static inline void short_key_words(const uint8_t* p, uint64_t n, uint64_t* a, uint64_t* b) {
     if (n >= 4) {
         /* Four 4-byte reads cover 4..16 bytes; they overlap for short keys. */

@@ -218,6 +218,17 @@ def test_piece_cache_tells_apart_pieces_that_differ_in_one_byte(byte_tokenizer):
     assert tokenizer.encode(text) == want
 
 
+def test_piece_cache_key_is_the_same_at_the_end_of_the_text(byte_tokenizer):
+    # A piece within 16 bytes of the text's end is read through a copy, any other straight from
+    # the text: both must give the same key, whichever one cached the piece first.
+    tail = " the dog's naïve"
+    middle = tail + " and then some more text after it"
+    for first, second in ((tail, middle), (middle, tail)):
+        tokenizer = Tokenizer(byte_tokenizer.spec)
+        for text in (first, second, first):
+            assert tokenizer.encode(text) == reference_encode(byte_tokenizer, text)
+
+
 def test_encode_lists_share_one_int_object_per_id(byte_tokenizer):
     ids = byte_tokenizer.encode(SAMPLE)
     assert ids == byte_tokenizer.encode_to_numpy(SAMPLE).tolist()
