@@ -386,7 +386,8 @@ class Tokenizer:
         """Like encode, as a (count,) int32 array."""
         return self._encode_array(text, allowed_special, method)
 
-    def _encode_array(self, text: str, allowed_special, method: str, trim: bool = True) -> np.ndarray:
+    def _encode_array(self, text: str, allowed_special, method: str,
+                      trim: bool = True) -> np.ndarray:
         pattern = self._special_pattern(allowed_special)
         if pattern is None:
             return self._ordinary_array(text, method, trim)

@@ -137,8 +137,8 @@ def test_ascii_runs_read_8_bytes_at_a_time_match_regex(mode):
     # every length around the word size, ended by each kind of character (an ASCII or non-ASCII
     # letter, a digit, punctuation, [ \\ ] ^ _ ` { | } ~ @ (which x | 0x20 folds next to the
     # letters), space, an invalid byte) or by the end of the text at every distance.
-    stops = ["", "é", "ß", "日", "1", "a", "Z", ".", "'s", " ", "\n", "@", "[", "`", "{", "~", "\x7f",
-             "\x00", "\u0301"]
+    stops = ["", "é", "ß", "日", "1", "a", "Z", ".", "'s", " ", "\n", "@", "[", "`", "{", "~",
+             "\x7f", "\x00", "\u0301"]
     for run in ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "01234567890123456789012345"):
         for length in range(1, 27):
             for stop in stops:

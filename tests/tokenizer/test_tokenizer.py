@@ -179,9 +179,9 @@ def test_piece_cache_starts_over_when_full(byte_tokenizer):
 FAST_PATH_TEXTS = [
     "the quick brown fox jumps over the lazy dog " * 3,                  # ASCII only
     "naïve café owners say déjà vu; the dog's 1234567 bones",            # mixed
-    "abcdefgé abcdefghé abcdefghijklmnopé the日本 dog😀s 12345678٣ x\u0301y",   # non-ASCII after ASCII
+    "abcdefgé abcdefghé abcdefghijklmnopé the日本 dog😀s 12345678٣ x\u0301y",   # ASCII, then not
     " " + "the" * 10 + " " + "dog" * 11 + " " + "a" * 33 + " " + "ab" * 17,   # 30, 33, 33, 34 bytes
-    " " + "thedog" * 21 + " " + "x" * 129 + " " + "sleeps" * 40,         # longer than the cache takes
+    " " + "thedog" * 21 + " " + "x" * 129 + " " + "sleeps" * 40,         # too long to cache
     " 1234567890123456 12345678901234567 " + "9" * 40,                   # digit runs
 ]
 
