@@ -26,7 +26,7 @@ struct bpe_encoder {
 
 typedef struct {
     uint64_t words[2];    // a short piece's bytes; a long one's (hash, offset in cached_bytes)
-    uint64_t hash;        // hash_words of a short piece's words, hash_bytes of a long one
+    uint64_t hash;        // short_piece_hash of a short piece, hash_bytes of a long one
 } piece_key;
 
 /* One piece in the piece cache: 32 bytes, two to a cache line, so that a hit on a short piece
@@ -176,6 +176,12 @@ static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
     return LLM_OK;
 }
 
+/* The hash of a short piece from its words: one multiply (wyhash's mix), where hash_words
+ * spends two; the slot comes from its low bits, and a probe compares the words themselves. */
+static inline uint64_t short_piece_hash(uint64_t a, uint64_t b, uint64_t n) {
+    return multiply_fold(a ^ HASH_SECRET[0], b ^ HASH_SECRET[1] ^ n);
+}
+
 /* The first n bytes of word (0 <= n), the others zero. */
 static inline uint64_t low_bytes(uint64_t word, int64_t n) {
     return n >= 8 ? word : word & ((UINT64_C(1) << (8 * n)) - 1);
@@ -194,7 +200,7 @@ static inline piece_key key_of(const uint8_t* piece, int64_t n, const uint8_t* t
         }
         key.words[0] = low_bytes(read64(from), n);
         key.words[1] = low_bytes(read64(from + 8), n > 8 ? n - 8 : 0);
-        key.hash = hash_words(key.words[0], key.words[1], (uint64_t)n, hash_seed());
+        key.hash = short_piece_hash(key.words[0], key.words[1], (uint64_t)n);
     } else {
         key.hash = key.words[0] = hash_bytes(piece, n);
         key.words[1] = 0;
@@ -250,7 +256,7 @@ static llm_status grow_cache(bpe_workspace* workspace) {
         const piece_entry* entry = &workspace->entries[i];
         if (entry->length == 0) continue;
         const uint64_t hash = entry->length <= SHORT_KEY
-            ? hash_words(entry->words[0], entry->words[1], entry->length, hash_seed()) : entry->words[0];
+            ? short_piece_hash(entry->words[0], entry->words[1], entry->length) : entry->words[0];
         uint64_t j = hash & mask;
         while (entries[j].length != 0) j = (j + 1) & mask;
         entries[j] = *entry;
