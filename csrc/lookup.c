@@ -320,45 +320,48 @@ int32_t hash_lookup_get(const hash_lookup* table, const uint8_t* key, int64_t ke
     return table->slots[find_slot(table, hash_bytes(key, key_len), key, key_len)].value;
 }
 
-/* A batch is looked up as a pipeline of four stages, HASH_AHEAD keys apart:
- * key i is prefetched (its bytes are wherever the caller keeps them, often a
- * cold cache line each); HASH_AHEAD keys later it is hashed and its slot
- * prefetched; HASH_AHEAD later the slot is read and the key record prefetched
- * when the tag matches; HASH_AHEAD later it is probed, by then from the cache.
- * So about 3 * HASH_AHEAD cache misses are in flight at any time instead of
- * one after another, which is what makes a batch faster than a loop of
- * hash_lookup_get once the table or the keys outgrow the L2 cache. */
-#define HASH_AHEAD 8
-#define HASH_RING (4 * HASH_AHEAD)   /* hashes of the keys between stages 2 and 4 */
+/* A batch is looked up in groups of HASH_GROUP keys, in three passes: hash
+ * each key and prefetch its slot; read the slots and prefetch the key records
+ * whose tags match; then probe. Meanwhile the next group's keys are
+ * prefetched (keys spread through memory are a cache miss each). The cache
+ * misses of a group overlap instead of following one another, which is what
+ * makes a batch faster than a loop of hash_lookup_get once the table or the
+ * keys outgrow the L2 cache. */
+#define HASH_GROUP 16
 
 static inline void prefetch_key(const uint8_t* key, int64_t key_len) {
     __builtin_prefetch(key);
     if (key_len > (int64_t)(64 - ((uintptr_t)key & 63))) __builtin_prefetch(key + key_len - 1);
 }
 
+static void hash_lookup_get_group(int32_t* out_ids,              // (n,)
+                                  const hash_lookup* table,
+                                  const uint8_t* const* keys,    // (n,)
+                                  const int64_t* key_lengths,    // (n,)
+                                  int64_t n) {                   // at most HASH_GROUP
+    uint64_t hashes[HASH_GROUP];
+    uint64_t mask = (uint64_t)table->capacity - 1;
+    for (int64_t i = 0; i < n; i++) {
+        hashes[i] = hash_bytes(keys[i], key_lengths[i]);
+        __builtin_prefetch(&table->slots[hashes[i] & mask]);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const hash_slot* slot = &table->slots[hashes[i] & mask];
+        if (slot->value >= 0 && slot->tag == hash_tag(hashes[i]))
+            __builtin_prefetch(table->key_records + slot->key_offset);
+    }
+    for (int64_t i = 0; i < n; i++)
+        out_ids[i] = table->slots[find_slot(table, hashes[i], keys[i], key_lengths[i])].value;
+}
+
 static void hash_lookup_range(const void* index, int32_t* out_ids, const uint8_t* const* keys,
                               const int64_t* key_lengths, int64_t n) {
-    const hash_lookup* table = index;
-    const uint64_t mask = (uint64_t)table->capacity - 1;
-    uint64_t hashes[HASH_RING];
-    for (int64_t i = 0; i < n + 3 * HASH_AHEAD; i++) {
-        if (i < n) prefetch_key(keys[i], key_lengths[i]);
-        const int64_t hashed = i - HASH_AHEAD, read = i - 2 * HASH_AHEAD, probed = i - 3 * HASH_AHEAD;
-        if (hashed >= 0 && hashed < n) {
-            const uint64_t hash = hash_bytes(keys[hashed], key_lengths[hashed]);
-            hashes[hashed % HASH_RING] = hash;
-            __builtin_prefetch(&table->slots[hash & mask]);
-        }
-        if (read >= 0 && read < n) {
-            const uint64_t hash = hashes[read % HASH_RING];
-            const hash_slot* slot = &table->slots[hash & mask];
-            if (slot->value >= 0 && slot->tag == hash_tag(hash))
-                __builtin_prefetch(table->key_records + slot->key_offset);
-        }
-        if (probed >= 0) {
-            const uint64_t hash = hashes[probed % HASH_RING];
-            out_ids[probed] = table->slots[find_slot(table, hash, keys[probed], key_lengths[probed])].value;
-        }
+    for (int64_t i = 0; i < n && i < HASH_GROUP; i++) prefetch_key(keys[i], key_lengths[i]);
+    for (int64_t start = 0; start < n; start += HASH_GROUP) {
+        int64_t group = n - start < HASH_GROUP ? n - start : HASH_GROUP;
+        for (int64_t i = start + HASH_GROUP; i < n && i < start + 2 * HASH_GROUP; i++)
+            prefetch_key(keys[i], key_lengths[i]);
+        hash_lookup_get_group(out_ids + start, index, keys + start, key_lengths + start, group);
     }
 }
 
