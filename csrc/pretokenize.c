@@ -145,6 +145,10 @@ static int64_t whitespace_end(const uint8_t* text, // (n,)
 static inline int64_t gpt2_piece_end(const uint8_t* text, // (n,)
                                      int64_t n, int64_t pos) {
     const uint8_t byte = text[pos];
+    /* The commonest pieces first: " word" and "word" starting with an ASCII letter. */
+    const int64_t first = pos + (byte == ' ' && pos + 1 < n);
+    if (text[first] < 0x80 && ascii_class[text[first]] == UNICODE_LETTER)
+        return run_end(text, n, first + 1, UNICODE_LETTER);
     int64_t run_start = pos;  /* after the optional leading space */
     text_char c = char_at(text, n, pos);
     if (byte == '\'') {
