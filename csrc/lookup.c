@@ -322,17 +322,10 @@ int32_t hash_lookup_get(const hash_lookup* table, const uint8_t* key, int64_t ke
 
 /* A batch is looked up in groups of HASH_GROUP keys, in three passes: hash
  * each key and prefetch its slot; read the slots and prefetch the key records
- * whose tags match; then probe. Meanwhile the next group's keys are
- * prefetched (keys spread through memory are a cache miss each). The cache
- * misses of a group overlap instead of following one another, which is what
- * makes a batch faster than a loop of hash_lookup_get once the table or the
- * keys outgrow the L2 cache. */
+ * whose tags match; then probe. The cache misses of a group overlap instead
+ * of following one another, which is what makes a batch faster than a loop
+ * of hash_lookup_get once the table outgrows the L2 cache. */
 #define HASH_GROUP 16
-
-static inline void prefetch_key(const uint8_t* key, int64_t key_len) {
-    __builtin_prefetch(key);
-    if (key_len > (int64_t)(64 - ((uintptr_t)key & 63))) __builtin_prefetch(key + key_len - 1);
-}
 
 static void hash_lookup_get_group(int32_t* out_ids,              // (n,)
                                   const hash_lookup* table,
@@ -356,11 +349,8 @@ static void hash_lookup_get_group(int32_t* out_ids,              // (n,)
 
 static void hash_lookup_range(const void* index, int32_t* out_ids, const uint8_t* const* keys,
                               const int64_t* key_lengths, int64_t n) {
-    for (int64_t i = 0; i < n && i < HASH_GROUP; i++) prefetch_key(keys[i], key_lengths[i]);
     for (int64_t start = 0; start < n; start += HASH_GROUP) {
         int64_t group = n - start < HASH_GROUP ? n - start : HASH_GROUP;
-        for (int64_t i = start + HASH_GROUP; i < n && i < start + 2 * HASH_GROUP; i++)
-            prefetch_key(keys[i], key_lengths[i]);
         hash_lookup_get_group(out_ids + start, index, keys + start, key_lengths + start, group);
     }
 }

@@ -27,13 +27,6 @@ cdef extern from "Python.h":
     char* bytes_data "PyBytes_AS_STRING"(PyObject* o)
     Py_ssize_t bytes_size "PyBytes_GET_SIZE"(PyObject* o)
 
-cdef extern from *:
-    void prefetch "__builtin_prefetch"(const void* address) nogil
-
-# How many keys ahead KeyBatch.fill prefetches a key object (its header and first bytes).
-cdef enum:
-    FILL_AHEAD = 8
-
 
 cdef str not_bytes_message(str name, object value):
     return (f"{name} is {type(value).__name__}, not bytes; tokens are byte strings "
@@ -119,8 +112,6 @@ cdef class KeyBatch:
             raise RuntimeError("tokens changed size while get_many read them")
         items = PySequence_Fast_ITEMS(self.owner)
         for i in range(self.n):
-            if i + FILL_AHEAD < self.n:   # keys spread through memory miss the cache each
-                prefetch(items[i + FILL_AHEAD])
             token = items[i]   # borrowed: no reference counting per key
             if not bytes_check(token):
                 raise TypeError(not_bytes_message(f"tokens[{i}]", <object>token))
