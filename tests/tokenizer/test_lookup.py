@@ -109,9 +109,9 @@ def test_large_batches_split_across_threads_agree():
         assert cls(vocabulary).get_many(keys).tolist() == want, cls.__name__
 
 
-def test_hash_get_many_agrees_at_every_batch_length_around_its_pipeline():
-    # csrc/lookup.c looks a batch up as a pipeline of stages 8 keys apart: batches shorter than,
-    # as long as, and longer than its depth (24), with repeated, absent and long keys.
+def test_hash_get_many_agrees_at_every_batch_length_around_its_groups():
+    # csrc/lookup.c looks a batch up in groups of 16 keys: batches shorter than, as long as and
+    # longer than a group or two, with repeated, absent and long keys.
     rng = np.random.default_rng(1)
     vocabulary = list({rng.bytes(int(n)) for n in rng.integers(1, 90, size=500)})
     lookup = HashLookup(vocabulary)
