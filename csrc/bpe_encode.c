@@ -4,22 +4,57 @@
 #include <string.h>
 
 #include "bpe.h"
+#include "hash.h"
 
 struct bpe_encoder {
     pretokenize_mode mode;
     hash_lookup* alphabet;    // naive mode: character -> id; NULL in byte mode
     int32_t unknown_id;
     pair_table ranks;         // (left, right) -> the merged token's id, which is also its rank
+    int32_t* byte_pair_ranks; // (256 * 256,) byte mode: the rank of bytes a, b at [a << 8 | b],
+                              // or INT32_MAX (no merge); the first pairs of every piece, so a
+                              // piece's first merges cost a load each instead of a probe
     hash_lookup* tokens;      // token bytes -> id, for the greedy method
     int64_t longest_token;    // bytes
 };
 
+/* A piece as the cache knows it. Up to SHORT_KEY bytes (nearly all pieces: words are short), its
+ * bytes as two little-endian words, zero past its end, which with the length are the piece, so
+ * comparing two pieces is comparing two words; a longer piece is known by its hash and compared
+ * byte by byte. */
+#define SHORT_KEY 16
+
+typedef struct {
+    uint64_t words[2];    // a short piece's bytes; a long one's (hash, offset in cached_bytes)
+    uint64_t hash;        // short_piece_hash of a short piece, hash_bytes of a long one
+} piece_key;
+
+/* One piece in the piece cache: 32 bytes, two to a cache line, so that a hit on a short piece
+ * reads one line and nothing else. */
+typedef struct {
+    uint64_t words[2];    // piece_key.words
+    int32_t ids;          // count == 1: the id itself; else the offset of the ids in cached_ids
+    uint8_t length;       // the piece's bytes, 1 .. BPE_CACHE_MAX_PIECE; 0: an empty entry
+    uint8_t count;        // its ids, 1 .. length
+    uint8_t unused[10];
+} piece_entry;
+
+_Static_assert(sizeof(piece_entry) == 32, "a piece_entry is half a cache line");
+_Static_assert(BPE_CACHE_MAX_PIECE <= UINT8_MAX, "a piece's length and id count fit a uint8_t");
+
+#define PIECE_CACHE_MIN_CAPACITY 4096
+
 struct bpe_workspace {
-    /* the piece cache: piece bytes -> offset in cached_ids of (count, id, id, ...) */
-    hash_lookup* cache;
-    int32_t* cached_ids;         // (cached_ids_capacity,)
+    /* the piece cache: open addressing with linear probing, at most half full */
+    piece_entry* entries;        // (cache_capacity,)
+    int64_t cache_capacity;      // a power of two
+    int64_t cache_size;
+    int32_t* cached_ids;         // (cached_ids_capacity,) the ids of pieces of several ids
     int64_t cached_ids_used;
     int64_t cached_ids_capacity;
+    uint8_t* cached_bytes;       // (cached_bytes_capacity,) the bytes of long pieces
+    int64_t cached_bytes_used;
+    int64_t cached_bytes_capacity;
     /* scratch for one piece of up to scratch_capacity bytes */
     int32_t* symbols;            // (scratch_capacity,)
     int32_t* prev;               // (scratch_capacity,) linked list of the symbols left
@@ -68,6 +103,18 @@ bpe_encoder* bpe_encoder_new(llm_status* status,
         bpe_encoder_free(encoder);
         return NULL;
     }
+    if (!alphabet) {
+        encoder->byte_pair_ranks = malloc(256 * 256 * sizeof *encoder->byte_pair_ranks);
+        if (!encoder->byte_pair_ranks) {
+            *status = LLM_ERR_NOMEM;
+            bpe_encoder_free(encoder);
+            return NULL;
+        }
+        for (int64_t i = 0; i < 256 * 256; i++) encoder->byte_pair_ranks[i] = INT32_MAX;
+        for (int64_t k = 0; k < n_merges; k++)
+            if (merges[2 * k] < 256 && merges[2 * k + 1] < 256)
+                encoder->byte_pair_ranks[merges[2 * k] << 8 | merges[2 * k + 1]] = (int32_t)(n_base + k);
+    }
     for (int64_t i = 0; i < tokens.size; i++)
         if (tokens.offsets[i + 1] - tokens.offsets[i] > encoder->longest_token)
             encoder->longest_token = tokens.offsets[i + 1] - tokens.offsets[i];
@@ -78,6 +125,7 @@ void bpe_encoder_free(bpe_encoder* encoder) {
     if (!encoder) return;
     hash_lookup_free(encoder->alphabet);
     pair_table_free(&encoder->ranks);
+    free(encoder->byte_pair_ranks);
     hash_lookup_free(encoder->tokens);
     free(encoder);
 }
@@ -87,18 +135,20 @@ void bpe_encoder_free(bpe_encoder* encoder) {
 bpe_workspace* bpe_workspace_new(void) {
     bpe_workspace* workspace = calloc(1, sizeof *workspace);
     if (!workspace) return NULL;
-    workspace->cache = hash_lookup_new(4096);
-    if (!workspace->cache) {
+    workspace->entries = calloc(PIECE_CACHE_MIN_CAPACITY, sizeof *workspace->entries);
+    if (!workspace->entries) {
         free(workspace);
         return NULL;
     }
+    workspace->cache_capacity = PIECE_CACHE_MIN_CAPACITY;
     return workspace;
 }
 
 void bpe_workspace_free(bpe_workspace* workspace) {
     if (!workspace) return;
-    hash_lookup_free(workspace->cache);
+    free(workspace->entries);
     free(workspace->cached_ids);
+    free(workspace->cached_bytes);
     free(workspace->symbols);
     free(workspace->prev);
     free(workspace->next);
@@ -126,39 +176,134 @@ static llm_status reserve_scratch(bpe_workspace* workspace, int64_t n) {
     return LLM_OK;
 }
 
-/* The cached ids of piece[0:n], copied to ids; -1 if the piece is not cached. */
-static int64_t cache_get(int32_t* ids, const bpe_workspace* workspace, const uint8_t* piece, int64_t n) {
-    const int32_t offset = hash_lookup_get(workspace->cache, piece, n);
-    if (offset < 0) return -1;
-    const int32_t count = workspace->cached_ids[offset];
-    memcpy(ids, workspace->cached_ids + offset + 1, (size_t)count * sizeof *ids);
-    return count;
+/* The hash of a short piece from its words: one multiply (wyhash's mix), where hash_words
+ * spends two; the slot comes from its low bits, and a probe compares the words themselves. */
+static inline uint64_t short_piece_hash(uint64_t a, uint64_t b, uint64_t n) {
+    return multiply_fold(a ^ HASH_SECRET[0], b ^ HASH_SECRET[1] ^ n);
 }
 
-static llm_status cache_put(bpe_workspace* workspace, const uint8_t* piece, int64_t n,
+/* The first n bytes of word (0 <= n), the others zero. */
+static inline uint64_t low_bytes(uint64_t word, int64_t n) {
+    return n >= 8 ? word : word & ((UINT64_C(1) << (8 * n)) - 1);
+}
+
+/* The key of piece[0:n]. A short piece is read as two 8-byte words, past its end but within the
+ * text (the bytes to text_end), masked: no branch on its length, which would mispredict. */
+static inline piece_key key_of(const uint8_t* piece, int64_t n, const uint8_t* text_end) {
+    piece_key key;
+    if (n <= SHORT_KEY) {
+        uint8_t tail[SHORT_KEY] = {0};
+        const uint8_t* from = piece;
+        if (text_end - piece < SHORT_KEY) {   /* the last bytes of the text */
+            memcpy(tail, piece, (size_t)n);
+            from = tail;
+        }
+        key.words[0] = low_bytes(read64(from), n);
+        key.words[1] = low_bytes(read64(from + 8), n > 8 ? n - 8 : 0);
+        key.hash = short_piece_hash(key.words[0], key.words[1], (uint64_t)n);
+    } else {
+        key.hash = key.words[0] = hash_bytes(piece, n);
+        key.words[1] = 0;
+    }
+    return key;
+}
+
+/* The entry of piece[0:n] (key its key), or the empty entry where it would go. */
+static inline piece_entry* cache_find(const bpe_workspace* workspace, const piece_key* key,
+                                      const uint8_t* piece, int64_t n) {
+    const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
+    for (uint64_t i = key->hash & mask;; i = (i + 1) & mask) {
+        piece_entry* entry = &workspace->entries[i];
+        if (entry->length == 0) return entry;
+        if (entry->length == n && entry->words[0] == key->words[0]
+                && (n <= SHORT_KEY ? entry->words[1] == key->words[1]
+                                   : bytes_equal(workspace->cached_bytes + entry->words[1], piece, n)))
+            return entry;
+    }
+}
+
+/* The ids of a cached entry, copied to ids; their count. */
+static inline int64_t cache_read(int32_t* ids, const bpe_workspace* workspace, const piece_entry* entry) {
+    if (entry->count == 1) {
+        ids[0] = entry->ids;
+        return 1;
+    }
+    const int32_t* cached = workspace->cached_ids + entry->ids;
+    for (int64_t i = 0; i < entry->count; i++) ids[i] = cached[i];   /* a few ids: no memcpy call */
+    return entry->count;
+}
+
+/* Make room for needed more elements of size bytes in *buffer (capacity *capacity, *used used). */
+static llm_status reserve_buffer(void** buffer, int64_t* capacity, int64_t used, int64_t needed,
+                                 size_t size) {
+    if (used + needed <= *capacity) return LLM_OK;
+    int64_t grown_capacity = *capacity > 0 ? *capacity : 1 << 14;
+    while (grown_capacity < used + needed) grown_capacity *= 2;
+    void* grown = realloc(*buffer, (size_t)grown_capacity * size);
+    if (!grown) return LLM_ERR_NOMEM;
+    *buffer = grown;
+    *capacity = grown_capacity;
+    return LLM_OK;
+}
+
+/* Double the entries, re-placing each by its hash (from its words, for a short piece). */
+static llm_status grow_cache(bpe_workspace* workspace) {
+    const int64_t capacity = 2 * workspace->cache_capacity;
+    piece_entry* entries = calloc((size_t)capacity, sizeof *entries);
+    if (!entries) return LLM_ERR_NOMEM;
+    const uint64_t mask = (uint64_t)capacity - 1;
+    for (int64_t i = 0; i < workspace->cache_capacity; i++) {
+        const piece_entry* entry = &workspace->entries[i];
+        if (entry->length == 0) continue;
+        const uint64_t hash = entry->length <= SHORT_KEY
+            ? short_piece_hash(entry->words[0], entry->words[1], entry->length) : entry->words[0];
+        uint64_t j = hash & mask;
+        while (entries[j].length != 0) j = (j + 1) & mask;
+        entries[j] = *entry;
+    }
+    free(workspace->entries);
+    workspace->entries = entries;
+    workspace->cache_capacity = capacity;
+    return LLM_OK;
+}
+
+/* Cache the ids (count,) of piece[0:n] (1 <= n <= BPE_CACHE_MAX_PIECE, not cached yet, key its
+ * key). A full cache starts over empty. */
+static llm_status cache_put(bpe_workspace* workspace, const piece_key* key, const uint8_t* piece, int64_t n,
                             const int32_t* ids, int64_t count) {
-    if (hash_lookup_size(workspace->cache) >= BPE_CACHE_MAX_ENTRIES) {   /* start over */
-        hash_lookup* empty = hash_lookup_new(4096);
-        if (!empty) return LLM_ERR_NOMEM;
-        hash_lookup_free(workspace->cache);
-        workspace->cache = empty;
+    if (workspace->cache_size >= BPE_CACHE_MAX_ENTRIES) {   /* start over */
+        memset(workspace->entries, 0, (size_t)workspace->cache_capacity * sizeof *workspace->entries);
+        workspace->cache_size = 0;
         workspace->cached_ids_used = 0;
+        workspace->cached_bytes_used = 0;
     }
-    const int64_t needed = workspace->cached_ids_used + 1 + count;
-    if (needed > workspace->cached_ids_capacity) {
-        int64_t capacity = workspace->cached_ids_capacity > 0 ? workspace->cached_ids_capacity : 1 << 14;
-        while (capacity < needed) capacity *= 2;
-        int32_t* grown = realloc(workspace->cached_ids, (size_t)capacity * sizeof *grown);
-        if (!grown) return LLM_ERR_NOMEM;
-        workspace->cached_ids = grown;
-        workspace->cached_ids_capacity = capacity;
+    if (2 * (workspace->cache_size + 1) > workspace->cache_capacity && grow_cache(workspace) != LLM_OK)
+        return LLM_ERR_NOMEM;
+    if (count > 1 && reserve_buffer((void**)&workspace->cached_ids, &workspace->cached_ids_capacity,
+                                    workspace->cached_ids_used, count, sizeof(int32_t)) != LLM_OK)
+        return LLM_ERR_NOMEM;
+    if (n > SHORT_KEY
+            && reserve_buffer((void**)&workspace->cached_bytes, &workspace->cached_bytes_capacity,
+                              workspace->cached_bytes_used, n, 1) != LLM_OK)
+        return LLM_ERR_NOMEM;
+    piece_entry* entry = cache_find(workspace, key, piece, n);
+    entry->words[0] = key->words[0];
+    entry->words[1] = key->words[1];
+    entry->length = (uint8_t)n;
+    entry->count = (uint8_t)count;
+    if (count == 1) {
+        entry->ids = ids[0];
+    } else {
+        entry->ids = (int32_t)workspace->cached_ids_used;
+        memcpy(workspace->cached_ids + workspace->cached_ids_used, ids, (size_t)count * sizeof *ids);
+        workspace->cached_ids_used += count;
     }
-    const int64_t offset = workspace->cached_ids_used;
-    llm_status status = hash_lookup_insert(workspace->cache, piece, n, (int32_t)offset);
-    if (status != LLM_OK) return status;
-    workspace->cached_ids[offset] = (int32_t)count;
-    memcpy(workspace->cached_ids + offset + 1, ids, (size_t)count * sizeof *ids);
-    workspace->cached_ids_used = needed;
+    if (n > SHORT_KEY) {
+        entry->words[1] = (uint64_t)workspace->cached_bytes_used;
+        memcpy(workspace->cached_bytes + workspace->cached_bytes_used, piece, (size_t)n);
+        workspace->cached_bytes_used += n;
+    }
+    workspace->cache_size += 1;
     return LLM_OK;
 }
 
@@ -206,6 +351,48 @@ static inline void refresh_candidate(uint64_t* heap, int64_t* heap_size, int32_t
     if (rank_at[a] >= 0) heap_push(heap, heap_size, (uint64_t)rank_at[a] << 32 | (uint32_t)a);
 }
 
+/* Standard BPE on a piece of at most SHORT_PIECE bytes (nearly all are), the same merges as
+ * merge_piece below by a plainer route: the symbols and the ranks of their adjacent pairs sit in
+ * two small arrays; each step takes the lowest rank, the leftmost among equal ones (a scan of a
+ * few entries), merges that pair, closes the gap and re-ranks the two pairs around it. For a
+ * word this beats the heap, which pays its bookkeeping on every merge. */
+#define SHORT_PIECE 32
+#define NO_MERGE INT32_MAX
+
+static inline int32_t rank_of(const pair_table* ranks, int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return NO_MERGE;   /* an unknown character never merges */
+    const int32_t rank = pair_table_get(ranks, left, right);
+    return rank >= 0 ? rank : NO_MERGE;
+}
+
+static int64_t merge_short_piece(int32_t* ids, const bpe_encoder* encoder, const uint8_t* piece,
+                                 int64_t n) {
+    int32_t symbols[SHORT_PIECE], rank_at[SHORT_PIECE];   // rank_at[i]: pair (i, i + 1)
+    const pair_table* ranks = &encoder->ranks;
+    int64_t m = bpe_base_symbols(symbols, encoder->alphabet, piece, n);
+    if (encoder->byte_pair_ranks) {
+        for (int64_t i = 0; i + 1 < m; i++) rank_at[i] = encoder->byte_pair_ranks[piece[i] << 8 | piece[i + 1]];
+    } else {
+        for (int64_t i = 0; i + 1 < m; i++) rank_at[i] = rank_of(ranks, symbols[i], symbols[i + 1]);
+    }
+    while (m > 1) {
+        int64_t best = 0;
+        for (int64_t i = 1; i + 1 < m; i++)
+            if (rank_at[i] < rank_at[best]) best = i;
+        if (rank_at[best] == NO_MERGE) break;
+        symbols[best] = rank_at[best];   /* a merge's rank is the id it makes */
+        m -= 1;
+        for (int64_t i = best + 1; i < m; i++) {
+            symbols[i] = symbols[i + 1];
+            rank_at[i] = rank_at[i + 1];
+        }
+        if (best + 1 < m) rank_at[best] = rank_of(ranks, symbols[best], symbols[best + 1]);
+        if (best > 0) rank_at[best - 1] = rank_of(ranks, symbols[best - 1], symbols[best]);
+    }
+    for (int64_t i = 0; i < m; i++) ids[i] = symbols[i] >= 0 ? symbols[i] : encoder->unknown_id;
+    return m;
+}
+
 /* Standard BPE on one piece. The symbols form a linked list (prev/next); rank_at[pos] is the
  * rank of the pair starting at pos now, so a popped candidate is current exactly when its rank
  * equals rank_at[pos] (a rank names one pair, and the pair at pos changes whenever pos or its
@@ -214,6 +401,7 @@ static inline void refresh_candidate(uint64_t* heap, int64_t* heap_size, int32_t
  * come out in rising rank order. */
 static int64_t merge_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
                            const uint8_t* piece, int64_t n) {
+    if (n <= SHORT_PIECE) return merge_short_piece(ids, encoder, piece, n);
     if (n > INT32_MAX / 4) return LLM_ERR_ARGUMENT;   /* positions are int32 */
     if (reserve_scratch(workspace, n) != LLM_OK) return LLM_ERR_NOMEM;
     int32_t* symbols = workspace->symbols;
@@ -273,22 +461,30 @@ static int64_t greedy_piece(int32_t* ids, const bpe_encoder* encoder, const uint
 
 /* ---- text -------------------------------------------------------------------------------- */
 
-static int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
-                            bpe_method method, const uint8_t* piece, int64_t n) {
+/* The ids of piece[0:n]; key is key_of(piece, n) when n <= BPE_CACHE_MAX_PIECE, else unused. */
+static inline int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
+                                   bpe_method method, const uint8_t* piece, int64_t n,
+                                   const piece_key* key) {
     if (n == 1 && !encoder->alphabet) {
         ids[0] = piece[0];
         return 1;
     }
     const int cacheable = n <= BPE_CACHE_MAX_PIECE;
     if (cacheable) {
-        const int64_t cached = cache_get(ids, workspace, piece, n);
-        if (cached >= 0) return cached;
+        const piece_entry* entry = cache_find(workspace, key, piece, n);
+        if (entry->length != 0) return cache_read(ids, workspace, entry);
     }
     const int64_t count = method == BPE_GREEDY ? greedy_piece(ids, encoder, piece, n)
                                                : merge_piece(ids, encoder, workspace, piece, n);
-    if (count >= 0 && cacheable && cache_put(workspace, piece, n, ids, count) != LLM_OK) return LLM_ERR_NOMEM;
+    if (count >= 0 && cacheable && cache_put(workspace, key, piece, n, ids, count) != LLM_OK)
+        return LLM_ERR_NOMEM;
     return count;
 }
+
+/* Text is encoded in batches of PIECE_BATCH pieces, in three passes: find the pieces' ends;
+ * hash each piece and prefetch its cache entry; then encode them. The cache misses of a batch
+ * (the cache outgrows the L2 cache on a book) overlap instead of following one another. */
+#define PIECE_BATCH 32
 
 int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                    int64_t* consumed,
@@ -298,14 +494,31 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
                    const uint8_t* text,           // (n,)
                    int64_t n,
                    int64_t capacity) {
+    int64_t ends[PIECE_BATCH];
+    piece_key keys[PIECE_BATCH];
     int64_t count = 0, pos = 0;
     while (pos < n) {
-        const int64_t end = pretokenize_piece_end(encoder->mode, text, n, pos);
-        if (end - pos > capacity - count) break;   /* its ids might not fit */
-        const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos, end - pos);
-        if (written < 0) return written;
-        count += written;
-        pos = end;
+        const int64_t pieces = pretokenize_piece_ends(ends, PIECE_BATCH, encoder->mode, text, n, pos);
+        const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
+        for (int64_t k = 0, start = pos; k < pieces; start = ends[k++]) {
+            const int64_t length = ends[k] - start;
+            /* every piece is hashed, single bytes too (a branch on them would mispredict) */
+            if (length <= BPE_CACHE_MAX_PIECE) {
+                keys[k] = key_of(text + start, length, text + n);
+                __builtin_prefetch(&workspace->entries[keys[k].hash & mask]);
+            }
+        }
+        for (int64_t k = 0; k < pieces; pos = ends[k++]) {
+            const int64_t length = ends[k] - pos;
+            if (length > capacity - count) {   /* its ids might not fit */
+                *consumed = pos;
+                return count;
+            }
+            const int64_t written = encode_piece(ids + count, encoder, workspace, method, text + pos,
+                                                 length, &keys[k]);
+            if (written < 0) return written;
+            count += written;
+        }
     }
     *consumed = pos;
     return count;

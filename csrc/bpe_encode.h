@@ -8,7 +8,9 @@
  *                   is GPT-2's algorithm and gives the same ids as HF tokenizers and tiktoken for
  *                   the same merges. It keeps the symbols in a linked list and the candidate
  *                   merges in a min-heap of (rank, position) with lazy invalidation, so a piece of
- *                   n symbols costs O(n log n) ("a" * 100000 included), not O(n^2).
+ *                   n symbols costs O(n log n) ("a" * 100000 included), not O(n^2). A piece
+ *                   of up to 32 bytes (nearly all) takes a plainer route to the same merges:
+ *                   two small arrays, scanned for the lowest rank.
  *   BPE_GREEDY      longest match: from the start of the piece, take the longest token that the
  *                   piece continues with, and go on after it (the project's original encoder).
  *
@@ -18,6 +20,7 @@
  * A bpe_workspace (the piece cache and the scratch of one piece) belongs to one thread at a
  * time; give each thread its own. The cache maps a piece's bytes to its ids for pieces up to
  * BPE_CACHE_MAX_PIECE bytes; when it holds BPE_CACHE_MAX_ENTRIES pieces it starts over empty.
+ * Text is pre-tokenized 32 pieces at a time, and their cache entries prefetched together.
  * Allocation happens only when the cache or the scratch grows (amortized), never per piece.
  */
 #ifndef LLM_BPE_ENCODE_H

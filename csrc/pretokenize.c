@@ -5,6 +5,8 @@
  */
 #include "pretokenize.h"
 
+#include <string.h>
+
 #include "unicode_tables.h"
 
 /* One character of the text: its length in bytes and its class bit (UNICODE_LETTER, ...). */
@@ -64,9 +66,40 @@ static inline text_char char_at(const uint8_t* text, // (n,)
     return decode_multibyte(text, n, pos);
 }
 
+/* The ASCII fast path: runs of ASCII letters (A-Z a-z, the \p{L} of ASCII) or digits (0-9, its
+ * \p{N}), the runs nearly all pieces are, are scanned 8 bytes at a time in a 64-bit word (SWAR)
+ * instead of byte by byte. Each returns the first byte from pos on that is not an ASCII letter
+ * (digit), stopping short of the last 8 bytes of the text; run_end goes on from there byte by
+ * byte (past a multibyte letter too). In a word, the top bit of each byte of x + (0x80 - c)
+ * is set where the byte is >= c, for bytes below 0x80, with no carry out of them; a byte of
+ * 0x80 or more may carry into the bytes after it, but it is itself a stop, and only the first
+ * stop is read. */
+#define BYTES_OF(c) (0x0101010101010101ull * (uint8_t)(c))
+
+static inline uint64_t read_word(const uint8_t* p) {
+    uint64_t word;
+    memcpy(&word, p, sizeof word);
+    return word;   /* little-endian: p[0] is the low byte (x86-64, AArch64) */
+}
+
+static inline int64_t ascii_run_end(const uint8_t* text, // (n,)
+                                    int64_t n, int64_t pos, uint64_t fold, uint8_t low, uint8_t high) {
+    for (; pos + 8 <= n; pos += 8) {
+        const uint64_t x = read_word(text + pos), y = x | fold;
+        const uint64_t inside = (y + BYTES_OF(0x80 - low)) & ~(y + BYTES_OF(0x80 - high - 1)) & ~x;
+        const uint64_t stops = ~inside & BYTES_OF(0x80);
+        if (stops) return pos + (__builtin_ctzll(stops) >> 3);
+    }
+    return pos;
+}
+
 /* End of the run of characters whose class is in `accept`, from pos on. */
 static inline int64_t run_end(const uint8_t* text, // (n,)
                               int64_t n, int64_t pos, unsigned accept) {
+    if (accept == UNICODE_LETTER)   /* x | 0x20 folds A-Z onto a-z (and no non-letter onto them) */
+        pos = ascii_run_end(text, n, pos, BYTES_OF(0x20), 'a', 'z');
+    else if (accept == UNICODE_NUMBER)
+        pos = ascii_run_end(text, n, pos, 0, '0', '9');
     while (pos < n) {
         const uint8_t byte = text[pos];
         if (byte < 0x80) {
@@ -112,6 +145,10 @@ static int64_t whitespace_end(const uint8_t* text, // (n,)
 static inline int64_t gpt2_piece_end(const uint8_t* text, // (n,)
                                      int64_t n, int64_t pos) {
     const uint8_t byte = text[pos];
+    /* The commonest pieces first: " word" and "word" starting with an ASCII letter. */
+    const int64_t first = pos + (byte == ' ' && pos + 1 < n);
+    if (text[first] < 0x80 && ascii_class[text[first]] == UNICODE_LETTER)
+        return run_end(text, n, first + 1, UNICODE_LETTER);
     int64_t run_start = pos;  /* after the optional leading space */
     text_char c = char_at(text, n, pos);
     if (byte == '\'') {
@@ -144,6 +181,21 @@ int64_t pretokenize_piece_end(pretokenize_mode mode,
                               int64_t n,
                               int64_t pos) {
     return mode == PRETOKENIZE_NAIVE ? naive_piece_end(text, n, pos) : gpt2_piece_end(text, n, pos);
+}
+
+int64_t pretokenize_piece_ends(int64_t* ends,              // (max_pieces,)
+                               int64_t max_pieces,
+                               pretokenize_mode mode,
+                               const uint8_t* text,        // (n,)
+                               int64_t n,
+                               int64_t pos) {
+    int64_t count = 0;
+    if (mode == PRETOKENIZE_NAIVE) {
+        for (; count < max_pieces && pos < n; count++) ends[count] = pos = naive_piece_end(text, n, pos);
+    } else {
+        for (; count < max_pieces && pos < n; count++) ends[count] = pos = gpt2_piece_end(text, n, pos);
+    }
+    return count;
 }
 
 int64_t pretokenize_split(int64_t* bounds,           // (n + 1,)

@@ -4,6 +4,7 @@
  *
  *   int64_t pretokenize_piece_end(mode, text, n, pos)   end of the piece starting at pos (pos < n)
  *   int64_t pretokenize_split(bounds, mode, text, n)    all boundaries; returns the piece count
+ *   int64_t pretokenize_piece_ends(ends, max, mode, text, n, pos)   the ends of the next pieces
  *
  * Both are pure functions of their arguments: no allocation, no global state, thread-safe.
  * mode is PRETOKENIZE_GPT2 or PRETOKENIZE_NAIVE (the Python wrapper validates mode names).
@@ -45,6 +46,17 @@ int64_t pretokenize_piece_end(pretokenize_mode mode,
                               const uint8_t* text,   // (n,) bytes
                               int64_t n,
                               int64_t pos);
+
+/* The ends of the pieces that follow pos (0 <= pos <= n), at most max_pieces of them: piece k is
+ * text[k ? ends[k - 1] : pos, ends[k]). Returns their count (0 only when pos == n). What a
+ * streaming caller (bpe_encode, bpe_train) should use: one call per batch of pieces instead of
+ * one per piece, with the scan inlined in a loop. */
+int64_t pretokenize_piece_ends(int64_t* ends,              // (max_pieces,) out
+                               int64_t max_pieces,
+                               pretokenize_mode mode,
+                               const uint8_t* text,        // (n,) bytes
+                               int64_t n,
+                               int64_t pos);
 
 /* All piece boundaries: piece i is text[bounds[i], bounds[i+1]), bounds[0] = 0 and
  * bounds[count] = n. Returns count, the number of pieces (0 for empty text). */

@@ -122,6 +122,34 @@ def make_workload(size: int, seed: int = 0) -> Workload:
     )
 
 
+SCATTERED_SIZE = 100_000   # tokens in the table, and keys per call
+
+
+@dataclass
+class ScatteredWorkload:
+    """A table too big for the L2 cache and a batch of keys spread through memory: every lookup
+    misses the cache twice or more (the key object, the table slot, the stored key), unlike the
+    KEYS_PER_CALL keys of Workload, which stay hot from one call to the next."""
+    lookup: object                 # HashLookup over vocabulary
+    ids: dict[bytes, int]          # the dict baseline
+    keys: list[bytes]              # copies of random tokens, allocated in a different order
+    expected: list[int]
+
+
+def make_scattered_workload(size: int = SCATTERED_SIZE, n_keys: int = SCATTERED_SIZE,
+                            seed: int = 0) -> ScatteredWorkload:
+    vocabulary = bpe_like_vocabulary(size, seed)
+    rng = np.random.default_rng([seed, size, n_keys])
+    drawn = rng.integers(0, size, n_keys)
+    # The copies are made in one random order and listed in another, so that neighbours in the
+    # list are not neighbours in memory.
+    made = [bytes(bytearray(vocabulary[i])) for i in drawn]
+    keys = [made[i] for i in rng.permutation(n_keys)]
+    ids = {token: i for i, token in enumerate(vocabulary)}
+    return ScatteredWorkload(lookup=LOOKUPS["hash"](vocabulary), ids=ids, keys=keys,
+                             expected=[ids[key] for key in keys])
+
+
 def lookup_call(work: Workload, method: str, mode: str, position: str) -> Callable[[], object]:
     """A call that looks up the KEYS_PER_CALL keys of position and returns their ids.
 

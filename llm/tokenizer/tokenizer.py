@@ -33,7 +33,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from llm._ext import runtime
-from llm._ext.bpe_encode import Encoder, Workspace
+from llm._ext.bpe_encode import Encoder, Workspace, id_list
 from llm._ext.lookup import Vocabulary
 from llm.tokenizer import bpe, export, pretrained, schema
 from llm.tokenizer.lookup import LOOKUPS
@@ -99,6 +99,7 @@ class Tokenizer:
         self._special_pattern_cache = {}
         self._local = threading.local()   # per-thread Workspace (piece cache) for each method
         self._lookups = {}   # method -> what _token_lookup builds, for token_to_id
+        self._id_objects = None   # tuple(range(vocab_size)), made by the first _id_list
 
     # ---- training, saving, loading -------------------------------------------------------
 
@@ -337,7 +338,14 @@ class Tokenizer:
             setattr(self._local, method, workspace)
         return workspace
 
-    def _ordinary_array(self, text: str, method: str) -> np.ndarray:
+    def _id_list(self, ids: np.ndarray) -> list[int]:
+        """(n,) int32 ids as a list of ints; every list shares one int object per id."""
+        if self._id_objects is None:
+            self._id_objects = tuple(range(len(self._vocab)))
+        return id_list(ids, self._id_objects)
+
+    def _ordinary_array(self, text: str, method: str, trim: bool = True) -> np.ndarray:
+        """trim=False: the ids may be a view into a larger buffer (see Encoder.encode)."""
         if not isinstance(text, str):
             raise ValueError(f"text: expected str, got {type(text).__name__}")
         if method not in METHODS:
@@ -346,7 +354,11 @@ class Tokenizer:
             if not text.isascii():
                 encode_utf8(text)   # refuse lone surrogates before normalization drops them
             text = self.normalizer(text)
-        ids = self._encoder.encode(encode_utf8(text), self._workspace(method), method)
+        try:   # the encoder reads the str's own UTF-8: no copy for ASCII, one kept by the str else
+            ids = self._encoder.encode(text, self._workspace(method), method, trim)
+        except UnicodeEncodeError:
+            encode_utf8(text)   # a lone surrogate: the ValueError that names it
+            raise
         return ids if self._ids is None else self._ids[ids]
 
     def _special_pattern(self, allowed_special) -> re.Pattern | None:
@@ -372,14 +384,19 @@ class Tokenizer:
     def encode_to_numpy(self, text: str, allowed_special: Iterable[str] | str = (),
                         method: str = "bpe") -> np.ndarray:
         """Like encode, as a (count,) int32 array."""
+        return self._encode_array(text, allowed_special, method)
+
+    def _encode_array(self, text: str, allowed_special, method: str,
+                      trim: bool = True) -> np.ndarray:
         pattern = self._special_pattern(allowed_special)
         if pattern is None:
-            return self._ordinary_array(text, method)
+            return self._ordinary_array(text, method, trim)
         if isinstance(text, str) and not text.isascii():
             encode_utf8(text)   # a lone surrogate's index in the whole text, not in a part
         parts = pattern.split(text)
         arrays = [np.array([self._special_ids[part]], dtype=np.int32) if i % 2
-                  else self._ordinary_array(part, method) for i, part in enumerate(parts)]
+                  else self._ordinary_array(part, method, trim=False)   # concatenate copies
+                  for i, part in enumerate(parts)]
         return np.concatenate(arrays)
 
     def encode(self, text: str, allowed_special: Iterable[str] | str = (),
@@ -392,11 +409,12 @@ class Tokenizer:
             project's original encoder).
         A lone surrogate in text (U+D800..U+DFFF) is a ValueError naming its index.
         """
-        return self.encode_to_numpy(text, allowed_special, method).tolist()
+        # the ids array only lives until the list is made: no need to copy it out of its buffer
+        return self._id_list(self._encode_array(text, allowed_special, method, trim=False))
 
     def encode_ordinary(self, text: str, method: str = "bpe") -> list[int]:
         """Token ids of text with no special-token handling at all."""
-        return self._ordinary_array(text, method).tolist()
+        return self._id_list(self._ordinary_array(text, method, trim=False))
 
     def encode_bytes(self, data: bytes, method: str = "bpe") -> list[int]:
         """Byte mode: token ids of raw bytes, valid UTF-8 or not (decode_bytes inverts it)."""
@@ -405,12 +423,12 @@ class Tokenizer:
         if method not in METHODS:
             raise ValueError(f"method={method!r}: must be one of {METHODS}")
         ids = self._encoder.encode(data, self._workspace(method), method)
-        return (ids if self._ids is None else self._ids[ids]).tolist()
+        return self._id_list(ids if self._ids is None else self._ids[ids])
 
     def encode_batch(self, texts: Sequence[str], allowed_special: Iterable[str] | str = (),
                      method: str = "bpe", num_threads: int | None = None) -> list[list[int]]:
         """encode for each text, on num_threads threads (see encode_batch_to_numpy)."""
-        return [ids.tolist() for ids in
+        return [self._id_list(ids) for ids in
                 self.encode_batch_to_numpy(texts, allowed_special, method, num_threads)]
 
     def encode_batch_to_numpy(self, texts: Sequence[str],

@@ -109,6 +109,19 @@ def test_large_batches_split_across_threads_agree():
         assert cls(vocabulary).get_many(keys).tolist() == want, cls.__name__
 
 
+def test_hash_get_many_agrees_at_every_batch_length_around_its_groups():
+    # csrc/lookup.c looks a batch up in groups of 16 keys: batches shorter than, as long as and
+    # longer than a group or two, with repeated, absent and long keys.
+    rng = np.random.default_rng(1)
+    vocabulary = list({rng.bytes(int(n)) for n in rng.integers(1, 90, size=500)})
+    lookup = HashLookup(vocabulary)
+    pool = vocabulary + [b"absent%d" % i for i in range(200)]
+    for n in [*range(0, 40), 100, 1001]:
+        keys = [pool[i] for i in rng.integers(0, len(pool), size=n)]
+        want = [vocabulary.index(key) if key in vocabulary else -1 for key in keys]
+        assert lookup.get_many(keys).tolist() == want, n
+
+
 def test_get_many_runs_in_many_python_threads_at_once():
     vocabulary = [b"%d" % i for i in range(5000)]
     lookup = HashLookup(vocabulary)

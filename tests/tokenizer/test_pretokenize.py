@@ -131,6 +131,26 @@ def test_invalid_utf8_bytes_are_single_other_characters(data, gpt2, naive):
     assert pretokenize(data, "naive") == naive == reference_pieces(data, "naive")
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_ascii_runs_read_8_bytes_at_a_time_match_regex(mode):
+    # csrc/pretokenize.c scans runs of ASCII letters and digits a 64-bit word at a time: runs of
+    # every length around the word size, ended by each kind of character (an ASCII or non-ASCII
+    # letter, a digit, punctuation, [ \\ ] ^ _ ` { | } ~ @ (which x | 0x20 folds next to the
+    # letters), space, an invalid byte) or by the end of the text at every distance.
+    stops = ["", "é", "ß", "日", "1", "a", "Z", ".", "'s", " ", "\n", "@", "[", "`", "{", "~",
+             "\x7f", "\x00", "\u0301"]
+    for run in ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "01234567890123456789012345"):
+        for length in range(1, 27):
+            for stop in stops:
+                for tail in ("", "x", "xyz", " more text here"):
+                    text = f" {run[:length]}{stop}{tail}"
+                    data = text.encode("utf-8")
+                    assert pretokenize(data, mode) == reference_pieces(data, mode), text
+    data = b" abcdefgh\xffijklmnop\xc3\xa9qrstuvwx\x80"   # invalid bytes inside and at the end
+    for mode_ in MODES:
+        assert pretokenize(data, mode_) == reference_pieces(data, mode_)
+
+
 def test_split_returns_int64_bounds_and_accepts_byte_buffers():
     bounds = split(b"ab cd")
     assert bounds.dtype == np.int64 and bounds.tolist() == [0, 2, 5]

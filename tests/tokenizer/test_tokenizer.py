@@ -176,6 +176,72 @@ def test_piece_cache_starts_over_when_full(byte_tokenizer):
     assert byte_tokenizer.encode(tail) == reference_encode(byte_tokenizer, tail)
 
 
+FAST_PATH_TEXTS = [
+    "the quick brown fox jumps over the lazy dog " * 3,                  # ASCII only
+    "naïve café owners say déjà vu; the dog's 1234567 bones",            # mixed
+    "abcdefgé abcdefghé abcdefghijklmnopé the日本 dog😀s 12345678٣ x\u0301y",   # ASCII, then not
+    " " + "the" * 10 + " " + "dog" * 11 + " " + "a" * 33 + " " + "ab" * 17,   # 30, 33, 33, 34 bytes
+    " " + "thedog" * 21 + " " + "x" * 129 + " " + "sleeps" * 40,         # too long to cache
+    " 1234567890123456 12345678901234567 " + "9" * 40,                   # digit runs
+]
+
+
+@pytest.mark.parametrize("text", FAST_PATH_TEXTS)
+def test_fast_paths_match_the_reference(byte_tokenizer, naive_tokenizer, text):
+    # ASCII runs scanned 8 bytes at a time, pieces of up to 32 bytes merged without the heap, a
+    # cache that knows short pieces by two words: the same ids as the textbook reference, from a
+    # fresh cache and from a warm one.
+    for tokenizer in (byte_tokenizer, naive_tokenizer):
+        fresh = Tokenizer(tokenizer.spec)
+        want = reference_encode(tokenizer, text)
+        assert fresh.encode(text) == want
+        assert fresh.encode(text) == want   # from the cache
+        assert fresh.encode(text + text) == reference_encode(tokenizer, text + text)
+
+
+def test_piece_cache_tells_apart_pieces_that_differ_in_one_byte(byte_tokenizer):
+    # Every piece of 1 to 20 bytes that differs from " the quick brown fox" (cut to its length)
+    # in one byte, all cached side by side: each gets its own ids.
+    base = " thequickbrownfoxjumps"
+    pieces = []
+    for length in range(1, 21):
+        for position in range(length):
+            for replacement in "aé":
+                piece = base[:position] + replacement + base[position + 1:length]
+                pieces.append(piece if piece.startswith(" ") else " " + piece)
+    tokenizer = Tokenizer(byte_tokenizer.spec)
+    text = "".join(pieces)
+    want = reference_encode(byte_tokenizer, text)
+    assert tokenizer.encode(text) == want
+    assert tokenizer.encode("".join(reversed(pieces))) == reference_encode(
+        byte_tokenizer, "".join(reversed(pieces)))
+    assert tokenizer.encode(text) == want
+
+
+def test_piece_cache_key_is_the_same_at_the_end_of_the_text(byte_tokenizer):
+    # A piece within 16 bytes of the text's end is read through a copy, any other straight from
+    # the text: both must give the same key, whichever one cached the piece first.
+    tail = " the dog's naïve"
+    middle = tail + " and then some more text after it"
+    for first, second in ((tail, middle), (middle, tail)):
+        tokenizer = Tokenizer(byte_tokenizer.spec)
+        for text in (first, second, first):
+            assert tokenizer.encode(text) == reference_encode(byte_tokenizer, text)
+
+
+def test_encode_lists_share_one_int_object_per_id(byte_tokenizer):
+    ids = byte_tokenizer.encode(SAMPLE)
+    assert ids == byte_tokenizer.encode_to_numpy(SAMPLE).tolist()
+    again = byte_tokenizer.encode(SAMPLE)
+    assert all(a is b for a, b in zip(ids, again))
+    assert bpe_encode.id_list(np.array([2, 0, 1], dtype=np.int32), (10, 11, 12)) == [12, 10, 11]
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match=f"ids: {bad} is not an id in \\[0, 3\\)"):
+            bpe_encode.id_list(np.array([0, bad, 1], dtype=np.int32), (10, 11, 12))
+    with pytest.raises(ValueError, match="ids must be int32"):
+        bpe_encode.id_list(np.array([0, 1]), (10, 11))
+
+
 def test_long_inputs_are_encoded_in_blocks(byte_tokenizer, naive_tokenizer, monkeypatch):
     """Blocks of BLOCK_IDS ids end at piece boundaries; a piece longer than a block grows it."""
     texts = (SAMPLE, "x" + "a" * 50 + " " + SAMPLE[:300])
