@@ -1,9 +1,8 @@
 """embedding_forward / embedding_backward against NumPy indexing and np.add.at."""
 import numpy as np
 import pytest
-
-from llm._ext import half
 from llm._ext.embedding import embedding_backward, embedding_forward, embedding_forward_half
+from llm._ext.half import to_float, to_half
 
 
 def random_table(V, C, seed=0):
@@ -101,8 +100,8 @@ def test_bad_arguments_raise_value_error_naming_them():
 @pytest.mark.parametrize("ids_shape, V, C", [((1,), 1, 1), ((2, 9), 11, 17), ((4, 64), 50, 768)])
 def test_forward_half_gathers_widened_rows(ids_shape, V, C, kind):
     table = random_table(V, C)
-    bits = half.to_half(np.empty((V, C), np.uint16), table, kind)
-    widened = half.to_float(np.empty((V, C), np.float32), bits, kind)
+    bits = to_half(np.empty((V, C), np.uint16), table, kind)
+    widened = to_float(np.empty((V, C), np.float32), bits, kind)
     ids = np.random.default_rng(1).integers(0, V, ids_shape).astype(np.int32)
     out = np.empty(ids_shape + (C,), np.float32)
     embedding_forward_half(out, ids, bits, kind)
