@@ -75,7 +75,14 @@ typedef struct {
     llm_dtype type;
 } strided;
 
-static size_t element_size(llm_dtype type) { return type == LLM_F32 ? sizeof(float) : sizeof(uint16_t); }
+/* A float32 operand. */
+static inline strided float_view(const float* data, int64_t row_stride, int64_t col_stride) {
+    return (strided){data, row_stride, col_stride, LLM_F32};
+}
+
+static size_t element_size(llm_dtype type) {
+    return type == LLM_F32 ? sizeof(float) : sizeof(uint16_t);
+}
 
 /* The address of element offset (in elements) of x's data. */
 static const void* element_at(strided x, int64_t offset) {
@@ -164,7 +171,8 @@ static inline void kernel_portable_few(llm_dtype type, float* c, int64_t ldc,
         for (int64_t j = j_begin; j < j_end; j++) {
             float sum = 0.0f;
             for (int64_t p = 0; p < k; p++)
-                sum += a_rows[i * k + p] * load_element(b, p * b_row_stride + j * b_col_stride, type);
+                sum += a_rows[i * k + p] *
+                       load_element(b, p * b_row_stride + j * b_col_stride, type);
             store_result(c + i * ldc + j, sum, alpha, bias ? bias[j] : 0.0f, beta);
         }
 }
@@ -252,12 +260,21 @@ static inline float avx2_reduce_add(__m256 v) {
 static const gemm_config* gemm_config_in_use(void) {
     llm_simd level = llm_simd_level();
 #ifdef MATMUL_X86
-    static const gemm_config avx512 = {kernel_avx512, kernel_avx512_a_rows, {kernel_avx512_few_rows_f32, kernel_avx512_few_rows_bf16, kernel_avx512_few_rows_f16}, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
-    static const gemm_config avx2 = {kernel_avx2, kernel_avx2_a_rows, {kernel_avx2_few_rows_f32, kernel_avx2_few_rows_bf16, kernel_avx2_few_rows_f16}, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
+    static const gemm_config avx512 = {
+        kernel_avx512, kernel_avx512_a_rows,
+        {kernel_avx512_few_rows_f32, kernel_avx512_few_rows_bf16, kernel_avx512_few_rows_f16},
+        AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
+    static const gemm_config avx2 = {
+        kernel_avx2, kernel_avx2_a_rows,
+        {kernel_avx2_few_rows_f32, kernel_avx2_few_rows_bf16, kernel_avx2_few_rows_f16},
+        AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
     if (level == LLM_SIMD_AVX512) return &avx512;
     if (level == LLM_SIMD_AVX2) return &avx2;
 #endif
-    static const gemm_config portable = {kernel_portable, kernel_portable_a_rows, {kernel_portable_few_rows_f32, kernel_portable_few_rows_bf16, kernel_portable_few_rows_f16}, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
+    static const gemm_config portable = {
+        kernel_portable, kernel_portable_a_rows,
+        {kernel_portable_few_rows_f32, kernel_portable_few_rows_bf16, kernel_portable_few_rows_f16},
+        PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
 }
 
@@ -631,16 +648,16 @@ llm_status matmul_gemm(float* c, int64_t ldc, const float* a, int64_t lda, const
                        float alpha, float beta) {
     if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
         return LLM_ERR_ARGUMENT;
-    strided a_view = trans_a ? (strided){a, 1, lda} : (strided){a, lda, 1};
-    strided b_view = trans_b ? (strided){b, 1, ldb} : (strided){b, ldb, 1};
+    strided a_view = trans_a ? float_view(a, 1, lda) : float_view(a, lda, 1);
+    strided b_view = trans_b ? float_view(b, 1, ldb) : float_view(b, ldb, 1);
     return gemm_strided(c, ldc, a_view, b_view, NULL, m, n, k, alpha, beta);
 }
 
 llm_status matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
                           int64_t m, int64_t k, int64_t n, int transpose_weight) {
     if (m < 0 || n < 0 || k < 0) return LLM_ERR_ARGUMENT;
-    strided w = transpose_weight ? (strided){weight, 1, k} : (strided){weight, n, 1};
-    return gemm_strided(out, n, (strided){inp, k, 1}, w, bias, m, n, k, 1.0f, 0.0f);
+    strided w = transpose_weight ? float_view(weight, 1, k) : float_view(weight, n, 1);
+    return gemm_strided(out, n, float_view(inp, k, 1), w, bias, m, n, k, 1.0f, 0.0f);
 }
 
 llm_status matmul_forward_half(float* out, const float* inp, const uint16_t* weight,
@@ -650,7 +667,7 @@ llm_status matmul_forward_half(float* out, const float* inp, const uint16_t* wei
         return LLM_ERR_ARGUMENT;
     strided w = transpose_weight ? (strided){weight, 1, k, weight_type}
                                  : (strided){weight, n, 1, weight_type};
-    return gemm_strided(out, n, (strided){inp, k, 1, LLM_F32}, w, bias, m, n, k, 1.0f, 0.0f);
+    return gemm_strided(out, n, float_view(inp, k, 1), w, bias, m, n, k, 1.0f, 0.0f);
 }
 
 /* dbias (N) = (accumulate: dbias +) column sums of dout (M, N); threads split the columns. */
@@ -673,16 +690,16 @@ llm_status matmul_backward(float* dinp, float* dweight, float* dbias, const floa
     llm_status status = LLM_OK;
     float weights_beta = accumulate_weights ? 1.0f : 0.0f;   /* 0: the old values are never read */
     if (dinp) {  /* dinp (M,K) += dout (M,N) @ op(W)ᵀ (N,K) */
-        strided w_t = transpose_weight ? (strided){weight, k, 1} : (strided){weight, 1, n};
-        status = gemm_strided(dinp, k, (strided){dout, n, 1}, w_t, NULL, m, k, n, 1.0f, 1.0f);
+        strided w_t = transpose_weight ? float_view(weight, k, 1) : float_view(weight, 1, n);
+        status = gemm_strided(dinp, k, float_view(dout, n, 1), w_t, NULL, m, k, n, 1.0f, 1.0f);
         if (status != LLM_OK) return status;
     }
     if (dweight) {
         if (transpose_weight)  /* dW (N,K) += doutᵀ (N,M) @ inp (M,K) */
-            status = gemm_strided(dweight, k, (strided){dout, 1, n}, (strided){inp, k, 1}, NULL,
+            status = gemm_strided(dweight, k, float_view(dout, 1, n), float_view(inp, k, 1), NULL,
                                   n, k, m, 1.0f, weights_beta);
         else                   /* dW (K,N) += inpᵀ (K,M) @ dout (M,N) */
-            status = gemm_strided(dweight, n, (strided){inp, 1, k}, (strided){dout, n, 1}, NULL,
+            status = gemm_strided(dweight, n, float_view(inp, 1, k), float_view(dout, n, 1), NULL,
                                   k, n, m, 1.0f, weights_beta);
         if (status != LLM_OK) return status;
     }

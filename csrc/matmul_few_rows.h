@@ -7,6 +7,9 @@
  *   B_LOAD_PART(p, mask, count)  the first count (< LANES) under mask, zeros after; optional:
  *                  by default the count are copied into a zeroed LANES-wide buffer, then B_LOAD
  *                  (16-bit elements have no masked load below AVX-512BW)
+ *   B_WHOLE_LOADS  1: a strip of whole vectors runs a k loop of B_LOAD alone (the default
+ *                  B_LOAD_PART tests the width, which costs in the k loop); 0: B_LOAD_PART
+ *                  throughout (float32's masked loads cost no more than plain ones)
  *
  * and undefines them again. Accumulation is float32 whatever B's type.
  */
@@ -109,16 +112,27 @@ static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a
             for (int i = 0; i < m; i++) acc[i][v] = VEC_ZERO();
         }
         const B_ELEMENT* row = b + j;
-        for (int64_t p = 0; p < k; p++, row += ldb)
+        if (B_WHOLE_LOADS && j_end - j >= (int64_t)nv * KERNEL_LANES)
+            /* a whole strip: plain loads, no test of the width in the k loop */
+            for (int64_t p = 0; p < k; p++, row += ldb)
 #pragma GCC unroll 32
-            for (int v = 0; v < nv; v++) {
-                if (v >= used) break;
-                VEC b_v = B_LOAD_PART(row + KERNEL_LANES * v, mask[v],
-                                         j_end - j - KERNEL_LANES * v);
+                for (int v = 0; v < nv; v++) {
+                    VEC b_v = B_LOAD(row + KERNEL_LANES * v);
 #pragma GCC unroll 8
-                for (int i = 0; i < m; i++)
-                    acc[i][v] = VEC_FMADD(VEC_BROADCAST(a_rows + i * k + p), b_v, acc[i][v]);
-            }
+                    for (int i = 0; i < m; i++)
+                        acc[i][v] = VEC_FMADD(VEC_BROADCAST(a_rows + i * k + p), b_v, acc[i][v]);
+                }
+        else
+            for (int64_t p = 0; p < k; p++, row += ldb)
+#pragma GCC unroll 32
+                for (int v = 0; v < nv; v++) {
+                    if (v >= used) break;
+                    VEC b_v = B_LOAD_PART(row + KERNEL_LANES * v, mask[v],
+                                          j_end - j - KERNEL_LANES * v);
+#pragma GCC unroll 8
+                    for (int i = 0; i < m; i++)
+                        acc[i][v] = VEC_FMADD(VEC_BROADCAST(a_rows + i * k + p), b_v, acc[i][v]);
+                }
 #pragma GCC unroll 32
         for (int v = 0; v < nv; v++) {
             if (v >= used) break;
@@ -133,14 +147,15 @@ static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a
 #undef FEW_NU
 
 __attribute__((target(KERNEL_TARGET)))
-static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const void* b, int64_t ldb,
-                            int b_transposed, const float* bias, int64_t m, int64_t k,
-                          int64_t j_begin, int64_t j_end, float alpha, float beta) {
+static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const void* b,
+                            int64_t ldb, int b_transposed, const float* bias, int64_t m,
+                            int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta) {
+    const B_ELEMENT* b_elements = (const B_ELEMENT*)b;
     switch (m) {  /* one instance per row count */
 #define FEW_ROWS_CASE(rows)                                                                   \
     case rows:                                                                                \
-        KERNEL_FEW(rows, c, ldc, a_rows, (const B_ELEMENT*)b, ldb, b_transposed, bias, k, j_begin, j_end,       \
-                   alpha, beta);                                                              \
+        KERNEL_FEW(rows, c, ldc, a_rows, b_elements, ldb, b_transposed, bias, k, j_begin,    \
+                   j_end, alpha, beta);                                                       \
         break;
         FEW_ROWS_CASE(1) FEW_ROWS_CASE(2) FEW_ROWS_CASE(3) FEW_ROWS_CASE(4)
         FEW_ROWS_CASE(5) FEW_ROWS_CASE(6) FEW_ROWS_CASE(7) FEW_ROWS_CASE(8)
@@ -155,3 +170,4 @@ static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const vo
 #undef B_ELEMENT
 #undef B_LOAD
 #undef B_LOAD_PART
+#undef B_WHOLE_LOADS

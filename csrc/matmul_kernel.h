@@ -108,14 +108,17 @@ static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
 #define B_ELEMENT float
 #define B_LOAD(p) VEC_LOADU(p)
 #define B_LOAD_PART(p, mask, count) VEC_MASK_LOAD(p, mask)
+#define B_WHOLE_LOADS 0
 #include "matmul_few_rows.h"
 #define FEW_TYPE _bf16
 #define B_ELEMENT uint16_t
 #define B_LOAD(p) VEC_LOAD_BF16(p)
+#define B_WHOLE_LOADS 1
 #include "matmul_few_rows.h"
 #define FEW_TYPE _f16
 #define B_ELEMENT uint16_t
 #define B_LOAD(p) VEC_LOAD_F16(p)
+#define B_WHOLE_LOADS 1
 #include "matmul_few_rows.h"
 
 #undef KERNEL_NAME
