@@ -14,7 +14,7 @@ instead of recomputing them; generate / generate_stream (llm/model/generation.py
 
 Inference in 16 bits: to_inference_dtype("bf16" | "f16") stores the matrices in 16 bits and
 frees their float32 copies, halving the bytes a generated token streams from memory; such a
-model generates and evaluates but does not train or save.
+model generates and evaluates (forward, loss) but does not train (backward) or save.
 """
 import os
 from dataclasses import replace
@@ -127,7 +127,8 @@ class GPT:
         freed: the model's parameters take about half the memory, and a generated token
         streams half the bytes; the kernels widen the weights as they read them and sum in
         float32. Biases, LayerNorms and the position table stay float32. For inference only:
-        loss, backward and save then raise. Returns the model."""
+        backward (training), save and resized then raise; loss still evaluates. Returns the
+        model."""
         if dtype not in INFERENCE_DTYPES:
             raise ValueError(f"dtype={dtype!r}: expected one of {', '.join(INFERENCE_DTYPES)}")
         if dtype == self.dtype:
@@ -323,7 +324,6 @@ class GPT:
         of a data-parallel global batch this one is a part of: the loss and gradients are then
         this part's share of the global mean (they sum to it over the ranks), and the mask may
         select nothing. Keeps d loss / d logits for backward()."""
-        self._require_float32("training (loss and backward)")
         self._forward(idx, padding_mask)
         acts = self._acts
         targets = np.asarray(targets)
@@ -354,6 +354,7 @@ class GPT:
         accumulate=False: write this batch's gradients into grads instead, whatever they held
         (zero_grad() + backward() in one go, without the pass that zeroes them).
         """
+        self._require_float32("training (backward)")
         if not self._loss_ready:
             raise RuntimeError("backward() needs loss() first (forward() alone keeps no loss)")
         self._loss_ready = False

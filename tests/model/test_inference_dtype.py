@@ -1,6 +1,7 @@
 """GPT.to_inference_dtype and load(dtype=...): the matrices in 16 bits (bf16, f16) for
 generation. Logits within a stated tolerance of float32, the same greedy text wherever float32's
-top two logits are not a near tie, half the parameter memory, and no training or saving.
+top two logits are not a near tie, half the parameter memory, and no training or saving (a loss
+still evaluates).
 
 Tolerance, measured (max |logit - float32 logit| over 8 x 32 positions, relative to the float32
 logits' standard deviation): a briefly trained 2 x 64 character model, bf16 0.018, f16 0.0018;
@@ -131,12 +132,13 @@ def test_parameters_take_half_the_memory_and_the_float32_buffer_is_freed(kind, t
     assert error <= TOLERANCE[kind] * reference.forward(idx).std()
 
 
-def test_training_and_saving_a_converted_model_raise(tmp_path):
-    model = GPT(GPTConfig(vocab_size=65, block_size=16, n_layer=1, n_head=2, d_model=16))
-    model.to_inference_dtype("bf16")
-    idx = np.zeros((1, 4), np.int64)
-    with pytest.raises(RuntimeError, match="training .* needs float32 weights.*bf16"):
-        model.loss(idx, idx)
+def test_training_and_saving_a_converted_model_raise_but_evaluating_works(tmp_path):
+    reference = GPT(GPTConfig(vocab_size=65, block_size=16, n_layer=1, n_head=2, d_model=16))
+    model = GPT(reference.config).to_inference_dtype("bf16")
+    idx = np.arange(8).reshape(2, 4)
+    assert model.loss(idx, idx + 1) == pytest.approx(reference.loss(idx, idx + 1), rel=1e-3)
+    with pytest.raises(RuntimeError, match=r"training \(backward\) needs float32 weights.*bf16"):
+        model.backward()
     with pytest.raises(RuntimeError, match="save needs float32 weights"):
         model.save(tmp_path)
     with pytest.raises(RuntimeError, match="resized needs float32 weights"):
