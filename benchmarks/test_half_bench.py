@@ -11,9 +11,13 @@ halve the bytes it streams; the table prints those bytes too.
     python -m pytest benchmarks/test_half_bench.py                 # pytest-benchmark
     python -m benchmarks.test_half_bench [large|gpt2 ...]          # the table
     LLM_SIMD=avx2 python -m benchmarks.test_half_bench             # the AVX2 kernels
+    LLM_NUM_THREADS=1 python -m benchmarks.test_half_bench --interleaved [large|gpt2 ...]
 
 The table runs every (dtype, threads) in a fresh process (LLM_NUM_THREADS=1, 2), alternating,
 RUNS times, and reports the median wall tokens/s and the ratio to float32 at the same threads.
+--interleaved times the three dtypes in one process instead, one generation of each in turn,
+INTERLEAVED_ROUNDS rounds, and reports median wall and CPU tokens/s: on a busy machine the
+steadier comparison (the three see the same load).
 """
 import json
 import os
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.timing import benchmark_median, thread_count
+from benchmarks.timing import benchmark_median, interleaved_medians, thread_count
 from llm.model import GPT, GPTConfig, SamplingConfig
 
 SIZES = {"large": dict(n_layer=6, n_head=6, d_model=384, vocab_size=65),
@@ -37,6 +41,7 @@ PROMPT = (np.arange(16) * 7 % 65).tolist()
 DTYPES = ("f32", "bf16", "f16")
 THREADS = (1, 2)
 RUNS = 3
+INTERLEAVED_ROUNDS = 5
 
 
 def make_model(size: str, dtype: str) -> GPT:
@@ -103,9 +108,25 @@ def compare(size: str, runs: int = RUNS) -> None:
               f"{megabytes:7.1f} MB of weights a token")
 
 
+def interleaved(size: str, rounds: int = INTERLEAVED_ROUNDS) -> None:
+    models = {dtype: make_model(size, dtype) for dtype in DTYPES}
+    medians = interleaved_medians({dtype: generation(model, NEW_TOKENS[size])
+                                   for dtype, model in models.items()}, rounds)
+    print(f"{size}: LLM_SIMD={os.environ.get('LLM_SIMD', 'widest')}, threads={thread_count()}, "
+          f"{NEW_TOKENS[size]} new tokens after {len(PROMPT)}, greedy, batch 1; one process, "
+          f"dtypes in turn, median of {rounds}; tokens/s wall (cpu)")
+    for dtype, times in medians.items():
+        wall, cpu = NEW_TOKENS[size] / times.wall, NEW_TOKENS[size] / times.cpu
+        print(f"  {dtype:5} {wall:8.1f} ({cpu:.1f})  x{medians['f32'].wall / times.wall:.2f} "
+              f"of f32  {streamed_bytes(models[dtype]) / 1e6:7.1f} MB of weights a token")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
         print(json.dumps(measure(sys.argv[2], sys.argv[3])))
+    elif sys.argv[1:2] == ["--interleaved"]:
+        for size in sys.argv[2:] or list(SIZES):
+            interleaved(size)
     else:
         for size in sys.argv[1:] or list(SIZES):
             compare(size)

@@ -211,7 +211,8 @@ def test_bad_arguments_raise_value_error_naming_them():
     f32 = np.float32
     inp, weight = np.zeros((4, 129), f32), np.zeros((128, 384), f32)
     out = np.zeros((4, 384), f32)
-    with pytest.raises(ValueError, match=r"weight has shape \(128, 384\).*inp's last dimension is 129"):
+    with pytest.raises(ValueError,
+                       match=r"weight has shape \(128, 384\).*inp's last dimension is 129"):
         matmul.matmul_forward(out, inp, weight)
     inp = np.zeros((4, 128), f32)
     with pytest.raises(ValueError, match="inp must be float32, got float64"):
