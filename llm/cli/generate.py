@@ -12,9 +12,9 @@ from llm.model import INFERENCE_DTYPES, SamplingConfig, load
 
 DTYPE_HELP = ("the type the model's matrices are kept in while generating: f32 (default, as "
               "trained), or bf16 / f16 (16 bits: half the memory and half the bytes read per "
-              "token, so faster where memory bandwidth limits; logits differ from f32's by "
-              "about 1%% (bf16) or 0.1%% (f16) of their spread, which can change a near-tie "
-              "token)")
+              "token, so faster where memory bandwidth limits; logits differ from f32's by up "
+              "to about 2%% (bf16) or 0.2%% (f16) of their spread, which can change a "
+              "near-tie token)")
 
 
 def add_dtype_flag(parser: argparse.ArgumentParser) -> None:
