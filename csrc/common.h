@@ -20,4 +20,12 @@ typedef enum {
     LLM_ERR_FORMAT = -4,     /* malformed input data */
 } llm_status;
 
+/* Element type of a weight matrix: float32, or 16-bit bfloat16 / IEEE half bits held in
+ * uint16_t (inference only; see half.h). */
+typedef enum {
+    LLM_F32 = 0,
+    LLM_BF16 = 1,
+    LLM_F16 = 2,
+} llm_dtype;
+
 #endif

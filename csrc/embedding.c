@@ -1,4 +1,5 @@
 #include "embedding.h"
+#include "half.h"
 
 #include <string.h>
 
@@ -39,6 +40,34 @@ llm_status embedding_forward(float* out, int64_t* bad_position, const int32_t* i
     }
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < N; i++) copy_rows(out, ids, table, i, i + 1, C);
+    return LLM_OK;
+}
+
+/* out[i] = table[ids[i]] widened, for first <= i < end (type a constant in each caller). */
+static inline void widen_rows(float* out, const int32_t* ids, const uint16_t* table,
+                              llm_dtype type, int64_t first, int64_t end, int64_t C) {
+    for (int64_t i = first; i < end; i++) {
+        const uint16_t* row = table + (int64_t)ids[i] * C;
+        float* dst = out + i * C;
+        if (type == LLM_BF16)
+            for (int64_t c = 0; c < C; c++) dst[c] = half_bf16_to_float(row[c]);
+        else
+            for (int64_t c = 0; c < C; c++) dst[c] = half_f16_to_float(row[c]);
+    }
+}
+
+llm_status embedding_forward_half(float* out, int64_t* bad_position, const int32_t* ids,
+                                  const uint16_t* table, llm_dtype table_type, int64_t N,
+                                  int64_t V, int64_t C) {
+    if (table_type != LLM_BF16 && table_type != LLM_F16) return LLM_ERR_ARGUMENT;
+    *bad_position = first_bad_id(ids, N, V);
+    if (*bad_position >= 0) return LLM_ERR_RANGE;
+    if (N * C < PARALLEL_MIN) {     /* a decoding step: as embedding_forward */
+        widen_rows(out, ids, table, table_type, 0, N, C);
+        return LLM_OK;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; i++) widen_rows(out, ids, table, table_type, i, i + 1, C);
     return LLM_OK;
 }
 

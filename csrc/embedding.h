@@ -12,6 +12,15 @@ llm_status embedding_forward(float* out,              // (N, C)
                              const float* table,      // (V, C)
                              int64_t N, int64_t V, int64_t C);
 
+/* embedding_forward from a 16-bit table (inference): table_type LLM_BF16 or LLM_F16 (half.h;
+ * another type is LLM_ERR_ARGUMENT); the rows gathered are widened to float32. */
+llm_status embedding_forward_half(float* out,               // (N, C)
+                                  int64_t* bad_position,    // (1,) set on LLM_ERR_RANGE
+                                  const int32_t* ids,       // (N,)
+                                  const uint16_t* table,    // (V, C)
+                                  llm_dtype table_type,
+                                  int64_t N, int64_t V, int64_t C);
+
 /* dtable[ids[i], :] += dout[i, :] for i in order. Threads own disjoint ranges of channels, so
  * there are no races and every sum runs in the same order for any thread count. Ids are
  * checked as in embedding_forward before anything is written. */

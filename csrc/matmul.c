@@ -14,6 +14,7 @@
  * gemm_few_rows streams B once, unpacked.
  */
 #include "matmul.h"
+#include "half.h"
 #include "simd.h"
 #include "threads.h"
 
@@ -64,12 +65,29 @@
 static int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
-/* An operand seen as a matrix: element (i, j) at data[i * row_stride + j * col_stride]. A
- * transposed operand just swaps the strides. */
+/* An operand seen as a matrix: element (i, j) at data[i * row_stride + j * col_stride] (strides
+ * in elements). A transposed operand just swaps the strides. Elements are float32, or for B (the
+ * weights) 16-bit floats (type LLM_BF16, LLM_F16: half.h), widened to float32 where they are read
+ * (the few-row kernels) or packed (the GEMM path). */
 typedef struct {
-    const float* data;
+    const void* data;
     int64_t row_stride, col_stride;
+    llm_dtype type;
 } strided;
+
+/* A float32 operand. */
+static inline strided float_view(const float* data, int64_t row_stride, int64_t col_stride) {
+    return (strided){data, row_stride, col_stride, LLM_F32};
+}
+
+static size_t element_size(llm_dtype type) {
+    return type == LLM_F32 ? sizeof(float) : sizeof(uint16_t);
+}
+
+/* The address of element offset (in elements) of x's data. */
+static const void* element_at(strided x, int64_t offset) {
+    return (const char*)x.data + offset * (int64_t)element_size(x.type);
+}
 
 /* C tile (rows x cols, rows <= MR, cols <= NR) = alpha * A panel @ B panel [+ bias] [+ beta * C].
  * b_panel: kc rows of NR floats, b_step apart (NR packed, or op(B)'s row stride read in place);
@@ -82,14 +100,14 @@ typedef void (*micro_kernel)(float* c, int64_t ldc, const float* a, int64_t a_ro
 
 /* C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias] [+ beta * C] for
  * m <= FEW_ROWS, unpacked: a_rows (m, k) contiguous; op(B) element (p, j) at b[p * ldb + j], or
- * at b[j * ldb + p] when b_transposed. */
-typedef void (*few_rows_kernel)(float* c, int64_t ldc, const float* a_rows, const float* b,
+ * at b[j * ldb + p] when b_transposed; B's elements of the kernel's type (few_rows[type]). */
+typedef void (*few_rows_kernel)(float* c, int64_t ldc, const float* a_rows, const void* b,
                                 int64_t ldb, int b_transposed, const float* bias, int64_t m,
                                 int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta);
 
 typedef struct {
     micro_kernel kernel, kernel_a_rows;
-    few_rows_kernel few_rows;
+    few_rows_kernel few_rows[3];   /* by B's llm_dtype: LLM_F32, LLM_BF16, LLM_F16 */
     int64_t mr, nr;          /* micro-tile of C held in registers */
     int64_t mc, kc, nc;      /* cache blocks: A block mc x kc, B panel kc x nc */
 } gemm_config;
@@ -135,18 +153,41 @@ static void kernel_portable_a_rows(float* c, int64_t ldc, const float* a, int64_
     kernel_portable_body(c, ldc, a, a_row, 1, b_panel, b_step, bias, kc, rows, cols, alpha, beta);
 }
 
-static void kernel_portable_few_rows(float* c, int64_t ldc, const float* a_rows, const float* b,
-                                     int64_t ldb, int b_transposed, const float* bias, int64_t m,
-                                     int64_t k, int64_t j_begin, int64_t j_end, float alpha,
-                                     float beta) {
+/* B's element at index, widened to float (type a constant in each caller below). */
+__attribute__((always_inline))
+static inline float load_element(const void* b, int64_t index, llm_dtype type) {
+    if (type == LLM_BF16) return half_bf16_to_float(((const uint16_t*)b)[index]);
+    if (type == LLM_F16) return half_f16_to_float(((const uint16_t*)b)[index]);
+    return ((const float*)b)[index];
+}
+
+__attribute__((always_inline))
+static inline void kernel_portable_few(llm_dtype type, float* c, int64_t ldc,
+                                       const float* a_rows, const void* b, int64_t ldb,
+                                       int b_transposed, const float* bias, int64_t m, int64_t k,
+                                       int64_t j_begin, int64_t j_end, float alpha, float beta) {
     int64_t b_row_stride = b_transposed ? 1 : ldb, b_col_stride = b_transposed ? ldb : 1;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = j_begin; j < j_end; j++) {
             float sum = 0.0f;
-            for (int64_t p = 0; p < k; p++) sum += a_rows[i * k + p] * b[p * b_row_stride + j * b_col_stride];
+            for (int64_t p = 0; p < k; p++)
+                sum += a_rows[i * k + p] *
+                       load_element(b, p * b_row_stride + j * b_col_stride, type);
             store_result(c + i * ldc + j, sum, alpha, bias ? bias[j] : 0.0f, beta);
         }
 }
+
+#define PORTABLE_FEW_ROWS(name, type)                                                          \
+    static void name(float* c, int64_t ldc, const float* a_rows, const void* b, int64_t ldb,   \
+                     int b_transposed, const float* bias, int64_t m, int64_t k,                \
+                     int64_t j_begin, int64_t j_end, float alpha, float beta) {                \
+        kernel_portable_few(type, c, ldc, a_rows, b, ldb, b_transposed, bias, m, k, j_begin,   \
+                            j_end, alpha, beta);                                               \
+    }
+PORTABLE_FEW_ROWS(kernel_portable_few_rows_f32, LLM_F32)
+PORTABLE_FEW_ROWS(kernel_portable_few_rows_bf16, LLM_BF16)
+PORTABLE_FEW_ROWS(kernel_portable_few_rows_f16, LLM_F16)
+#undef PORTABLE_FEW_ROWS
 
 #ifdef MATMUL_X86
 
@@ -172,10 +213,16 @@ static void kernel_portable_few_rows(float* c, int64_t ldc, const float* a_rows,
 #define MASK_FIRST(n) ((n) >= 16 ? (__mmask16)0xFFFF : (n) > 0 ? (__mmask16)((1u << (n)) - 1) : 0)
 #define VEC_MASK_LOAD(p, mask) _mm512_maskz_loadu_ps(mask, p)
 #define VEC_MASK_STORE(p, mask, v) _mm512_mask_storeu_ps(p, mask, v)
+/* 16 bf16: zero-extended to 32 bits, shifted into a float's top half; 16 f16: vcvtph2ps. (The
+ * AVX512-BF16 dot product would round the activations to bf16 too; it is not used.) */
+#define VEC_LOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32( \
+    _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(p))), 16))
+#define VEC_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(p)))
 #include "matmul_kernel.h"
 
 /* AVX2 + FMA: 6 rows x 2 vectors of 8 (12 accumulators of 16 registers), as in BLIS's Haswell
- * kernel. */
+ * kernel. F16C (vcvtph2ps) widens f16 weights: every AVX2 CPU has it (Intel since Ivy Bridge,
+ * AMD since Piledriver), so the AVX2 level does not test for it. */
 __attribute__((target("avx2,fma")))
 static inline float avx2_reduce_add(__m256 v) {
     __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -185,7 +232,7 @@ static inline float avx2_reduce_add(__m256 v) {
 #define AVX2_MR 6
 #define AVX2_NR 16
 #define KERNEL_NAME kernel_avx2
-#define KERNEL_TARGET "avx2,fma"
+#define KERNEL_TARGET "avx2,fma,f16c"
 #define KERNEL_MR AVX2_MR
 #define KERNEL_NV 2
 #define KERNEL_LANES 8
@@ -203,6 +250,9 @@ static inline float avx2_reduce_add(__m256 v) {
                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define VEC_MASK_LOAD(p, mask) _mm256_maskload_ps(p, mask)
 #define VEC_MASK_STORE(p, mask, v) _mm256_maskstore_ps(p, mask, v)
+#define VEC_LOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
+    _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(p))), 16))
+#define VEC_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p)))
 #include "matmul_kernel.h"
 
 #endif /* MATMUL_X86 */
@@ -210,12 +260,21 @@ static inline float avx2_reduce_add(__m256 v) {
 static const gemm_config* gemm_config_in_use(void) {
     llm_simd level = llm_simd_level();
 #ifdef MATMUL_X86
-    static const gemm_config avx512 = {kernel_avx512, kernel_avx512_a_rows, kernel_avx512_few_rows, AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
-    static const gemm_config avx2 = {kernel_avx2, kernel_avx2_a_rows, kernel_avx2_few_rows, AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
+    static const gemm_config avx512 = {
+        kernel_avx512, kernel_avx512_a_rows,
+        {kernel_avx512_few_rows_f32, kernel_avx512_few_rows_bf16, kernel_avx512_few_rows_f16},
+        AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
+    static const gemm_config avx2 = {
+        kernel_avx2, kernel_avx2_a_rows,
+        {kernel_avx2_few_rows_f32, kernel_avx2_few_rows_bf16, kernel_avx2_few_rows_f16},
+        AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
     if (level == LLM_SIMD_AVX512) return &avx512;
     if (level == LLM_SIMD_AVX2) return &avx2;
 #endif
-    static const gemm_config portable = {kernel_portable, kernel_portable_a_rows, kernel_portable_few_rows, PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
+    static const gemm_config portable = {
+        kernel_portable, kernel_portable_a_rows,
+        {kernel_portable_few_rows_f32, kernel_portable_few_rows_bf16, kernel_portable_few_rows_f16},
+        PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
 }
 
@@ -285,12 +344,95 @@ static void pack_transposed(float* dst, const float* x, int64_t stride_w, int64_
     }
 }
 
-static void pack_panels(float* dst, const float* x, int64_t stride_w, int64_t stride_k,
-                        int64_t len, int64_t kc, int64_t width) {
-    if (stride_w == 1)
-        pack_rows(dst, x, stride_k, len, kc, width);
+/* 16-bit B (weights) is packed as float32, widened on the way in: the micro-kernel is the same
+ * for every type. */
+
+#ifdef MATMUL_X86
+__attribute__((target("avx2,f16c")))
+static void widen_run_avx2(float* out, const uint16_t* in, int64_t n, llm_dtype type) {
+    int64_t i = 0;
+    if (type == LLM_F16)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(in + i))));
     else
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_si256((__m256i*)(out + i), _mm256_slli_epi32(
+                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(in + i))), 16));
+    for (; i < n; i++) out[i] = load_element(in, i, type);
+}
+#endif
+
+/* out[i] = in[i] widened to float, for n 16-bit elements of type; vector: the CPU has AVX2
+ * (and so F16C). */
+static void widen_run(float* out, const uint16_t* in, int64_t n, llm_dtype type, int vector) {
+#ifdef MATMUL_X86
+    if (vector) {
+        widen_run_avx2(out, in, n, type);
+        return;
+    }
+#else
+    (void)vector;
+#endif
+    if (type == LLM_BF16)
+        for (int64_t i = 0; i < n; i++) out[i] = half_bf16_to_float(in[i]);
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = half_f16_to_float(in[i]);
+}
+
+/* pack_rows for 16-bit X: each k row's runs widened into the panels. */
+static void pack_rows_half(float* dst, const uint16_t* x, llm_dtype type, int64_t stride_k,
+                           int64_t len, int64_t kc, int64_t width, int vector) {
+    int64_t panels = (len + width - 1) / width;
+    for (int64_t p = 0; p < kc; p++) {
+        const uint16_t* line = x + p * stride_k;
+        for (int64_t panel = 0; panel < panels; panel++) {
+            float* out = dst + (panel * kc + p) * width;
+            int64_t w0 = panel * width, valid = min64(width, len - w0);
+            widen_run(out, line + w0, valid, type, vector);
+            for (int64_t i = valid; i < width; i++) out[i] = 0.0f;
+        }
+    }
+}
+
+/* The longest k slice packed (every gemm_config's kc is at most this). */
+#define PACK_LINE_MAX 512
+
+/* pack_transposed for 16-bit X: each of a panel's w rows widened (kc elements) into a line, then
+ * dealt out down the panel's column. */
+static void pack_transposed_half(float* dst, const uint16_t* x, llm_dtype type, int64_t stride_w,
+                                 int64_t stride_k, int64_t len, int64_t kc, int64_t width,
+                                 int vector) {
+    float line[PACK_LINE_MAX];
+    for (int64_t panel = 0; panel * width < len; panel++) {
+        float* out = dst + panel * kc * width;
+        int64_t w0 = panel * width, valid = min64(width, len - w0);
+        for (int64_t i = 0; i < width; i++) {
+            const uint16_t* src = x + (w0 + i) * stride_w;
+            if (i >= valid)
+                for (int64_t p = 0; p < kc; p++) line[p] = 0.0f;
+            else if (stride_k == 1)
+                widen_run(line, src, kc, type, vector);
+            else
+                for (int64_t p = 0; p < kc; p++) line[p] = load_element(src, p * stride_k, type);
+            for (int64_t p = 0; p < kc; p++) out[p * width + i] = line[p];
+        }
+    }
+}
+
+/* Panels of X (see above) of any element type, packed as float32. */
+static void pack_panels(float* dst, const void* x, llm_dtype type, int64_t stride_w,
+                        int64_t stride_k, int64_t len, int64_t kc, int64_t width) {
+    if (type != LLM_F32) {
+        int vector = llm_simd_level() >= LLM_SIMD_AVX2;
+        if (stride_w == 1)
+            pack_rows_half(dst, x, type, stride_k, len, kc, width, vector);
+        else
+            pack_transposed_half(dst, x, type, stride_w, stride_k, len, kc, width, vector);
+    } else if (stride_w == 1) {
+        pack_rows(dst, x, stride_k, len, kc, width);
+    } else {
         pack_transposed(dst, x, stride_w, stride_k, len, kc, width);
+    }
 }
 
 /* ---------------------------------------------------------------- workspace */
@@ -372,13 +514,16 @@ static int threads_for(int64_t m, int64_t n, int64_t k) {
 static void gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided a, strided b,
                           const float* bias, int64_t m, int64_t n, int64_t k, float alpha,
                           float beta, float* a_rows) {
+    const float* a_data = a.data;
     for (int64_t i = 0; i < m; i++)
-        for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a.data[i * a.row_stride + p * a.col_stride];
+        for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a_data[i * a.row_stride + p * a.col_stride];
     int b_transposed = b.col_stride != 1;  /* then op(B)'s columns are contiguous */
     int64_t ldb = b_transposed ? b.col_stride : b.row_stride;
-    int threads = team_size((double)n * (double)k * sizeof(float) >= FEW_ROWS_PARALLEL_BYTES);
+    few_rows_kernel few_rows = cfg->few_rows[b.type];
+    int threads = team_size((double)n * (double)k * (double)element_size(b.type) >=
+                            FEW_ROWS_PARALLEL_BYTES);
     if (threads == 1) {  /* no region: entering one costs ~0.3 us even on one thread */
-        cfg->few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, 0, n, alpha, beta);
+        few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, 0, n, alpha, beta);
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -388,8 +533,8 @@ static void gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided
         int64_t lines = (n + 15) / 16;
         int64_t j_begin = min64(n, lines * t / team * 16), j_end = min64(n, lines * (t + 1) / team * 16);
         if (j_begin < j_end)
-            cfg->few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, j_begin, j_end,
-                          alpha, beta);
+            few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, j_begin, j_end,
+                     alpha, beta);
     }
 }
 
@@ -411,21 +556,25 @@ static void gemm_block(const gemm_config* cfg, float* c, int64_t ldc, strided a,
         int64_t n_panels = (nc + cfg->nr - 1) / cfg->nr;
         for (int64_t pc = 0; pc < k; pc += cfg->kc) {
             int64_t kc = min64(cfg->kc, k - pc);
-            const float* b_block = b.data + pc * b.row_stride + jc * b.col_stride;
-            int64_t b_in_place = b.col_stride == 1 && kc * cfg->nr > B_IN_PLACE_MIN_FLOATS &&
+            int64_t b_offset = pc * b.row_stride + jc * b.col_stride;
+            /* in place: float32 only (16-bit B is always packed, widened) */
+            const float* b_block = b.type == LLM_F32 ? (const float*)b.data + b_offset : NULL;
+            int64_t b_in_place = b_block && b.col_stride == 1 &&
+                                 kc * cfg->nr > B_IN_PLACE_MIN_FLOATS &&
                                  kc * nc <= B_IN_PLACE_MAX_FLOATS ? nc / cfg->nr : 0;  /* panels */
             if (b_in_place < n_panels)
-                pack_panels(b_pack, b_block + b_in_place * cfg->nr * b.col_stride, b.col_stride,
-                            b.row_stride, nc - b_in_place * cfg->nr, kc, cfg->nr);
+                pack_panels(b_pack, element_at(b, b_offset + b_in_place * cfg->nr * b.col_stride),
+                            b.type, b.col_stride, b.row_stride, nc - b_in_place * cfg->nr, kc,
+                            cfg->nr);
             float beta_pc = pc == 0 ? beta : 1.0f;
             const float* bias_pc = pc == 0 && bias ? bias + jc : NULL;
             for (int64_t ic = i_begin; ic < i_end; ic += cfg->mc) {
                 int64_t mc = min64(cfg->mc, i_end - ic);
                 int64_t a_panels = (mc + cfg->mr - 1) / cfg->mr;
                 int64_t a_in_place = a_row_major ? mc / cfg->mr : 0;   /* panels */
-                const float* a_block = a.data + ic * a.row_stride + pc * a.col_stride;
+                const float* a_block = (const float*)a.data + ic * a.row_stride + pc * a.col_stride;
                 if (a_in_place < a_panels)
-                    pack_panels(a_pack, a_block + a_in_place * cfg->mr * a.row_stride,
+                    pack_panels(a_pack, a_block + a_in_place * cfg->mr * a.row_stride, LLM_F32,
                                 a.row_stride, a.col_stride, mc - a_in_place * cfg->mr, kc, cfg->mr);
                 for (int64_t jp = 0; jp < n_panels; jp++) {
                     int64_t j = jp * cfg->nr;
@@ -499,16 +648,26 @@ llm_status matmul_gemm(float* c, int64_t ldc, const float* a, int64_t lda, const
                        float alpha, float beta) {
     if (m < 0 || n < 0 || k < 0 || ldc < n || lda < (trans_a ? m : k) || ldb < (trans_b ? k : n))
         return LLM_ERR_ARGUMENT;
-    strided a_view = trans_a ? (strided){a, 1, lda} : (strided){a, lda, 1};
-    strided b_view = trans_b ? (strided){b, 1, ldb} : (strided){b, ldb, 1};
+    strided a_view = trans_a ? float_view(a, 1, lda) : float_view(a, lda, 1);
+    strided b_view = trans_b ? float_view(b, 1, ldb) : float_view(b, ldb, 1);
     return gemm_strided(c, ldc, a_view, b_view, NULL, m, n, k, alpha, beta);
 }
 
 llm_status matmul_forward(float* out, const float* inp, const float* weight, const float* bias,
                           int64_t m, int64_t k, int64_t n, int transpose_weight) {
     if (m < 0 || n < 0 || k < 0) return LLM_ERR_ARGUMENT;
-    strided w = transpose_weight ? (strided){weight, 1, k} : (strided){weight, n, 1};
-    return gemm_strided(out, n, (strided){inp, k, 1}, w, bias, m, n, k, 1.0f, 0.0f);
+    strided w = transpose_weight ? float_view(weight, 1, k) : float_view(weight, n, 1);
+    return gemm_strided(out, n, float_view(inp, k, 1), w, bias, m, n, k, 1.0f, 0.0f);
+}
+
+llm_status matmul_forward_half(float* out, const float* inp, const uint16_t* weight,
+                               llm_dtype weight_type, const float* bias, int64_t m, int64_t k,
+                               int64_t n, int transpose_weight) {
+    if (m < 0 || n < 0 || k < 0 || (weight_type != LLM_BF16 && weight_type != LLM_F16))
+        return LLM_ERR_ARGUMENT;
+    strided w = transpose_weight ? (strided){weight, 1, k, weight_type}
+                                 : (strided){weight, n, 1, weight_type};
+    return gemm_strided(out, n, float_view(inp, k, 1), w, bias, m, n, k, 1.0f, 0.0f);
 }
 
 /* dbias (N) = (accumulate: dbias +) column sums of dout (M, N); threads split the columns. */
@@ -531,16 +690,16 @@ llm_status matmul_backward(float* dinp, float* dweight, float* dbias, const floa
     llm_status status = LLM_OK;
     float weights_beta = accumulate_weights ? 1.0f : 0.0f;   /* 0: the old values are never read */
     if (dinp) {  /* dinp (M,K) += dout (M,N) @ op(W)ᵀ (N,K) */
-        strided w_t = transpose_weight ? (strided){weight, k, 1} : (strided){weight, 1, n};
-        status = gemm_strided(dinp, k, (strided){dout, n, 1}, w_t, NULL, m, k, n, 1.0f, 1.0f);
+        strided w_t = transpose_weight ? float_view(weight, k, 1) : float_view(weight, 1, n);
+        status = gemm_strided(dinp, k, float_view(dout, n, 1), w_t, NULL, m, k, n, 1.0f, 1.0f);
         if (status != LLM_OK) return status;
     }
     if (dweight) {
         if (transpose_weight)  /* dW (N,K) += doutᵀ (N,M) @ inp (M,K) */
-            status = gemm_strided(dweight, k, (strided){dout, 1, n}, (strided){inp, k, 1}, NULL,
+            status = gemm_strided(dweight, k, float_view(dout, 1, n), float_view(inp, k, 1), NULL,
                                   n, k, m, 1.0f, weights_beta);
         else                   /* dW (K,N) += inpᵀ (K,M) @ dout (M,N) */
-            status = gemm_strided(dweight, n, (strided){inp, 1, k}, (strided){dout, n, 1}, NULL,
+            status = gemm_strided(dweight, n, float_view(inp, 1, k), float_view(dout, n, 1), NULL,
                                   k, n, m, 1.0f, weights_beta);
         if (status != LLM_OK) return status;
     }

@@ -43,6 +43,17 @@ llm_status matmul_forward(float* out,           // (M, N)
                           const float* bias,    // (N) or NULL
                           int64_t m, int64_t k, int64_t n, int transpose_weight);
 
+/* matmul_forward with 16-bit weights (inference): weight_type LLM_BF16 or LLM_F16 (half.h),
+ * anything else LLM_ERR_ARGUMENT. The weights are widened to float32 as they are read (products
+ * of at most 8 rows, generation: in registers, so a token streams 2 bytes a weight) or packed
+ * (longer products: the prompt); the sums are float32. */
+llm_status matmul_forward_half(float* out,              // (M, N)
+                               const float* inp,        // (M, K)
+                               const uint16_t* weight,  // (K, N), or (N, K) when transposed
+                               llm_dtype weight_type,
+                               const float* bias,       // (N) or NULL
+                               int64_t m, int64_t k, int64_t n, int transpose_weight);
+
 /* Accumulates (+=): dinp (M,K) += dout @ op(W)ᵀ; dweight += inpᵀ @ dout (or its transpose,
  * dout ᵀ @ inp, when transpose_weight); dbias (N) += column sums of dout. With
  * accumulate_weights = 0, dweight and dbias are written (=) instead, their old values never read

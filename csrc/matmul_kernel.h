@@ -8,20 +8,19 @@
  *   VEC_SET1(x), VEC_ADD(a, b), VEC_FMADD(a, b, c), VEC_REDUCE_ADD(v) (sum of the lanes)
  *   MASK, MASK_FIRST(n) (the first n lanes; n may be <= 0 or >= LANES),
  *   VEC_MASK_LOAD(p, mask) (zero in masked-off lanes), VEC_MASK_STORE(p, mask, v)
+ *   VEC_LOAD_BF16(p), VEC_LOAD_F16(p)  LANES 16-bit weights (const uint16_t*) widened to floats
  *
  * Micro-kernel: C tile (rows x cols) = alpha * A panel @ B panel [+ bias] [+ beta * C]: the k loop
  * loads NV vectors of a B row once and broadcasts one element of A per C row into NV FMAs, so the
  * MR x NV accumulators never leave registers. Partial tiles are written with masks; beta = 0
  * never reads C.
  *
- * Few-row kernel (KERNEL_NAME_few_rows): up to FEW_ROWS rows of C from unpacked operands, reading
- * B once (see below).
+ * Few-row kernels (KERNEL_NAME_few_rows_f32, _bf16, _f16: matmul_few_rows.h): up to FEW_ROWS
+ * rows of C from unpacked operands, reading B once, its elements float32 or 16 bits.
  */
 #define KERNEL_PASTE_(a, b) a##b
 #define KERNEL_PASTE(a, b) KERNEL_PASTE_(a, b)
 #define KERNEL_STORE KERNEL_PASTE(KERNEL_NAME, _store)
-#define KERNEL_FEW KERNEL_PASTE(KERNEL_NAME, _few)
-#define KERNEL_FEW_ROWS KERNEL_PASTE(KERNEL_NAME, _few_rows)
 #define KERNEL_BODY KERNEL_PASTE(KERNEL_NAME, _body)
 #define KERNEL_A_ROWS KERNEL_PASTE(KERNEL_NAME, _a_rows)
 
@@ -102,135 +101,31 @@ static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
     KERNEL_BODY(c, ldc, a, a_row, 1, b_panel, b_step, bias, kc, rows, cols, alpha, beta);
 }
 
-/* Few-row kernel, C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias]
- * [+ beta * C], m <= FEW_ROWS, A's rows contiguous in a_rows (m, k). B is read once, in memory
- * order, which streams best from L3 and DRAM alike; m is a constant in each instance.
- * Rows of op(B) contiguous (element (p, j) at b[p * ldb + j]): a strip of columns at a time, down
- * all k rows of B, its m rows of C held in FEW_ROWS_ACCUMULATORS vector registers.
- * Columns contiguous (b_transposed: element (p, j) at b[j * ldb + p], as in x @ Wᵀ): one column
- * at a time, m dot products along k in FEW_NU(m) vectors each, summed across lanes at the end. */
-/* At least one vector per dot product: AVX2's 12 accumulators hold 2 x 6 rows, so 7 or 8 rows
- * spill some to the stack rather than never advancing. */
-#define FEW_NU(m) (FEW_ROWS_ACCUMULATORS / (m) >= 4   ? 4                                 \
-                   : FEW_ROWS_ACCUMULATORS / (m) >= 1 ? FEW_ROWS_ACCUMULATORS / (m) : 1)
-__attribute__((target(KERNEL_TARGET), always_inline))
-static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a_rows,
-                              const float* b, int64_t ldb, int b_transposed, const float* bias,
-                              int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    if (b_transposed) {  /* two columns at a time: two streams, the A loads shared */
-        const int nu = FEW_NU(2 * m);
-        for (int64_t j = j_begin; j < j_end; j += 2) {
-            const int columns = j_end - j < 2 ? 1 : 2;
-            const float* column = b + j * ldb;
-            VEC acc[2][FEW_ROWS][4];
-#pragma GCC unroll 2
-            for (int q = 0; q < 2; q++)
-#pragma GCC unroll 8
-                for (int i = 0; i < m; i++)
-#pragma GCC unroll 4
-                    for (int u = 0; u < nu; u++) acc[q][i][u] = VEC_ZERO();
-            int64_t p = 0;
-            for (; p + nu * KERNEL_LANES <= k; p += nu * KERNEL_LANES)
-#pragma GCC unroll 4
-                for (int u = 0; u < nu; u++) {
-                    VEC b_v[2];
-#pragma GCC unroll 2
-                    for (int q = 0; q < 2; q++)
-                        b_v[q] = q < columns ? VEC_LOADU(column + q * ldb + p + KERNEL_LANES * u)
-                                             : VEC_ZERO();
-#pragma GCC unroll 8
-                    for (int i = 0; i < m; i++) {
-                        VEC a_v = VEC_LOADU(a_rows + i * k + p + KERNEL_LANES * u);
-#pragma GCC unroll 2
-                        for (int q = 0; q < 2; q++) acc[q][i][u] = VEC_FMADD(a_v, b_v[q], acc[q][i][u]);
-                    }
-                }
-            for (; p < k; p += KERNEL_LANES) {
-                MASK mask = MASK_FIRST(k - p);
-#pragma GCC unroll 2
-                for (int q = 0; q < 2; q++) {
-                    if (q >= columns) break;
-                    VEC b_v = VEC_MASK_LOAD(column + q * ldb + p, mask);
-#pragma GCC unroll 8
-                    for (int i = 0; i < m; i++)
-                        acc[q][i][0] = VEC_FMADD(VEC_MASK_LOAD(a_rows + i * k + p, mask), b_v,
-                                                 acc[q][i][0]);
-                }
-            }
-#pragma GCC unroll 2
-            for (int q = 0; q < 2; q++)
-#pragma GCC unroll 8
-                for (int i = 0; i < m; i++) {
-                    if (q >= columns) break;
-#pragma GCC unroll 4
-                    for (int u = 1; u < nu; u++) acc[q][i][0] = VEC_ADD(acc[q][i][0], acc[q][i][u]);
-                    store_result(c + i * ldc + j + q, VEC_REDUCE_ADD(acc[q][i][0]), alpha,
-                                 bias ? bias[j + q] : 0.0f, beta);
-                }
-        }
-        return;
-    }
-    /* Strips as wide as the accumulators allow: for the usual widths (128, 384 with m = 1) a strip
-     * is whole rows of B, and the strip streams B in memory order. */
-    const int nv = FEW_ROWS_ACCUMULATORS / m;
-    VEC acc[FEW_ROWS][FEW_ROWS_ACCUMULATORS];
-    MASK mask[FEW_ROWS_ACCUMULATORS];
-    VEC alpha_v = VEC_SET1(alpha), beta_v = VEC_SET1(beta);
-    for (int64_t j = j_begin; j < j_end; j += nv * KERNEL_LANES) {
-        const int64_t vectors = (j_end - j + KERNEL_LANES - 1) / KERNEL_LANES;
-        const int used = vectors < nv ? (int)vectors : nv;  /* the last strip may be narrower */
-#pragma GCC unroll 32
-        for (int v = 0; v < nv; v++) {
-            mask[v] = MASK_FIRST(j_end - j - KERNEL_LANES * v);
-#pragma GCC unroll 8
-            for (int i = 0; i < m; i++) acc[i][v] = VEC_ZERO();
-        }
-        const float* row = b + j;
-        for (int64_t p = 0; p < k; p++, row += ldb)
-#pragma GCC unroll 32
-            for (int v = 0; v < nv; v++) {
-                if (v >= used) break;
-                VEC b_v = VEC_MASK_LOAD(row + KERNEL_LANES * v, mask[v]);
-#pragma GCC unroll 8
-                for (int i = 0; i < m; i++)
-                    acc[i][v] = VEC_FMADD(VEC_BROADCAST(a_rows + i * k + p), b_v, acc[i][v]);
-            }
-#pragma GCC unroll 32
-        for (int v = 0; v < nv; v++) {
-            if (v >= used) break;
-            VEC bias_v = bias ? VEC_MASK_LOAD(bias + j + KERNEL_LANES * v, mask[v]) : VEC_ZERO();
-#pragma GCC unroll 8
-            for (int i = 0; i < m; i++)
-                KERNEL_STORE(c + i * ldc + j + KERNEL_LANES * v, acc[i][v], mask[v], bias_v, alpha_v,
-                             beta, beta_v);
-        }
-    }
-}
-#undef FEW_NU
-
-__attribute__((target(KERNEL_TARGET)))
-static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const float* b, int64_t ldb,
-                          int b_transposed, const float* bias, int64_t m, int64_t k,
-                          int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    switch (m) {  /* one instance per row count */
-#define FEW_ROWS_CASE(rows)                                                                   \
-    case rows:                                                                                \
-        KERNEL_FEW(rows, c, ldc, a_rows, b, ldb, b_transposed, bias, k, j_begin, j_end,       \
-                   alpha, beta);                                                              \
-        break;
-        FEW_ROWS_CASE(1) FEW_ROWS_CASE(2) FEW_ROWS_CASE(3) FEW_ROWS_CASE(4)
-        FEW_ROWS_CASE(5) FEW_ROWS_CASE(6) FEW_ROWS_CASE(7) FEW_ROWS_CASE(8)
-#undef FEW_ROWS_CASE
-    }
-}
+/* The few-row kernels, one per element type of B (matmul_few_rows.h): KERNEL_NAME_few_rows_f32,
+ * _bf16 and _f16. The 16-bit ones widen B to float32 in registers (VEC_LOAD_BF16, VEC_LOAD_F16
+ * of HALF_LANES uint16_t, defined with the others) and accumulate in float32. */
+#define FEW_TYPE _f32
+#define B_ELEMENT float
+#define B_LOAD(p) VEC_LOADU(p)
+#define B_LOAD_PART(p, mask, count) VEC_MASK_LOAD(p, mask)
+#define B_WHOLE_LOADS 0
+#include "matmul_few_rows.h"
+#define FEW_TYPE _bf16
+#define B_ELEMENT uint16_t
+#define B_LOAD(p) VEC_LOAD_BF16(p)
+#define B_WHOLE_LOADS 1
+#include "matmul_few_rows.h"
+#define FEW_TYPE _f16
+#define B_ELEMENT uint16_t
+#define B_LOAD(p) VEC_LOAD_F16(p)
+#define B_WHOLE_LOADS 1
+#include "matmul_few_rows.h"
 
 #undef KERNEL_NAME
 #undef KERNEL_TARGET
 #undef KERNEL_PASTE_
 #undef KERNEL_PASTE
 #undef KERNEL_STORE
-#undef KERNEL_FEW
-#undef KERNEL_FEW_ROWS
 #undef KERNEL_BODY
 #undef KERNEL_A_ROWS
 #undef FEW_ROWS_ACCUMULATORS
@@ -249,3 +144,5 @@ static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const fl
 #undef MASK_FIRST
 #undef VEC_MASK_LOAD
 #undef VEC_MASK_STORE
+#undef VEC_LOAD_BF16
+#undef VEC_LOAD_F16

@@ -121,3 +121,13 @@ cdef inline (char*, char*) byte_extent(cnp.ndarray a) noexcept:
             high += extent
     return low, high
 
+
+
+cdef inline int check_half_kind(str name, str kind) except -1:
+    """The llm_dtype value (common.h) of a 16-bit kind: 1 for "bf16", 2 for "f16"; ValueError
+    naming the argument otherwise."""
+    if kind == "bf16":
+        return 1
+    if kind == "f16":
+        return 2
+    raise ValueError(f"{name}={kind!r}: expected 'bf16' or 'f16'")

@@ -1,14 +1,17 @@
 """Matrix multiplication for float32 row-major arrays (wraps csrc/matmul.c).
 
-gemm is the general product; matmul_forward / matmul_backward are a linear layer's passes.
-All arrays are float32 and C-contiguous; a wrong argument raises ValueError naming it.
+gemm is the general product; matmul_forward / matmul_backward are a linear layer's passes;
+matmul_forward_half is the forward with 16-bit weights (bf16 or f16 bits in uint16, inference).
+All other arrays are float32 and C-contiguous; a wrong argument raises ValueError naming it.
 """
 # The C declarations come from matmul.pxd, which Cython includes automatically.
 cimport numpy as cnp
 
 import numpy as np
 
-from llm._ext.checks cimport check_array, check_disjoint, overlaps
+from libc.stdint cimport uint16_t
+
+from llm._ext.checks cimport check_array, check_disjoint, check_half_kind, overlaps
 from llm._ext.runtime cimport share_process_state
 
 cnp.import_array()
@@ -17,6 +20,7 @@ share_process_state(__name__)
 # np.float32 looked up once: two dictionary lookups per argument add up over a decoding step's
 # ~20 products of one row.
 cdef object FLOAT32 = np.float32
+cdef object UINT16 = np.uint16
 
 
 cdef inline float* data_of(object array):
@@ -60,11 +64,12 @@ def gemm(c, a, b, bint trans_a=False, bint trans_b=False, float alpha=1.0, float
 
 
 cdef (int64_t, int64_t, int64_t) layer_sizes(object inp, object weight,
-                                              bint transpose_weight) except *:
+                                              bint transpose_weight,
+                                              object weight_dtype=FLOAT32) except *:
     """(M, K, N) of a linear layer after checking inp (..., K) and weight (K, N), or (N, K) when
-    transposed: M is the product of inp's leading dimensions."""
+    transposed, of weight_dtype: M is the product of inp's leading dimensions."""
     cdef cnp.ndarray x = check_array("inp", inp, FLOAT32)
-    cdef cnp.ndarray w = check_array("weight", weight, FLOAT32, (None, None))
+    cdef cnp.ndarray w = check_array("weight", weight, weight_dtype, (None, None))
     cdef int ndim = cnp.PyArray_NDIM(x)
     if ndim < 1:
         raise ValueError("inp is a scalar; expected shape (..., K)")
@@ -115,6 +120,33 @@ def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False):
     with nogil:
         status = c_matmul_forward(out_data, inp_data, weight_data, bias_data, m, k, n,
                                   transpose_weight)
+    raise_for(status)
+    return out
+
+
+def matmul_forward_half(out, inp, weight, str kind, bias=None, bint transpose_weight=False):
+    """out = inp @ weight (+ bias) with 16-bit weights, in place; returns out.
+
+    weight: (K, N) uint16 holding kind ("bf16" or "f16") bits, or (N, K) with transpose_weight;
+    inp, bias, out as matmul_forward (float32). The weights are widened to float32 as they are
+    read; the sums are float32.
+    """
+    cdef llm_dtype weight_type = <llm_dtype>check_half_kind("kind", kind)
+    cdef int64_t m, k, n
+    m, k, n = layer_sizes(inp, weight, transpose_weight, UINT16)
+    check_rows("out", out, <cnp.ndarray>inp, n, writeable=True)
+    if bias is not None:
+        check_array("bias", bias, FLOAT32, (n,))
+    if overlaps(out, inp) or overlaps(out, weight) or overlaps(out, bias):
+        check_disjoint((("out", out),), (("inp", inp), ("weight", weight), ("bias", bias)))
+    cdef float* out_data = data_of(out)
+    cdef const float* inp_data = data_of(inp)
+    cdef const uint16_t* weight_data = <const uint16_t*>cnp.PyArray_DATA(<cnp.ndarray>weight)
+    cdef const float* bias_data = NULL if bias is None else data_of(bias)
+    cdef llm_status status
+    with nogil:
+        status = c_matmul_forward_half(out_data, inp_data, weight_data, weight_type, bias_data,
+                                       m, k, n, transpose_weight)
     raise_for(status)
     return out
 

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from llm.cli.generate import add_dtype_flag
 from llm.serve import MISSING_EXTRA
 
 WEB_STACK = ("starlette", "uvicorn", "anyio", "h11")
@@ -23,6 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model", type=Path, required=True, metavar="DIR",
                         help="a model directory (a run's model/ or checkpoint/, or a Hugging "
                              "Face GPT-2 directory)")
+    add_dtype_flag(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; "
                              "0.0.0.0 opens it to the network)")
@@ -53,5 +55,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         print(f"llm: error: {MISSING_EXTRA} (no module named {error.name!r})", file=sys.stderr)
         return 1
-    api.run(args.model, args.host, args.port, args.api_key, args.max_batch, max_queue)
+    api.run(args.model, args.host, args.port, args.api_key, args.max_batch, max_queue,
+            dtype=args.dtype)
     return 0

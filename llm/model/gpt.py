@@ -11,6 +11,10 @@ the zeroing pass and the reads of zeros saved.
 Generation: forward_cached runs the same block code on the new positions only, its attention
 step reading the earlier positions' keys and values from a KVCache (llm/model/kv_cache.py)
 instead of recomputing them; generate / generate_stream (llm/model/generation.py) sample with it.
+
+Inference in 16 bits: to_inference_dtype("bf16" | "f16") stores the matrices in 16 bits and
+frees their float32 copies, halving the bytes a generated token streams from memory; such a
+model generates and evaluates (forward, loss) but does not train (backward) or save.
 """
 import os
 from dataclasses import replace
@@ -22,12 +26,15 @@ from llm._ext import crossentropy
 from llm.model import directory as model_directory
 from llm.model import generation, pretrained
 from llm.model.config import GPTConfig
-from llm.model.layers import Block, BufferPool, GPTLayers, LayerNorm, ResidualSum
+from llm.model.layers import Block, BufferPool, GPTLayers, LayerNorm, Linear, ResidualSum
 from llm.model.parameters import TensorBuffer, decay_mask, initialize
 from llm.model.positional import position_ids
 from llm.model.sampling import SamplingConfig
 
 IGNORE_INDEX = -1
+# Weight types for inference: float32, bfloat16 (float32's range, 8 significant bits) and IEEE
+# half (f16: 11 significant bits, values up to 65504).
+INFERENCE_DTYPES = ("f32", "bf16", "f16")
 
 
 class _Activations:
@@ -88,6 +95,8 @@ class GPT:
         if init:
             initialize(self.params, config)
         self.transformer.bind(self.params, self.grads)
+        self._num_parameters = self.params.size
+        self.dtype = "f32"             # the matrices' type: to_inference_dtype
         self._pool = BufferPool()
         self._acts: _Activations | None = None
         self._key_mask = None          # the last forward's attention key mask, or None
@@ -95,7 +104,55 @@ class GPT:
 
     @property
     def num_parameters(self) -> int:
-        return self.params.size
+        return self._num_parameters
+
+    @property
+    def parameter_bytes(self) -> int:
+        """Bytes the parameters take: the float32 buffer, plus the 16-bit matrices after
+        to_inference_dtype."""
+        return self.params.flat.nbytes + sum(
+            layer.weight.nbytes for layer in self._half_layers() if layer.weight_dtype != "f32")
+
+    def _half_layers(self):
+        """The layers whose weight to_inference_dtype stores in 16 bits: the token embedding
+        and every Linear with a weight of its own (a tied lm head reads the embedding's)."""
+        wte = self.transformer.wte
+        return [wte] + [layer for layer in self.transformer.layers()
+                        if isinstance(layer, Linear) and layer.weight is not wte.weight]
+
+    def to_inference_dtype(self, dtype: str) -> "GPT":
+        """Store the matrices — every Linear's weight and the token embedding (so a tied lm
+        head) — as dtype: "bf16" or "f16" (16-bit bits, rounded to nearest even; f16 turns
+        magnitudes over 65504 into infinity), or "f32" (no change). Their float32 copies are
+        freed: the model's parameters take about half the memory, and a generated token
+        streams half the bytes; the kernels widen the weights as they read them and sum in
+        float32. Biases, LayerNorms and the position table stay float32. For inference only:
+        backward (training), save and resized then raise; loss still evaluates. Returns the
+        model."""
+        if dtype not in INFERENCE_DTYPES:
+            raise ValueError(f"dtype={dtype!r}: expected one of {', '.join(INFERENCE_DTYPES)}")
+        if dtype == self.dtype:
+            return self
+        if self.dtype != "f32":
+            raise ValueError(f"the model's weights are already {self.dtype}; load it again to "
+                             f"have them as {dtype}")
+        layers = self._half_layers()
+        for layer in layers:
+            layer.weight_to_half(dtype)
+        # the float32 buffer without the matrices: the old one (and its views) are dropped
+        params = TensorBuffer(self.transformer.parameter_shapes())
+        for name, view in params.items():
+            view[...] = self.params[name]
+        self.params, self.grads = params, params.like()
+        self.transformer.bind(self.params, self.grads)
+        self.dtype = dtype
+        return self
+
+    def _require_float32(self, action: str) -> None:
+        if self.dtype != "f32":
+            raise RuntimeError(f"{action} needs float32 weights, but this model's were "
+                               f"converted to {self.dtype} for inference; load the model again "
+                               "without a dtype")
 
     def decay_mask(self) -> np.ndarray:
         """(num_parameters,) uint8 for adamw_step: 1 on the matrices (weight decay), 0 on biases,
@@ -114,6 +171,7 @@ class GPT:
         # imported here: the model needs word2vec only when this is used
         from llm.embeddings.init import init_embedding_table
 
+        self._require_float32("init_token_embedding")
         if len(tokens) != self.config.vocab_size:
             raise ValueError(f"{len(tokens)} tokens given for a vocabulary of "
                              f"{self.config.vocab_size}; pass every token string in id order")
@@ -127,6 +185,7 @@ class GPT:
         first rows of the position table (a shorter context trains faster); vocab_size no
         smaller than the model's appends rows to the token embedding (and an untied lm head)
         for tokens added to the tokenizer, drawn like a new model's (seeded by config.seed)."""
+        self._require_float32("resized")
         config = self.config
         block_size = config.block_size if block_size is None else block_size
         vocab_size = config.vocab_size if vocab_size is None else vocab_size
@@ -295,6 +354,7 @@ class GPT:
         accumulate=False: write this batch's gradients into grads instead, whatever they held
         (zero_grad() + backward() in one go, without the pass that zeroes them).
         """
+        self._require_float32("training (backward)")
         if not self._loss_ready:
             raise RuntimeError("backward() needs loss() first (forward() alone keeps no loss)")
         self._loss_ready = False
@@ -320,6 +380,7 @@ class GPT:
     def save(self, directory: str | os.PathLike, tokenizer=None) -> None:
         """Write the model directory: config.json, model.safetensors (GPT-2 tensor names) and,
         when given, the tokenizer's tokenizer.json (llm.model.directory)."""
+        self._require_float32("save")
         model_directory.save(directory, self.config, dict(self.params.items()), tokenizer)
 
     @classmethod
@@ -352,4 +413,5 @@ class GPT:
         tokenizer: also written there (tokenizer.save_pretrained, with model_max_length the
         block size), its end-of-text id becoming the config's bos and eos token ids. A
         post-norm model or one with sinusoidal positions is a ValueError (GPT-2 has neither)."""
+        self._require_float32("save_pretrained")
         pretrained.save(directory, self.config, dict(self.params.items()), tokenizer)

@@ -11,6 +11,10 @@ for one (B, T) and forward writes into them; backward reads them. The model keep
 block for training, while a KV cache keeps one set shared by every block for generation, so
 generating never overwrites what a pending backward needs. Every backward adds into the
 parameter gradients, or writes them when accumulate=False (the zeroing pass saved).
+
+For inference, a Linear's or an Embedding's weight can be stored in 16 bits (weight_to_half):
+it then leaves the layer's shapes (and so the float32 buffer's layout) and its forward widens it
+as it reads it; such a layer has no backward.
 """
 import math
 from collections.abc import Mapping
@@ -19,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from llm._ext import activation, attention, embedding, layernorm, matmul
+from llm._ext import activation, attention, embedding, half, layernorm, matmul
 from llm.model.config import GPTConfig
 from llm.model.positional import sinusoidal_table
 
@@ -84,6 +88,12 @@ class Layer:
             shapes += layer.parameter_shapes(f"{prefix}{name}.")
         return shapes
 
+    def layers(self):
+        """This layer and every layer below it, depth first in the order assigned."""
+        yield self
+        for _, layer in self.sublayers():
+            yield from layer.layers()
+
     def bind(self, params, grads, prefix: str = "") -> None:
         """Take the views of this layer's tensors (and its sublayers') from the params and grads
         TensorBuffers (llm/model/parameters.py)."""
@@ -94,9 +104,25 @@ class Layer:
             layer.bind(params, grads, f"{prefix}{name}.")
 
 
-class Embedding(Layer):
-    """out[b, t] = weight[ids[b, t]], weight (rows, C) float32: a trained table, or a fixed one
-    (the sinusoidal positions), which is no parameter."""
+class HalfWeight:
+    """A layer whose weight may be stored in 16 bits for inference (Linear, Embedding)."""
+
+    # "f32", or "bf16" / "f16": weight is then a uint16 array of those bits
+    weight_dtype = "f32"
+
+    def weight_to_half(self, kind: str) -> None:
+        """Replace the float32 weight by its kind ("bf16" or "f16") bits, rounded to nearest
+        even: a new uint16 array (the float32 one is no longer referenced by the layer), which
+        leaves the layer's shapes, so the float32 buffer's layout no longer holds it. No
+        gradient any more (dweight None): inference only."""
+        bits = half.to_half(np.empty(self.weight.shape, np.uint16), self.weight, kind)
+        self.weight, self.dweight, self.weight_dtype = bits, None, kind
+        self.shapes = {name: shape for name, shape in self.shapes.items() if name != "weight"}
+
+
+class Embedding(HalfWeight, Layer):
+    """out[b, t] = weight[ids[b, t]], weight (rows, C) float32 (or 16-bit, weight_to_half): a
+    trained table, or a fixed one (the sinusoidal positions), which is no parameter."""
 
     def __init__(self, rows: int, C: int, fixed: np.ndarray | None = None):
         self.trained = fixed is None
@@ -107,7 +133,10 @@ class Embedding(Layer):
 
     def forward(self, out: np.ndarray, ids: np.ndarray) -> None:
         """out: (B, T, C) float32; ids: (B, T) int32."""
-        embedding.embedding_forward(out, ids, self.weight)
+        if self.weight_dtype == "f32":
+            embedding.embedding_forward(out, ids, self.weight)
+        else:
+            embedding.embedding_forward_half(out, ids, self.weight, self.weight_dtype)
 
     def backward(self, dout: np.ndarray, ids: np.ndarray, accumulate: bool) -> None:
         """dweight += the rows of dout (B, T, C) at ids (B, T); a fixed table has none."""
@@ -143,9 +172,10 @@ class LayerNorm(Layer):
                                      a.rstd, scratch, accumulate_weights=accumulate)
 
 
-class Linear(Layer):
+class Linear(HalfWeight, Layer):
     """out = x @ weight + bias, weight (n_in, n_out) as GPT-2's Conv1D; transpose_weight: weight
-    (n_out, n_in), out = x @ weightᵀ (the lm head, which has no bias)."""
+    (n_out, n_in), out = x @ weightᵀ (the lm head, which has no bias). weight is float32, or
+    16-bit for inference (weight_to_half)."""
 
     def __init__(self, n_in: int, n_out: int, bias: bool = True,
                  transpose_weight: bool = False):
@@ -158,8 +188,12 @@ class Linear(Layer):
 
     def forward(self, out: np.ndarray, x: np.ndarray) -> None:
         """out: (..., n_out) float32 for x (..., n_in)."""
-        matmul.matmul_forward(out, x, self.weight, self.bias,
-                              transpose_weight=self.transpose_weight)
+        if self.weight_dtype == "f32":
+            matmul.matmul_forward(out, x, self.weight, self.bias,
+                                  transpose_weight=self.transpose_weight)
+        else:
+            matmul.matmul_forward_half(out, x, self.weight, self.weight_dtype, self.bias,
+                                       transpose_weight=self.transpose_weight)
 
     def backward(self, dx, dout, x, accumulate: bool, accumulate_dx: bool = False) -> None:
         """dx = dout @ op(weight)ᵀ (written; added when accumulate_dx), dweight and dbias +=
@@ -357,3 +391,4 @@ class GPTLayers(Layer):
         super().bind(params, grads, prefix)
         if self.tied:
             self.lm_head.weight, self.lm_head.dweight = self.wte.weight, self.wte.dweight
+            self.lm_head.weight_dtype = self.wte.weight_dtype

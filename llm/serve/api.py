@@ -362,10 +362,11 @@ def create_app(model, tokenizer, name: str, api_key: str | None = None, max_batc
 
 
 def run(model_dir: Path, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-        max_batch: int = 8, max_waiting: int = 8) -> None:
+        max_batch: int = 8, max_waiting: int = 8, dtype: str = "f32") -> None:
     """Serve the model directory model_dir on host:port (0: a free port) until interrupted
-    (Ctrl-C). A port that cannot be bound is an OSError that names it, before anything runs."""
-    model, tokenizer = load(model_dir)
+    (Ctrl-C), its matrices kept as dtype (llm.model.load). A port that cannot be bound is an
+    OSError that names it, before anything runs."""
+    model, tokenizer = load(model_dir, dtype=dtype)
     app = create_app(model, tokenizer, model_name(model_dir), api_key, max_batch, max_waiting)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:

@@ -67,3 +67,25 @@ def test_chat_with_the_model_exported_to_hugging_face_gives_the_same_replies(
                      "--temperature", "0"]) == 0
         replies.append(capsys.readouterr().out)
     assert replies[0] == replies[1] and replies[0].count("model> ") == 2
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "f16"])
+def test_generate_and_chat_with_16_bit_weights(model_dir, capsys, monkeypatch, dtype):
+    arguments = ["generate", "--model", str(model_dir), "--prompt", "The cat",
+                 "--max-new-tokens", "20", "--temperature", "0.9", "--seed", "7",
+                 "--past-end-of-text", "--dtype", dtype]
+    assert main(arguments) == 0
+    model, tokenizer = load(model_dir, dtype=dtype)
+    assert model.dtype == dtype
+    expected = sample(model, tokenizer, "The cat", 20, SamplingConfig(0.9, seed=7))
+    assert capsys.readouterr().out == "The cat" + expected + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n"))
+    assert main(["chat", "--model", str(model_dir), "--max-new-tokens", "4", "--seed", "1",
+                 "--dtype", dtype]) == 0
+    assert capsys.readouterr().out.count("model> ") == 1
+
+
+def test_a_bad_dtype_is_refused_with_the_choices(model_dir, capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--model", str(model_dir), "--dtype", "fp8"])
+    assert "invalid choice: 'fp8' (choose from 'f32', 'bf16', 'f16')" in capsys.readouterr().err

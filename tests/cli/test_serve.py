@@ -15,7 +15,8 @@ def test_help_names_the_endpoints_and_flags(capsys):
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     shown = capsys.readouterr().out
-    for text in ("/v1/chat/completions", "--api-key", "--max-batch", "127.0.0.1", ".[serve]"):
+    for text in ("/v1/chat/completions", "--api-key", "--max-batch", "127.0.0.1", ".[serve]",
+                 "--dtype {f32,bf16,f16}"):
         assert text in shown
 
 
@@ -45,3 +46,19 @@ def test_bad_limits_and_a_taken_port_are_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith(f"llm: error: cannot listen on 127.0.0.1:{port}") and \
         error.count("\n") == 1
+
+
+def test_dtype_reaches_the_loaded_model(tmp_path, monkeypatch):
+    api = pytest.importorskip("llm.serve.api")
+    tokenizer = char_tokenizer(["abc"])
+    GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=8, n_layer=1, n_head=1,
+                  d_model=8)).save(tmp_path, tokenizer)
+    served = {}
+
+    def create_app(model, *args):
+        served["dtype"] = model.dtype
+        raise ValueError("stopped before listening")
+
+    monkeypatch.setattr(api, "create_app", create_app)
+    assert main(["serve", "--model", str(tmp_path), "--dtype", "f16", "--port", "0"]) == 1
+    assert served == {"dtype": "f16"}

@@ -1,8 +1,8 @@
 """embedding_forward / embedding_backward against NumPy indexing and np.add.at."""
 import numpy as np
 import pytest
-
-from llm._ext.embedding import embedding_backward, embedding_forward
+from llm._ext.embedding import embedding_backward, embedding_forward, embedding_forward_half
+from llm._ext.half import to_float, to_half
 
 
 def random_table(V, C, seed=0):
@@ -94,3 +94,26 @@ def test_bad_arguments_raise_value_error_naming_them():
         embedding_backward(np.zeros_like(table), np.ones((3, 4), np.float32), ids)
     with pytest.raises(ValueError, match="dtable overlaps dout"):
         embedding_backward(table, table[:2], ids)
+
+
+@pytest.mark.parametrize("kind", ["bf16", "f16"])
+@pytest.mark.parametrize("ids_shape, V, C", [((1,), 1, 1), ((2, 9), 11, 17), ((4, 64), 50, 768)])
+def test_forward_half_gathers_widened_rows(ids_shape, V, C, kind):
+    table = random_table(V, C)
+    bits = to_half(np.empty((V, C), np.uint16), table, kind)
+    widened = to_float(np.empty((V, C), np.float32), bits, kind)
+    ids = np.random.default_rng(1).integers(0, V, ids_shape).astype(np.int32)
+    out = np.empty(ids_shape + (C,), np.float32)
+    embedding_forward_half(out, ids, bits, kind)
+    np.testing.assert_array_equal(out, widened[ids])
+
+
+def test_forward_half_bad_arguments_raise_value_error_naming_them():
+    bits, ids = np.zeros((5, 3), np.uint16), np.array([0, 4, 5], np.int32)
+    out = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"ids\[2\] = 5 is out of range \[0, 5\)"):
+        embedding_forward_half(out, ids, bits, "bf16")
+    with pytest.raises(ValueError, match="table must be uint16, got float32"):
+        embedding_forward_half(out, ids[:2], bits.astype(np.float32), "bf16")
+    with pytest.raises(ValueError, match="kind='f32'"):
+        embedding_forward_half(out, ids[:2], bits, "f32")

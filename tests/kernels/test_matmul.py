@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import llm
-from llm._ext import matmul
+from llm._ext import half, matmul
 
 # Sizes around the micro-tile and cache-block edges of every micro-kernel (MR 4/6/12, NR 16/32,
 # MC 128/144, KC 256/384), the few-row path (M <= 4) and 1. Whole MR-row panels of a row-major A
@@ -211,7 +211,8 @@ def test_bad_arguments_raise_value_error_naming_them():
     f32 = np.float32
     inp, weight = np.zeros((4, 129), f32), np.zeros((128, 384), f32)
     out = np.zeros((4, 384), f32)
-    with pytest.raises(ValueError, match=r"weight has shape \(128, 384\).*inp's last dimension is 129"):
+    with pytest.raises(ValueError,
+                       match=r"weight has shape \(128, 384\).*inp's last dimension is 129"):
         matmul.matmul_forward(out, inp, weight)
     inp = np.zeros((4, 128), f32)
     with pytest.raises(ValueError, match="inp must be float32, got float64"):
@@ -256,3 +257,70 @@ def test_bad_arguments_raise_value_error_naming_them():
         matmul.gemm(np.zeros((2, 5), f32), np.zeros(6, f32), np.zeros((3, 5), f32))
     with pytest.raises(ValueError, match="a must be a numpy.ndarray, got list"):
         matmul.gemm(np.zeros((2, 5), f32), [[1.0]], np.zeros((3, 5), f32))
+
+
+# ---------------------------------------------------------------- 16-bit weights
+
+def half_weights(rng, shape, kind):
+    """(uint16 bits of kind, their exact float64 values): random normal weights rounded."""
+    w = random(rng, *shape)
+    bits = half.to_half(np.empty(shape, np.uint16), w, kind)
+    return bits, half.to_float(np.empty(shape, np.float32), bits, kind).astype(np.float64)
+
+
+# m = 1..9 covers every few-row instance (m <= 8, B widened in registers) and the packed GEMM
+# path (m = 9, B widened while packed); n not a multiple of 8 or 16 and k odd leave partial
+# vectors in both orientations; (20, 300, 1000) spans several k slices and column blocks.
+HALF_SIZES = [(m, 165, 405) for m in range(1, 10)] + \
+             [(1, 1, 1), (3, 7, 5), (9, 33, 17), (20, 300, 1000), (13, 769, 40)]
+
+
+@pytest.mark.parametrize("kind", ["bf16", "f16"])
+@pytest.mark.parametrize("transpose_weight", [False, True])
+@pytest.mark.parametrize("m, k, n", HALF_SIZES)
+def test_forward_half_matches_float64_numpy_of_the_widened_weights(m, k, n, transpose_weight,
+                                                                   kind, simd_level):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    x, bias = random(rng, m, k), random(rng, n)
+    bits, w = half_weights(rng, (n, k) if transpose_weight else (k, n), kind)
+    expected = x.astype(np.float64) @ (w.T if transpose_weight else w) + bias
+    for threads in (1, 2):
+        llm.set_num_threads(threads)
+        out = np.full((m, n), np.nan, np.float32)
+        matmul.matmul_forward_half(out, x, bits, kind, bias, transpose_weight=transpose_weight)
+        # the products are exact in float32 (the weights' values are float32): float32 sums only
+        np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(k))
+
+
+@pytest.mark.parametrize("kind", ["bf16", "f16"])
+def test_forward_half_with_leading_dims_and_no_bias(kind, simd_level):
+    rng = np.random.default_rng(5)
+    x = random(rng, 2, 3, 64)
+    bits, w = half_weights(rng, (64, 48), kind)
+    out = np.empty((2, 3, 48), np.float32)
+    matmul.matmul_forward_half(out, x, bits, kind)
+    np.testing.assert_allclose(out, x.astype(np.float64) @ w, rtol=0, atol=tolerance(64))
+
+
+def test_forward_half_bad_arguments_raise_value_error_naming_them():
+    f32 = np.float32
+    inp, out = np.zeros((4, 128), f32), np.zeros((4, 384), f32)
+    bits = np.zeros((128, 384), np.uint16)
+    with pytest.raises(ValueError, match="kind='fp8'"):
+        matmul.matmul_forward_half(out, inp, bits, "fp8")
+    with pytest.raises(ValueError, match="weight must be uint16, got float32"):
+        matmul.matmul_forward_half(out, inp, bits.astype(f32), "bf16")
+    with pytest.raises(ValueError, match="weight must be uint16, got float16"):
+        matmul.matmul_forward_half(out, inp, bits.view(np.float16), "f16")
+    with pytest.raises(ValueError, match=r"weight has shape \(128, 384\).*inp's last dimension"):
+        matmul.matmul_forward_half(out, np.zeros((4, 129), f32), bits, "bf16")
+    with pytest.raises(ValueError, match=r"weight has shape \(128, 384\) \(transpose_weight=Tr"):
+        matmul.matmul_forward_half(out, inp, bits, "bf16", transpose_weight=True)
+    with pytest.raises(ValueError, match="weight must be C-contiguous"):
+        matmul.matmul_forward_half(out, inp, np.zeros((384, 128), np.uint16).T, "f16")
+    with pytest.raises(ValueError, match=r"out has shape \(4, 383\)"):
+        matmul.matmul_forward_half(np.zeros((4, 383), f32), inp, bits, "f16")
+    with pytest.raises(ValueError, match=r"bias has shape \(383,\)"):
+        matmul.matmul_forward_half(out, inp, bits, "f16", np.zeros(383, f32))
+    with pytest.raises(ValueError, match="weight must be a numpy.ndarray"):
+        matmul.matmul_forward_half(out, inp, None, "f16")
