@@ -6,7 +6,8 @@ random weights, same thread count:
     prompt       PROMPT_TOKENS tokens through the model at once (prompt processing)
 
 llama.cpp reads a GGUF written from our weights by benchmarks/gguf_gpt2.py (float32, and float16
-matrices); a test checks that its greedy tokens are ours.
+matrices); a test checks that its logits and greedy tokens are ours. Ours runs in float32 and
+with 16-bit matrices (GPT.to_inference_dtype, `--dtype` of `llm generate`).
 
     python -m benchmarks.test_llamacpp_bench [1 2]     # table per thread count (default: 1 and 2)
     python -m pytest benchmarks/test_llamacpp_bench.py  # the agreement test
@@ -54,7 +55,7 @@ def long_prompt() -> list[int]:
 
 class Ours:
     def __init__(self, directory: Path, dtype: str):
-        self.model = make_model()
+        self.model = make_model().to_inference_dtype(dtype)
 
     def generate(self) -> list[int]:
         return self.model.generate(PROMPT, NEW_TOKENS, SamplingConfig(temperature=0))
@@ -123,6 +124,7 @@ class Torch:
 
 # name -> (class, weight dtype)
 IMPLEMENTATIONS = {"ours f32": (Ours, "f32"), "llama.cpp f32": (LlamaCpp, "f32"),
+                   "ours f16": (Ours, "f16"), "ours bf16": (Ours, "bf16"),
                    "llama.cpp f16": (LlamaCpp, "f16"), "torch f32": (Torch, "f32")}
 
 
@@ -169,13 +171,14 @@ def compare(threads: int, directory: str) -> None:
                 results[name][kind].append(run[kind])
     medians = {name: {kind: statistics.median(values) for kind, values in result.items()}
                for name, result in results.items()}
-    ours = medians["ours f32"]
-    print(f"GPT-2 124M shape, batch 1, {threads} thread(s), median of {RUNS} fresh processes:")
+    print(f"GPT-2 124M shape, batch 1, {threads} thread(s), median of {RUNS} fresh processes "
+          "(ratios: ours in the same weight dtype over this):")
     for name, median in medians.items():
+        ours = medians["ours f16" if name.endswith("f16") else "ours f32"]
         print(f"  {name:14} generation {median['generation']:7.1f} tokens/s "
-              f"(ours/this {ours['generation'] / median['generation']:.2f}x)  prompt of "
+              f"({ours['generation'] / median['generation']:.2f}x)  prompt of "
               f"{PROMPT_TOKENS} {median['prompt']:7.1f} tokens/s "
-              f"(ours/this {ours['prompt'] / median['prompt']:.2f}x)")
+              f"({ours['prompt'] / median['prompt']:.2f}x)")
 
 
 if __name__ == "__main__":
