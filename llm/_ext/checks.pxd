@@ -123,6 +123,16 @@ cdef inline (char*, char*) byte_extent(cnp.ndarray a) noexcept:
 
 
 
+cdef inline int check_weight_kind(str name, str kind) except -1:
+    """The llm_dtype value (common.h) of a weight's kind: 0 for "f32" (float32), else as
+    check_half_kind; ValueError naming the argument otherwise."""
+    if kind == "f32":
+        return 0
+    if kind not in ("bf16", "f16"):
+        raise ValueError(f"{name}={kind!r}: expected 'f32', 'bf16' or 'f16'")
+    return check_half_kind(name, kind)
+
+
 cdef inline int check_half_kind(str name, str kind) except -1:
     """The llm_dtype value (common.h) of a 16-bit kind: 1 for "bf16", 2 for "f16"; ValueError
     naming the argument otherwise."""

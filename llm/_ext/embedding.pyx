@@ -1,15 +1,15 @@
 """Embedding lookup and its scatter-add backward (wraps csrc/embedding.c).
 
-ids: int32 of any shape (N ids in all); table: (V, C) float32 (or 16-bit bits in uint16 for
-embedding_forward_half); the per-id rows out / dout are ids.shape + (C,) or (N, C), float32. An id outside [0, V) is a ValueError naming its position and value,
-raised before anything is written.
+ids: int32 of any shape (N ids in all); table: (V, C) float32 (or, for the forward, 16-bit bits
+in uint16); the per-id rows out / dout are ids.shape + (C,) or (N, C), float32. An id outside
+[0, V) is a ValueError naming its position and value, raised before anything is written.
 """
 cimport numpy as cnp
 import numpy as np
 
 from libc.stdint cimport uint16_t
 
-from llm._ext.checks cimport check_array, check_disjoint, check_half_kind
+from llm._ext.checks cimport check_array, check_disjoint, check_weight_kind
 
 cnp.import_array()
 
@@ -34,41 +34,28 @@ def _raise_bad_id(ids, int64_t position, int64_t V):
                      f"for a table of {V} rows")
 
 
-def embedding_forward(out, ids, table):
-    """out[i] = table[ids[i]] for every id (rows copied)."""
-    check_array("table", table, np.float32, (None, None))
+def embedding_forward(out, ids, table, str kind="f32"):
+    """out[i] = table[ids[i]] for every id (rows copied); table (V, C) of kind "f32" (float32)
+    or "bf16" / "f16" (uint16 holding those bits: the rows are widened to float32)."""
+    cdef int table_type = check_weight_kind("kind", kind)
+    check_array("table", table, np.uint16 if table_type else np.float32, (None, None))
     check_array("ids", ids, np.int32)
     cdef int64_t V = table.shape[0], C = table.shape[1], N = ids.size
     check_rows("out", out, ids, C, writeable=True)
     check_disjoint((("out", out),), (("ids", ids), ("table", table)))
     cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
     cdef const int32_t* ids_ptr = <const int32_t*>cnp.PyArray_DATA(ids)
-    cdef const float* table_ptr = <const float*>cnp.PyArray_DATA(table)
+    cdef const void* table_ptr = cnp.PyArray_DATA(table)
     cdef int64_t bad_position = -1
     cdef llm_status status
     with nogil:
-        status = c_embedding_forward(out_ptr, &bad_position, ids_ptr, table_ptr, N, V, C)
-    if status == LLM_ERR_RANGE:
-        _raise_bad_id(ids, bad_position, V)
-
-
-def embedding_forward_half(out, ids, table, str kind):
-    """out[i] = table[ids[i]] widened to float32, table (V, C) uint16 holding kind ("bf16" or
-    "f16") bits."""
-    cdef llm_dtype table_type = <llm_dtype>check_half_kind("kind", kind)
-    check_array("table", table, np.uint16, (None, None))
-    check_array("ids", ids, np.int32)
-    cdef int64_t V = table.shape[0], C = table.shape[1], N = ids.size
-    check_rows("out", out, ids, C, writeable=True)
-    check_disjoint((("out", out),), (("ids", ids), ("table", table)))
-    cdef float* out_ptr = <float*>cnp.PyArray_DATA(out)
-    cdef const int32_t* ids_ptr = <const int32_t*>cnp.PyArray_DATA(ids)
-    cdef const uint16_t* table_ptr = <const uint16_t*>cnp.PyArray_DATA(table)
-    cdef int64_t bad_position = -1
-    cdef llm_status status
-    with nogil:
-        status = c_embedding_forward_half(out_ptr, &bad_position, ids_ptr, table_ptr, table_type,
-                                          N, V, C)
+        if table_type == 0:
+            status = c_embedding_forward(out_ptr, &bad_position, ids_ptr,
+                                         <const float*>table_ptr, N, V, C)
+        else:
+            status = c_embedding_forward_half(out_ptr, &bad_position, ids_ptr,
+                                              <const uint16_t*>table_ptr,
+                                              <llm_dtype>table_type, N, V, C)
     if status == LLM_ERR_RANGE:
         _raise_bad_id(ids, bad_position, V)
 

@@ -1,8 +1,8 @@
 """Matrix multiplication for float32 row-major arrays (wraps csrc/matmul.c).
 
-gemm is the general product; matmul_forward / matmul_backward are a linear layer's passes;
-matmul_forward_half is the forward with 16-bit weights (bf16 or f16 bits in uint16, inference).
-All other arrays are float32 and C-contiguous; a wrong argument raises ValueError naming it.
+gemm is the general product; matmul_forward / matmul_backward are a linear layer's passes (the
+forward also with 16-bit weights: bf16 or f16 bits in uint16, for inference). All other arrays
+are float32 and C-contiguous; a wrong argument raises ValueError naming it.
 """
 # The C declarations come from matmul.pxd, which Cython includes automatically.
 cimport numpy as cnp
@@ -11,7 +11,7 @@ import numpy as np
 
 from libc.stdint cimport uint16_t
 
-from llm._ext.checks cimport check_array, check_disjoint, check_half_kind, overlaps
+from llm._ext.checks cimport check_array, check_disjoint, check_weight_kind, overlaps
 from llm._ext.runtime cimport share_process_state
 
 cnp.import_array()
@@ -97,16 +97,19 @@ cdef check_rows(str name, object array, cnp.ndarray inp, int64_t width, bint wri
                          f"{(<object>inp).shape[:-1] + (width,)} from inp and weight")
 
 
-def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False):
+def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False, str kind="f32"):
     """out = inp @ weight (+ bias), in place; returns out.
 
     inp: (..., K) float32; leading dimensions are flattened.
-    weight: (K, N) float32, or (N, K) with transpose_weight (out = inp @ weight.T: the tied lm head).
+    weight: (K, N), or (N, K) with transpose_weight (out = inp @ weight.T: the tied lm head), of
+    kind "f32" (float32) or "bf16" / "f16" (uint16 holding those bits, for inference: widened to
+    float32 as they are read; the sums are float32 either way).
     bias: (N,) float32 or None.
     out: (..., N) float32 with inp's leading dimensions.
     """
+    cdef int weight_type = check_weight_kind("kind", kind)
     cdef int64_t m, k, n
-    m, k, n = layer_sizes(inp, weight, transpose_weight)
+    m, k, n = layer_sizes(inp, weight, transpose_weight, UINT16 if weight_type else FLOAT32)
     check_rows("out", out, <cnp.ndarray>inp, n, writeable=True)
     if bias is not None:
         check_array("bias", bias, FLOAT32, (n,))
@@ -114,39 +117,17 @@ def matmul_forward(out, inp, weight, bias=None, bint transpose_weight=False):
         check_disjoint((("out", out),), (("inp", inp), ("weight", weight), ("bias", bias)))
     cdef float* out_data = data_of(out)
     cdef const float* inp_data = data_of(inp)
-    cdef const float* weight_data = data_of(weight)
+    cdef const void* weight_data = cnp.PyArray_DATA(<cnp.ndarray>weight)
     cdef const float* bias_data = NULL if bias is None else data_of(bias)
     cdef llm_status status
     with nogil:
-        status = c_matmul_forward(out_data, inp_data, weight_data, bias_data, m, k, n,
-                                  transpose_weight)
-    raise_for(status)
-    return out
-
-
-def matmul_forward_half(out, inp, weight, str kind, bias=None, bint transpose_weight=False):
-    """out = inp @ weight (+ bias) with 16-bit weights, in place; returns out.
-
-    weight: (K, N) uint16 holding kind ("bf16" or "f16") bits, or (N, K) with transpose_weight;
-    inp, bias, out as matmul_forward (float32). The weights are widened to float32 as they are
-    read; the sums are float32.
-    """
-    cdef llm_dtype weight_type = <llm_dtype>check_half_kind("kind", kind)
-    cdef int64_t m, k, n
-    m, k, n = layer_sizes(inp, weight, transpose_weight, UINT16)
-    check_rows("out", out, <cnp.ndarray>inp, n, writeable=True)
-    if bias is not None:
-        check_array("bias", bias, FLOAT32, (n,))
-    if overlaps(out, inp) or overlaps(out, weight) or overlaps(out, bias):
-        check_disjoint((("out", out),), (("inp", inp), ("weight", weight), ("bias", bias)))
-    cdef float* out_data = data_of(out)
-    cdef const float* inp_data = data_of(inp)
-    cdef const uint16_t* weight_data = <const uint16_t*>cnp.PyArray_DATA(<cnp.ndarray>weight)
-    cdef const float* bias_data = NULL if bias is None else data_of(bias)
-    cdef llm_status status
-    with nogil:
-        status = c_matmul_forward_half(out_data, inp_data, weight_data, weight_type, bias_data,
-                                       m, k, n, transpose_weight)
+        if weight_type == 0:
+            status = c_matmul_forward(out_data, inp_data, <const float*>weight_data, bias_data,
+                                      m, k, n, transpose_weight)
+        else:
+            status = c_matmul_forward_half(out_data, inp_data, <const uint16_t*>weight_data,
+                                           <llm_dtype>weight_type, bias_data, m, k, n,
+                                           transpose_weight)
     raise_for(status)
     return out
 

@@ -133,10 +133,7 @@ class Embedding(HalfWeight, Layer):
 
     def forward(self, out: np.ndarray, ids: np.ndarray) -> None:
         """out: (B, T, C) float32; ids: (B, T) int32."""
-        if self.weight_dtype == "f32":
-            embedding.embedding_forward(out, ids, self.weight)
-        else:
-            embedding.embedding_forward_half(out, ids, self.weight, self.weight_dtype)
+        embedding.embedding_forward(out, ids, self.weight, self.weight_dtype)
 
     def backward(self, dout: np.ndarray, ids: np.ndarray, accumulate: bool) -> None:
         """dweight += the rows of dout (B, T, C) at ids (B, T); a fixed table has none."""
@@ -188,12 +185,8 @@ class Linear(HalfWeight, Layer):
 
     def forward(self, out: np.ndarray, x: np.ndarray) -> None:
         """out: (..., n_out) float32 for x (..., n_in)."""
-        if self.weight_dtype == "f32":
-            matmul.matmul_forward(out, x, self.weight, self.bias,
-                                  transpose_weight=self.transpose_weight)
-        else:
-            matmul.matmul_forward_half(out, x, self.weight, self.weight_dtype, self.bias,
-                                       transpose_weight=self.transpose_weight)
+        matmul.matmul_forward(out, x, self.weight, self.bias,
+                              transpose_weight=self.transpose_weight, kind=self.weight_dtype)
 
     def backward(self, dx, dout, x, accumulate: bool, accumulate_dx: bool = False) -> None:
         """dx = dout @ op(weight)ᵀ (written; added when accumulate_dx), dweight and dbias +=

@@ -1,7 +1,7 @@
 """embedding_forward / embedding_backward against NumPy indexing and np.add.at."""
 import numpy as np
 import pytest
-from llm._ext.embedding import embedding_backward, embedding_forward, embedding_forward_half
+from llm._ext.embedding import embedding_backward, embedding_forward
 from llm._ext.half import to_float, to_half
 
 
@@ -104,7 +104,7 @@ def test_forward_half_gathers_widened_rows(ids_shape, V, C, kind):
     widened = to_float(np.empty((V, C), np.float32), bits, kind)
     ids = np.random.default_rng(1).integers(0, V, ids_shape).astype(np.int32)
     out = np.empty(ids_shape + (C,), np.float32)
-    embedding_forward_half(out, ids, bits, kind)
+    embedding_forward(out, ids, bits, kind)
     np.testing.assert_array_equal(out, widened[ids])
 
 
@@ -112,8 +112,10 @@ def test_forward_half_bad_arguments_raise_value_error_naming_them():
     bits, ids = np.zeros((5, 3), np.uint16), np.array([0, 4, 5], np.int32)
     out = np.zeros((3, 3), np.float32)
     with pytest.raises(ValueError, match=r"ids\[2\] = 5 is out of range \[0, 5\)"):
-        embedding_forward_half(out, ids, bits, "bf16")
+        embedding_forward(out, ids, bits, "bf16")
     with pytest.raises(ValueError, match="table must be uint16, got float32"):
-        embedding_forward_half(out, ids[:2], bits.astype(np.float32), "bf16")
-    with pytest.raises(ValueError, match="kind='f32'"):
-        embedding_forward_half(out, ids[:2], bits, "f32")
+        embedding_forward(out, ids[:2], bits.astype(np.float32), "bf16")
+    with pytest.raises(ValueError, match="table must be float32, got uint16"):
+        embedding_forward(out, ids[:2], bits, "f32")
+    with pytest.raises(ValueError, match="kind='fp8': expected 'f32', 'bf16' or 'f16'"):
+        embedding_forward(out, ids[:2], bits, "fp8")

@@ -287,7 +287,7 @@ def test_forward_half_matches_float64_numpy_of_the_widened_weights(m, k, n, tran
     for threads in (1, 2):
         llm.set_num_threads(threads)
         out = np.full((m, n), np.nan, np.float32)
-        matmul.matmul_forward_half(out, x, bits, kind, bias, transpose_weight=transpose_weight)
+        matmul.matmul_forward(out, x, bits, bias, transpose_weight=transpose_weight, kind=kind)
         # the products are exact in float32 (the weights' values are float32): float32 sums only
         np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(k))
 
@@ -298,7 +298,7 @@ def test_forward_half_with_leading_dims_and_no_bias(kind, simd_level):
     x = random(rng, 2, 3, 64)
     bits, w = half_weights(rng, (64, 48), kind)
     out = np.empty((2, 3, 48), np.float32)
-    matmul.matmul_forward_half(out, x, bits, kind)
+    matmul.matmul_forward(out, x, bits, kind=kind)
     np.testing.assert_allclose(out, x.astype(np.float64) @ w, rtol=0, atol=tolerance(64))
 
 
@@ -307,20 +307,20 @@ def test_forward_half_bad_arguments_raise_value_error_naming_them():
     inp, out = np.zeros((4, 128), f32), np.zeros((4, 384), f32)
     bits = np.zeros((128, 384), np.uint16)
     with pytest.raises(ValueError, match="kind='fp8'"):
-        matmul.matmul_forward_half(out, inp, bits, "fp8")
+        matmul.matmul_forward(out, inp, bits, kind="fp8")
     with pytest.raises(ValueError, match="weight must be uint16, got float32"):
-        matmul.matmul_forward_half(out, inp, bits.astype(f32), "bf16")
+        matmul.matmul_forward(out, inp, bits.astype(f32), kind="bf16")
     with pytest.raises(ValueError, match="weight must be uint16, got float16"):
-        matmul.matmul_forward_half(out, inp, bits.view(np.float16), "f16")
+        matmul.matmul_forward(out, inp, bits.view(np.float16), kind="f16")
     with pytest.raises(ValueError, match=r"weight has shape \(128, 384\).*inp's last dimension"):
-        matmul.matmul_forward_half(out, np.zeros((4, 129), f32), bits, "bf16")
+        matmul.matmul_forward(out, np.zeros((4, 129), f32), bits, kind="bf16")
     with pytest.raises(ValueError, match=r"weight has shape \(128, 384\) \(transpose_weight=Tr"):
-        matmul.matmul_forward_half(out, inp, bits, "bf16", transpose_weight=True)
+        matmul.matmul_forward(out, inp, bits, transpose_weight=True, kind="bf16")
     with pytest.raises(ValueError, match="weight must be C-contiguous"):
-        matmul.matmul_forward_half(out, inp, np.zeros((384, 128), np.uint16).T, "f16")
+        matmul.matmul_forward(out, inp, np.zeros((384, 128), np.uint16).T, kind="f16")
     with pytest.raises(ValueError, match=r"out has shape \(4, 383\)"):
-        matmul.matmul_forward_half(np.zeros((4, 383), f32), inp, bits, "f16")
+        matmul.matmul_forward(np.zeros((4, 383), f32), inp, bits, kind="f16")
     with pytest.raises(ValueError, match=r"bias has shape \(383,\)"):
-        matmul.matmul_forward_half(out, inp, bits, "f16", np.zeros(383, f32))
+        matmul.matmul_forward(out, inp, bits, np.zeros(383, f32), kind="f16")
     with pytest.raises(ValueError, match="weight must be a numpy.ndarray"):
-        matmul.matmul_forward_half(out, inp, None, "f16")
+        matmul.matmul_forward(out, inp, None, kind="f16")
