@@ -364,9 +364,4 @@ def read(path: str | os.PathLike) -> TokenizerSpec:
                          "Tokenizer.from_tiktoken(path, special_tokens)")
     if path.name == VOCAB_JSON or path.name == MERGES_TXT:
         return read_gpt2_files(path.with_name(VOCAB_JSON), path.with_name(MERGES_TXT))
-    try:
-        document = read_json(path)
-    except ValueError as error:
-        reason = str(error).removeprefix(f"{path}: ")
-        raise ValueError(f"{path}: not a valid tokenizer.json (truncated or {reason})") from None
-    return tokenizer_json_spec(document, path)
+    return tokenizer_json_spec(schema.read_document(path), path)

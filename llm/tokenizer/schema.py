@@ -105,7 +105,8 @@ def check_spec(spec: TokenizerSpec, source: str = "tokenizer") -> None:
                          "exactly and so never normalizes", source)
     if spec.mode == "naive":
         if spec.alphabet is None or len(spec.alphabet) == 0:
-            raise spec_error("base.alphabet", "must list at least one character in naive mode", source)
+            raise spec_error("base.alphabet", "must list at least one character in naive mode",
+                             source)
         for i, character in enumerate(spec.alphabet):
             if not isinstance(character, str) or len(character) != 1:
                 raise spec_error(f"base.alphabet[{i}]", f"is {character!r}; expected one character",
@@ -125,8 +126,8 @@ def check_spec(spec: TokenizerSpec, source: str = "tokenizer") -> None:
     _, first = np.unique(keys, return_index=True)
     if len(first) != len(merges):
         k = int(np.setdiff1d(np.arange(len(merges)), first)[0])
-        raise spec_error(f"merges[{k}]", f"repeats the pair {merges[k].tolist()} of an earlier merge",
-                         source)
+        raise spec_error(f"merges[{k}]",
+                         f"repeats the pair {merges[k].tolist()} of an earlier merge", source)
     for i, token in enumerate(spec.special_tokens):
         if not isinstance(token, str) or not token:
             raise spec_error(f"special_tokens[{i}]", f"is {token!r}; expected a non-empty string",
@@ -188,7 +189,8 @@ def field(document: dict, name: str, kind: type | tuple, source: str):
         raise spec_error(name, "is missing (truncated or hand-edited file?)", source)
     value = document[name]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        expected = (kind.__name__ if isinstance(kind, type)
+                    else " or ".join(k.__name__ for k in kind))
         raise spec_error(name, f"is {value!r}; expected {expected}", source)
     return value
 
@@ -196,8 +198,8 @@ def field(document: dict, name: str, kind: type | tuple, source: str):
 def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
     """The TokenizerSpec of a parsed tokenizer.json; ValueError naming the field otherwise."""
     if not isinstance(document, dict):
-        raise ValueError(f"{source}: not a tokenizer file (the JSON is a {type(document).__name__}, "
-                         "not an object)")
+        raise ValueError(f"{source}: not a tokenizer file (the JSON is a "
+                         f"{type(document).__name__}, not an object)")
     if document.get("format") != FORMAT:
         hint = (" (it looks like a Hugging Face tokenizer.json; load that with "
                 "Tokenizer.from_pretrained)" if "model" in document else "")
@@ -229,8 +231,8 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
         alphabet = None
     else:
         if base.get("kind") != "characters" or not isinstance(base.get("alphabet"), list):
-            raise spec_error("base", 'must be {"kind": "characters", "alphabet": [...]} in naive mode',
-                             source)
+            raise spec_error("base", 'must be {"kind": "characters", "alphabet": [...]} in '
+                             "naive mode", source)
         alphabet = tuple(base["alphabet"])
     token_order = None
     if version >= 2:
@@ -249,12 +251,13 @@ def from_json(document, source: str = "tokenizer.json") -> TokenizerSpec:
                         and type(pair[1]) is int and abs(pair[0]) <= int32_max
                         and abs(pair[1]) <= int32_max)), None)
     if bad is not None:
-        raise spec_error(f"merges[{bad}]", f"is {merges_list[bad]!r}; expected a [left_id, right_id] "
-                         "pair of int32 integers", source)
+        raise spec_error(f"merges[{bad}]", f"is {merges_list[bad]!r}; expected a "
+                         "[left_id, right_id] pair of int32 integers", source)
     merges = np.array(merges_list, dtype=np.int64).reshape(-1, 2)
     if merges.size and (merges.min() < 0 or merges.max() > int32_max):
         k = int(np.flatnonzero((merges < 0).any(axis=1))[0])
-        raise spec_error(f"merges[{k}]", f"is {merges[k].tolist()}; ids are non-negative int32", source)
+        raise spec_error(f"merges[{k}]", f"is {merges[k].tolist()}; ids are non-negative int32",
+                         source)
     specials = field(document, "special_tokens", dict, source)
     vocab_size = field(document, "vocab_size", int, source)
     if token_order is not None and len(token_order) != vocab_size:
@@ -284,13 +287,17 @@ def write(path: str | os.PathLike, spec: TokenizerSpec) -> None:
         file.write(to_json(spec))
 
 
+def read_document(path: str | os.PathLike):
+    """The parsed JSON of a tokenizer.json (ours or another library's); OSError if unreadable,
+    ValueError saying the file is truncated or not JSON."""
+    try:
+        return read_json(path)
+    except ValueError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: not a valid tokenizer.json (truncated or {reason})") from None
+
+
 def read(path: str | os.PathLike) -> TokenizerSpec:
     """The TokenizerSpec stored at path. OSError if unreadable; ValueError naming the field if
     the file is truncated, foreign, from a newer version or inconsistent."""
-    source = str(path)
-    try:
-        document = read_json(path)
-    except ValueError as error:
-        reason = str(error).removeprefix(f"{source}: ")
-        raise ValueError(f"{source}: not a valid tokenizer.json (truncated or {reason})") from None
-    return from_json(document, source)
+    return from_json(read_document(path), str(path))

@@ -17,17 +17,10 @@ import llm
 from llm.model import GPT, GPTConfig, SamplingConfig, load
 from llm.tokenizer import Tokenizer
 
+from ..train.conftest import structured_text
+
 TOLERANCE = {"bf16": 0.05, "f16": 0.005}   # of the float32 logits' standard deviation
 KINDS = list(TOLERANCE)
-
-
-def structured_text(n_lines: int = 400, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    subjects = ["the cat", "a dog", "my friend", "the king", "her sister"]
-    verbs = ["sees", "likes", "finds", "follows", "calls"]
-    objects = ["the moon", "a bird", "the river", "an apple", "the old house"]
-    return "".join(f"{subjects[a]} {verbs[b]} {objects[c]}.\n"
-                   for a, b, c in rng.integers(0, 5, size=(n_lines, 3)))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,7 @@ def trained(tmp_path_factory):
     """(model directory, token ids of the text): a character model trained ~1 s with Adam, so
     that its logits are spread like a trained model's and its greedy text has clear margins."""
     llm.set_num_threads(1)
-    text = structured_text()
+    text = structured_text(400)
     tokenizer = Tokenizer.train(text, 257)     # bytes and end-of-text: a token per character
     data = np.array(tokenizer.encode(text))
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=32, n_layer=2, n_head=2,
