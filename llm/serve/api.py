@@ -373,6 +373,10 @@ def run(model_dir: Path, host: str = "127.0.0.1", port: int = 8000, api_key: str
         listening = socket.create_server((host, port), family=family)
     except OSError as error:
         raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    # Accepted connections inherit this: without it a keep-alive connection's later responses
+    # (headers and body written apart) wait ~40 ms for the client's delayed ACK (Nagle), and
+    # asyncio, which sets it itself for sockets it makes, skips ours (its proto field is 0).
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     port = listening.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     log.info("the chat page is at http://%s:%d/ and the API at http://%s:%d/v1", shown, port,
