@@ -45,15 +45,24 @@ def save(directory: str | os.PathLike, config: GPTConfig, tensors: dict[str, np.
         tokenizer.save(directory / TOKENIZER_FILE)
 
 
-def read_config(directory: str | os.PathLike) -> GPTConfig:
-    """The GPTConfig of the model saved in directory."""
+def read_config_json(directory: str | os.PathLike,
+                     expected: str = "expected config.json and model.safetensors"
+                     ) -> tuple[Path, dict]:
+    """(path, settings) of directory's config.json, ours or Hugging Face's: FileNotFoundError
+    saying what a model directory holds (expected) when it is missing, ValueError when it is
+    not a JSON object."""
     config_path = Path(directory) / CONFIG_FILE
     if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: not a model directory "
-                                "(expected config.json and model.safetensors)")
+        raise FileNotFoundError(f"{config_path} not found: not a model directory ({expected})")
     values = read_json(config_path)
     if not isinstance(values, dict):
         raise ValueError(f"{config_path}: not a model config (a JSON object of settings)")
+    return config_path, values
+
+
+def read_config(directory: str | os.PathLike) -> GPTConfig:
+    """The GPTConfig of the model saved in directory."""
+    config_path, values = read_config_json(directory)
     version = values.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise ValueError(f"{config_path}: format_version {version!r} is not "

@@ -184,7 +184,8 @@ class GPT:
         """A copy of the model for fine-tuning: block_size no longer than the model's keeps the
         first rows of the position table (a shorter context trains faster); vocab_size no
         smaller than the model's appends rows to the token embedding (and an untied lm head)
-        for tokens added to the tokenizer, drawn like a new model's (seeded by config.seed)."""
+        for tokens added to the tokenizer, drawn like a new model's (seeded by config.seed).
+        Neither changing gives the model itself (no second copy of its weights)."""
         self._require_float32("resized")
         config = self.config
         block_size = config.block_size if block_size is None else block_size
@@ -195,6 +196,8 @@ class GPT:
         if vocab_size < config.vocab_size:
             raise ValueError(f"vocab_size={vocab_size}: smaller than the model's "
                              f"{config.vocab_size}; tokens cannot be removed")
+        if (block_size, vocab_size) == (config.block_size, config.vocab_size):
+            return self
         model = GPT(replace(config, block_size=block_size, vocab_size=vocab_size))
         for name, view in model.params.items():
             rows = min(len(view), len(self.params[name]))   # only wte, wpe, lm_head differ

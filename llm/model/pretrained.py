@@ -23,9 +23,9 @@ import numpy as np
 
 from llm.model import safetensors
 from llm.model.config import GPTConfig
+from llm.model.directory import CONFIG_FILE, read_config_json
 from llm.util.json_file import read_json
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 PREFIX = "transformer."
@@ -68,13 +68,8 @@ def read_config(directory: str | os.PathLike) -> GPTConfig:
     implement is a ValueError that names it. Dropout probabilities (resid_pdrop, embd_pdrop,
     attn_pdrop, summary_first_dropout) are read and ignored: our model has no dropout, and
     inference uses none."""
-    path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not a model directory (a Hugging Face GPT-2 "
-                                "directory has config.json and model.safetensors)")
-    values = read_json(path)
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: not a model config (a JSON object of settings)")
+    path, values = read_config_json(directory, "a Hugging Face GPT-2 directory has config.json "
+                                               "and model.safetensors")
     model_type = values.get("model_type")
     if model_type != "gpt2":
         raise ValueError(f"{path}: model_type {model_type!r} is not supported; only GPT-2 "
