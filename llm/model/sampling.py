@@ -56,19 +56,8 @@ class Sampler:
         self.rng = np.random.default_rng(config.seed)
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
-        """(B,) int64 token ids drawn from logits (B, V), row by row: beyond one O(V) pass,
-        a row's work is on its candidates only (the top_k; for top_p, the likeliest few).
-        Logits with NaN or +infinity (a diverged model's) are a ValueError: no token can be
-        drawn from them."""
-        best = logits.argmax(axis=1)        # argmax points at a NaN or +inf when a row has one
-        maxima = logits[np.arange(len(logits)), best]
-        if not np.isfinite(maxima).all():
-            row = int(np.flatnonzero(~np.isfinite(maxima))[0])
-            raise ValueError(f"the logits of row {row} hold NaN or infinity: the model's weights "
-                             "are not finite (a diverged training run?); no token can be drawn")
-        if self.temperature == 0:
-            return best
-        return np.array([self._draw(row) for row in logits], np.int64)
+        """(B,) int64 token ids drawn from logits (B, V), row by row (draw_rows)."""
+        return draw_rows([self] * len(logits), logits)
 
     def _draw(self, logits: np.ndarray) -> int:
         """One token id from one row of logits (V,)."""
@@ -117,3 +106,51 @@ class Sampler:
             if m == n or (kept < m and ordered[kept - 1] > ordered[-1]):
                 return order[:kept], cumulative[:kept]
             m = min(n, 8 * m)
+
+
+def draw_rows(samplers: list[Sampler], logits: np.ndarray) -> np.ndarray:
+    """(B,) int64: row i's token drawn by samplers[i] from logits[i] (B, V), the token that
+    sampler's own generator and settings give. Plain sampling rows (temperature > 0, no top-k
+    or top-p) are drawn together, a few NumPy calls over all their logits (a served batch's
+    rows each have their own sampler, and a call per row costs more than the arithmetic);
+    greedy rows take the argmax; the rest go row by row, where beyond one O(V) pass a row's
+    work is on its candidates only (the top_k; for top_p, the likeliest few). Logits with NaN
+    or +infinity (a diverged model's) are a ValueError: no token can be drawn from them."""
+    maxima = logits.max(axis=1)         # NaN and +inf propagate to their row's maximum
+    if not np.isfinite(maxima).all():
+        row = int(np.flatnonzero(~np.isfinite(maxima))[0])
+        raise ValueError(f"the logits of row {row} hold NaN or infinity: the model's weights "
+                         "are not finite (a diverged training run?); no token can be drawn")
+    kinds = [_kind(sampler) for sampler in samplers]
+    rows_of = {kind: [row for row, each in enumerate(kinds) if each == kind]
+               for kind in ("greedy", "plain", "cut")}
+    tokens = np.empty(len(samplers), np.int64)
+    if rows_of["greedy"]:
+        tokens[rows_of["greedy"]] = logits[rows_of["greedy"]].argmax(axis=1)
+    plain = rows_of["plain"]
+    if len(plain) > 1:
+        tokens[plain] = _draw_plain([samplers[row] for row in plain], logits[plain],
+                                    maxima[plain])
+    for row in rows_of["cut"] + (plain if len(plain) == 1 else []):
+        tokens[row] = samplers[row]._draw(logits[row])
+    return tokens
+
+
+def _kind(sampler: Sampler) -> str:
+    if sampler.temperature == 0:
+        return "greedy"
+    return "plain" if sampler.top_k is None and sampler.top_p is None else "cut"
+
+
+def _draw_plain(samplers: list[Sampler], logits: np.ndarray, maxima: np.ndarray) -> np.ndarray:
+    """Sampler._draw's arithmetic for plain rows, on all of them at once: the same float64
+    values (the maximum subtracted, times 1 / temperature, exp, running sums), so the same
+    tokens."""
+    scores = logits.astype(np.float64)
+    scores -= maxima.astype(np.float64)[:, None]
+    scores *= np.array([1 / sampler.temperature for sampler in samplers])[:, None]
+    cumulative = np.add.accumulate(np.exp(scores, out=scores), axis=1, out=scores)
+    masses = cumulative[:, -1].tolist()
+    return np.array([int(row.searchsorted(min(sampler.rng.random() * mass,
+                                                  math.nextafter(mass, 0)), "right"))
+                     for sampler, row, mass in zip(samplers, cumulative, masses)], np.int64)

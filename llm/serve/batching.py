@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llm.model import GPT, KVCache
-from llm.model.sampling import Sampler, SamplingConfig
+from llm.model.sampling import Sampler, SamplingConfig, draw_rows
 
 log = logging.getLogger(__name__)
 
@@ -223,10 +223,10 @@ class Batcher:
             return
         idx = np.array([[row.next_token] for row in self._rows], np.int32)
         logits = self.model.forward_cached(idx, self._cache)
-        for number, row in enumerate(self._rows):
+        for row in self._rows:
             row.cached += 1
-            if not row.job.cancelled:
-                self._draw(row, logits[number])
+        self._draw([row for row in self._rows if not row.job.cancelled],
+                   logits[[not row.job.cancelled for row in self._rows]])
 
     def _prefill(self, jobs: list[Job]) -> tuple[list[_Row], KVCache]:
         """Rows for jobs, their prompts read in one left-padded forward (into a new cache of
@@ -240,8 +240,7 @@ class Batcher:
         cache = KVCache(self.model.config, len(jobs), longest)
         logits = self.model.forward_cached(idx, cache, None if real.all() else real)
         rows = [_Row(job) for job in jobs]
-        for number, row in enumerate(rows):
-            self._draw(row, logits[number])
+        self._draw(rows, logits)
         return rows, cache
 
     def _gather(self, sources: list[tuple[KVCache, int, _Row]]) -> None:
@@ -259,21 +258,23 @@ class Batcher:
         cache.gather([(source, number, row.cached) for source, number, row in sources])
         self._cache = cache
 
-    def _draw(self, row: _Row, logits: np.ndarray) -> None:
-        """Draw row's next token from logits (V,) float32 and send it, or finish the row."""
-        job = row.job
-        token = int(row.sampler(logits[None])[0])
-        row.drawn += 1
-        if token in job.stop_tokens:
-            self._finish(row, "stop")
-            return
-        event = Token(token)
-        if job.top_logprobs is not None:
-            event = Token(token, *_logprobs(logits, token, job.top_logprobs))
-        self._send(job, event)
-        row.next_token = token
-        if row.drawn == job.max_tokens:
-            self._finish(row, "length")
+    def _draw(self, rows: list[_Row], logits: np.ndarray) -> None:
+        """Draw each row's next token from its logits (len(rows), V) float32, each with its
+        own sampler, and send it, or finish the row."""
+        tokens = draw_rows([row.sampler for row in rows], logits).tolist()
+        for row, token, row_logits in zip(rows, tokens, logits):
+            job = row.job
+            row.drawn += 1
+            if token in job.stop_tokens:
+                self._finish(row, "stop")
+                continue
+            event = Token(token)
+            if job.top_logprobs is not None:
+                event = Token(token, *_logprobs(row_logits, token, job.top_logprobs))
+            self._send(job, event)
+            row.next_token = token
+            if row.drawn == job.max_tokens:
+                self._finish(row, "length")
 
     def _finish(self, row: _Row, reason: str) -> None:
         row.done = True

@@ -1,9 +1,10 @@
 """llm/model/sampling.py: SamplingConfig's checks; the Sampler's support under top-k and top-p,
-its frequencies against the softmax, temperature, and the partial sort of the nucleus."""
+its frequencies against the softmax, temperature, the partial sort of the nucleus, and rows of
+different samplers drawn together as each alone."""
 import numpy as np
 import pytest
 
-from llm.model.sampling import Sampler, SamplingConfig
+from llm.model.sampling import Sampler, SamplingConfig, draw_rows
 
 
 def test_sampler_top_k_and_top_p_restrict_the_support():
@@ -64,3 +65,20 @@ def test_logits_that_are_not_finite_draw_no_token(temperature, bad):
         Sampler(SamplingConfig(temperature=temperature, seed=0))(logits)
     logits[1, 2] = -np.inf                      # a token ruled out: the others still draw
     assert Sampler(SamplingConfig(seed=0))(logits)[1] != 2
+
+
+def test_rows_drawn_together_are_the_tokens_each_sampler_draws_alone():
+    # draw_rows does the plain rows' arithmetic on the whole block; Sampler._draw, one row at a
+    # time with searchsorted, is the reference: the tokens must be identical, draw after draw.
+    configs = [SamplingConfig(0.8, seed=1), SamplingConfig(0), SamplingConfig(1.3, seed=2),
+               SamplingConfig(0.7, top_k=5, seed=3), SamplingConfig(1.0, top_p=0.9, seed=4),
+               SamplingConfig(0.05, seed=5), SamplingConfig(2.0, seed=6)]
+    together = [Sampler(config) for config in configs]
+    alone = [Sampler(config) for config in configs]
+    rng = np.random.default_rng(7)
+    for step in range(200):
+        logits = (rng.standard_normal((len(configs), 300)) * (1 + step % 5)).astype(np.float32)
+        logits[:, rng.integers(300, size=40)] = -np.inf        # ruled-out tokens
+        expected = [int(logits[row].argmax()) if sampler.temperature == 0
+                    else sampler._draw(logits[row]) for row, sampler in enumerate(alone)]
+        assert draw_rows(together, logits).tolist() == expected, step

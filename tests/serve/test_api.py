@@ -153,3 +153,25 @@ def test_requests_on_a_kept_alive_connection_do_not_wait_for_delayed_acks(server
             assert http.get("/health").status_code == 200
             seconds.append(time.perf_counter() - start)
     assert sorted(seconds)[4] < 0.02   # the median: ~0.5 ms here, 42 ms before
+
+
+def test_a_fast_stream_groups_its_tokens_into_fewer_chunks_losing_none(client, chat_model):
+    """Chunks go at most every STREAM_INTERVAL_SECONDS (the first and the last at once): this
+    model makes a token in well under that, so tokens share chunks, each chunk carrying its
+    tokens' logprobs, and the stream adds up to the whole response."""
+    messages = [{"role": "user", "content": "the river"}]
+    whole = client.chat.completions.create(model="chat", messages=messages, max_tokens=100,
+                                           temperature=0, logprobs=True, top_logprobs=2)
+    chunks = list(client.chat.completions.create(
+        model="chat", messages=messages, max_tokens=100, temperature=0, logprobs=True,
+        top_logprobs=2, stream=True, stream_options={"include_usage": True}))
+    entries = [entry for chunk in chunks if chunk.choices and chunk.choices[0].logprobs
+               for entry in chunk.choices[0].logprobs.content]
+    assert [(entry.token, entry.logprob) for entry in entries] == \
+        [(entry.token, entry.logprob) for entry in whole.choices[0].logprobs.content]
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) \
+        == whole.choices[0].message.content
+    tokens = chunks[-1].usage.completion_tokens
+    assert tokens == whole.usage.completion_tokens
+    text_chunks = sum(1 for chunk in chunks if chunk.choices and chunk.choices[0].delta.content)
+    assert tokens >= 20 and text_chunks < tokens / 2       # here: 100 tokens, 1 or 2 chunks
