@@ -6,10 +6,8 @@
  *   B_LOAD(p)      KERNEL_LANES elements of B at p as a VEC of floats
  *   B_LOAD_PART(p, mask, count)  the first count (< LANES) under mask, zeros after; optional:
  *                  by default the count are copied into a zeroed LANES-wide buffer, then B_LOAD
- *                  (16-bit elements have no masked load below AVX-512BW)
- *   B_WHOLE_LOADS  1: a strip of whole vectors runs a k loop of B_LOAD alone (the default
- *                  B_LOAD_PART tests the width, which costs in the k loop); 0: B_LOAD_PART
- *                  throughout (float32's masked loads cost no more than plain ones)
+ *                  (16-bit elements have no masked load below AVX-512BW); for the last,
+ *                  partial vector only
  *
  * and undefines them again. Accumulation is float32 whatever B's type.
  */
@@ -29,122 +27,167 @@ static inline VEC KERNEL_LOAD_PART(const B_ELEMENT* p, int64_t count) {
 #endif
 
 /* Few-row kernel, C rows [0, m) x columns [j_begin, j_end) = alpha * A @ op(B) [+ bias]
- * [+ beta * C], m <= FEW_ROWS, A's rows contiguous in a_rows (m, k). B is read once, in memory
- * order, which streams best from L3 and DRAM alike; m is a constant in each instance.
- * Rows of op(B) contiguous (element (p, j) at b[p * ldb + j]): a strip of columns at a time, down
- * all k rows of B, its m rows of C held in FEW_ROWS_ACCUMULATORS vector registers.
- * Columns contiguous (b_transposed: element (p, j) at b[j * ldb + p], as in x @ Wᵀ): one column
- * at a time, m dot products along k in FEW_NU(m) vectors each, summed across lanes at the end. */
-/* At least one vector per dot product: AVX2's 12 accumulators hold 2 x 6 rows, so 7 or 8 rows
- * spill some to the stack rather than never advancing. */
-#define FEW_NU(m) (FEW_ROWS_ACCUMULATORS / (m) >= 4   ? 4                                 \
-                   : FEW_ROWS_ACCUMULATORS / (m) >= 1 ? FEW_ROWS_ACCUMULATORS / (m) : 1)
+ * [+ beta * C], m <= FEW_ROWS, A's rows contiguous in a_rows (m, k); m is a constant in each
+ * instance. B is read once, several streams at a time: one core read ~19 GB/s from DRAM with 8
+ * streams in flight but 9-12 GB/s with one or two (Zen 4; its prefetchers follow a stream within
+ * a 4 KB page, so more streams keep more of the memory's parallelism busy).
+ * Rows of op(B) contiguous (element (p, j) at b[p * ldb + j]): C first gets beta * C + bias (C
+ * not read at beta = 0), then FEW_STREAMS rows of B at a time, each read along [j_begin, j_end)
+ * in memory order, add alpha * A's FEW_STREAMS columns times them to every C row: C's vectors
+ * go to and from L1, B's elements are loaded once.
+ * Columns contiguous (b_transposed: element (p, j) at b[j * ldb + p], as in x @ Wᵀ):
+ * FEW_COLUMNS(m) columns at a time (up to 8 streams), m dot products along k each, in
+ * FEW_NU(columns * m) vectors, summed across lanes at the end. */
+#define FEW_STREAMS 8
+/* B vectors a row contributes per step of the row-streaming loop: 2 x 8 rows in AVX-512's 32
+ * registers, 1 x 8 in AVX2's 16. */
+#define FEW_STREAM_VECTORS (FEW_ROWS_ACCUMULATORS >= 16 ? 2 : 1)
+/* Columns a dot-product pass reads together: as many as the accumulators hold with one vector
+ * per dot product, from 2 (AVX2 with 5 to 8 rows: 7 or 8 spill some to the stack rather than
+ * never advancing) to 8. */
+#define FEW_COLUMNS(m) (FEW_ROWS_ACCUMULATORS / (m) >= 8   ? 8                              \
+                        : FEW_ROWS_ACCUMULATORS / (m) >= 2 ? FEW_ROWS_ACCUMULATORS / (m) : 2)
+#define FEW_NU(n) (FEW_ROWS_ACCUMULATORS / (n) >= 4   ? 4                                 \
+                   : FEW_ROWS_ACCUMULATORS / (n) >= 1 ? FEW_ROWS_ACCUMULATORS / (n) : 1)
+#define KERNEL_FEW_STREAMS KERNEL_PASTE(KERNEL_PASTE(KERNEL_NAME, _few_streams), FEW_TYPE)
+#define KERNEL_FEW_DOTS KERNEL_PASTE(KERNEL_PASTE(KERNEL_NAME, _few_dots), FEW_TYPE)
+
+/* C rows [0, m) x [j_begin, j_end) += (alpha * A[:, p0 : p0 + R]) @ B rows p0 .. p0 + R - 1. */
+__attribute__((target(KERNEL_TARGET), always_inline))
+static inline void KERNEL_FEW_STREAMS(const int m, const int R, float* c, int64_t ldc,
+                                      const float* a_rows, const B_ELEMENT* b, int64_t ldb,
+                                      int64_t k, int64_t p0, int64_t j_begin, int64_t j_end,
+                                      float alpha) {
+    enum { NV = FEW_STREAM_VECTORS };
+    VEC a_v[FEW_ROWS][FEW_STREAMS];  /* alpha * A[i, p0 + r], broadcast */
+#pragma GCC unroll 8
+    for (int i = 0; i < m; i++)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) a_v[i][r] = VEC_SET1(alpha * a_rows[i * k + p0 + r]);
+    const B_ELEMENT* rows = b + p0 * ldb;
+    int64_t j = j_begin;
+    /* whole steps: plain loads and stores (AVX2's masked store costs several times a plain one
+     * on AMD), no test of the width */
+    for (; j + NV * KERNEL_LANES <= j_end; j += NV * KERNEL_LANES) {
+        VEC b_v[FEW_STREAMS][NV];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) b_v[r][v] = B_LOAD(rows + r * ldb + j + KERNEL_LANES * v);
+#pragma GCC unroll 8
+        for (int i = 0; i < m; i++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                float* c_v = c + i * ldc + j + KERNEL_LANES * v;
+                VEC acc = VEC_LOADU(c_v);
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++) acc = VEC_FMADD(a_v[i][r], b_v[r][v], acc);
+                VEC_STOREU(c_v, acc);
+            }
+    }
+    for (; j < j_end; j += KERNEL_LANES) {  /* a vector at a time, the last one partial */
+        const int64_t left = j_end - j;
+        MASK mask = MASK_FIRST(left);
+        VEC b_v[FEW_STREAMS];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) b_v[r] = B_LOAD_PART(rows + r * ldb + j, mask, left);
+#pragma GCC unroll 8
+        for (int i = 0; i < m; i++) {
+            VEC acc = VEC_MASK_LOAD(c + i * ldc + j, mask);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) acc = VEC_FMADD(a_v[i][r], b_v[r], acc);
+            VEC_MASK_STORE(c + i * ldc + j, mask, acc);
+        }
+    }
+}
+
+/* C rows [0, m) x columns [j_begin, j_end) of alpha * A @ Bᵀ [+ bias] [+ beta * C], B's columns
+ * contiguous, FEW_COLUMNS(m) of them at a time. */
+__attribute__((target(KERNEL_TARGET), always_inline))
+static inline void KERNEL_FEW_DOTS(const int m, float* c, int64_t ldc, const float* a_rows,
+                                   const B_ELEMENT* b, int64_t ldb, const float* bias, int64_t k,
+                                   int64_t j_begin, int64_t j_end, float alpha, float beta) {
+    const int Q = FEW_COLUMNS(m), NU = FEW_NU(2 * FEW_COLUMNS(m) * m);
+    for (int64_t j = j_begin; j < j_end; j += Q) {
+        const int columns = j_end - j < Q ? (int)(j_end - j) : Q;
+        const B_ELEMENT* column = b + j * ldb;
+        VEC acc[8][FEW_ROWS][4];
+#pragma GCC unroll 8
+        for (int q = 0; q < Q; q++)
+#pragma GCC unroll 8
+            for (int i = 0; i < m; i++)
+#pragma GCC unroll 4
+                for (int u = 0; u < NU; u++) acc[q][i][u] = VEC_ZERO();
+        int64_t p = 0;
+        if (columns == Q)
+            for (; p + NU * KERNEL_LANES <= k; p += NU * KERNEL_LANES)
+#pragma GCC unroll 4
+                for (int u = 0; u < NU; u++) {
+                    VEC a_v[FEW_ROWS];
+#pragma GCC unroll 8
+                    for (int i = 0; i < m; i++) a_v[i] = VEC_LOADU(a_rows + i * k + p + KERNEL_LANES * u);
+#pragma GCC unroll 8
+                    for (int q = 0; q < Q; q++) {
+                        VEC b_v = B_LOAD(column + q * ldb + p + KERNEL_LANES * u);
+#pragma GCC unroll 8
+                        for (int i = 0; i < m; i++) acc[q][i][u] = VEC_FMADD(a_v[i], b_v, acc[q][i][u]);
+                    }
+                }
+        for (; p < k; p += KERNEL_LANES) {  /* the rest of k; every step of the last columns */
+            const int64_t left = k - p;
+            MASK mask = MASK_FIRST(left);
+#pragma GCC unroll 8
+            for (int q = 0; q < Q; q++) {
+                if (q >= columns) break;
+                VEC b_v = B_LOAD_PART(column + q * ldb + p, mask, left);
+#pragma GCC unroll 8
+                for (int i = 0; i < m; i++)
+                    acc[q][i][0] = VEC_FMADD(VEC_MASK_LOAD(a_rows + i * k + p, mask), b_v,
+                                             acc[q][i][0]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < Q; q++)
+#pragma GCC unroll 8
+            for (int i = 0; i < m; i++) {
+                if (q >= columns) break;
+#pragma GCC unroll 4
+                for (int u = 1; u < NU; u++) acc[q][i][0] = VEC_ADD(acc[q][i][0], acc[q][i][u]);
+                store_result(c + i * ldc + j + q, VEC_REDUCE_ADD(acc[q][i][0]), alpha,
+                             bias ? bias[j + q] : 0.0f, beta);
+            }
+    }
+}
+
 __attribute__((target(KERNEL_TARGET), always_inline))
 static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a_rows,
                               const B_ELEMENT* b, int64_t ldb, int b_transposed, const float* bias,
                               int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    if (b_transposed) {  /* two columns at a time: two streams, the A loads shared */
-        const int nu = FEW_NU(2 * m);
-        for (int64_t j = j_begin; j < j_end; j += 2) {
-            const int columns = j_end - j < 2 ? 1 : 2;
-            const B_ELEMENT* column = b + j * ldb;
-            VEC acc[2][FEW_ROWS][4];
-#pragma GCC unroll 2
-            for (int q = 0; q < 2; q++)
-#pragma GCC unroll 8
-                for (int i = 0; i < m; i++)
-#pragma GCC unroll 4
-                    for (int u = 0; u < nu; u++) acc[q][i][u] = VEC_ZERO();
-            int64_t p = 0;
-            for (; p + nu * KERNEL_LANES <= k; p += nu * KERNEL_LANES)
-#pragma GCC unroll 4
-                for (int u = 0; u < nu; u++) {
-                    VEC b_v[2];
-#pragma GCC unroll 2
-                    for (int q = 0; q < 2; q++)
-                        b_v[q] = q < columns ? B_LOAD(column + q * ldb + p + KERNEL_LANES * u)
-                                             : VEC_ZERO();
-#pragma GCC unroll 8
-                    for (int i = 0; i < m; i++) {
-                        VEC a_v = VEC_LOADU(a_rows + i * k + p + KERNEL_LANES * u);
-#pragma GCC unroll 2
-                        for (int q = 0; q < 2; q++) acc[q][i][u] = VEC_FMADD(a_v, b_v[q], acc[q][i][u]);
-                    }
-                }
-            for (; p < k; p += KERNEL_LANES) {
-                MASK mask = MASK_FIRST(k - p);
-#pragma GCC unroll 2
-                for (int q = 0; q < 2; q++) {
-                    if (q >= columns) break;
-                    VEC b_v = B_LOAD_PART(column + q * ldb + p, mask, k - p);
-#pragma GCC unroll 8
-                    for (int i = 0; i < m; i++)
-                        acc[q][i][0] = VEC_FMADD(VEC_MASK_LOAD(a_rows + i * k + p, mask), b_v,
-                                                 acc[q][i][0]);
-                }
-            }
-#pragma GCC unroll 2
-            for (int q = 0; q < 2; q++)
-#pragma GCC unroll 8
-                for (int i = 0; i < m; i++) {
-                    if (q >= columns) break;
-#pragma GCC unroll 4
-                    for (int u = 1; u < nu; u++) acc[q][i][0] = VEC_ADD(acc[q][i][0], acc[q][i][u]);
-                    store_result(c + i * ldc + j + q, VEC_REDUCE_ADD(acc[q][i][0]), alpha,
-                                 bias ? bias[j + q] : 0.0f, beta);
-                }
-        }
+    if (b_transposed) {
+        KERNEL_FEW_DOTS(m, c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end, alpha, beta);
         return;
     }
-    /* Strips as wide as the accumulators allow: for the usual widths (128, 384 with m = 1) a strip
-     * is whole rows of B, and the strip streams B in memory order. */
-    const int nv = FEW_ROWS_ACCUMULATORS / m;
-    VEC acc[FEW_ROWS][FEW_ROWS_ACCUMULATORS];
-    MASK mask[FEW_ROWS_ACCUMULATORS];
-    VEC alpha_v = VEC_SET1(alpha), beta_v = VEC_SET1(beta);
-    for (int64_t j = j_begin; j < j_end; j += nv * KERNEL_LANES) {
-        const int64_t vectors = (j_end - j + KERNEL_LANES - 1) / KERNEL_LANES;
-        const int used = vectors < nv ? (int)vectors : nv;  /* the last strip may be narrower */
-#pragma GCC unroll 32
-        for (int v = 0; v < nv; v++) {
-            mask[v] = MASK_FIRST(j_end - j - KERNEL_LANES * v);
+    VEC beta_v = VEC_SET1(beta);
 #pragma GCC unroll 8
-            for (int i = 0; i < m; i++) acc[i][v] = VEC_ZERO();
+    for (int i = 0; i < m; i++)  /* C = bias + beta * C, then the products are added */
+        for (int64_t j = j_begin; j < j_end; j += KERNEL_LANES) {
+            MASK mask = MASK_FIRST(j_end - j);
+            VEC value = bias ? VEC_MASK_LOAD(bias + j, mask) : VEC_ZERO();
+            if (beta != 0.0f) value = VEC_FMADD(beta_v, VEC_MASK_LOAD(c + i * ldc + j, mask), value);
+            VEC_MASK_STORE(c + i * ldc + j, mask, value);
         }
-        const B_ELEMENT* row = b + j;
-        if (B_WHOLE_LOADS && j_end - j >= (int64_t)nv * KERNEL_LANES)
-            /* a whole strip: plain loads, no test of the width in the k loop */
-            for (int64_t p = 0; p < k; p++, row += ldb)
-#pragma GCC unroll 32
-                for (int v = 0; v < nv; v++) {
-                    VEC b_v = B_LOAD(row + KERNEL_LANES * v);
-#pragma GCC unroll 8
-                    for (int i = 0; i < m; i++)
-                        acc[i][v] = VEC_FMADD(VEC_BROADCAST(a_rows + i * k + p), b_v, acc[i][v]);
-                }
-        else
-            for (int64_t p = 0; p < k; p++, row += ldb)
-#pragma GCC unroll 32
-                for (int v = 0; v < nv; v++) {
-                    if (v >= used) break;
-                    VEC b_v = B_LOAD_PART(row + KERNEL_LANES * v, mask[v],
-                                          j_end - j - KERNEL_LANES * v);
-#pragma GCC unroll 8
-                    for (int i = 0; i < m; i++)
-                        acc[i][v] = VEC_FMADD(VEC_BROADCAST(a_rows + i * k + p), b_v, acc[i][v]);
-                }
-#pragma GCC unroll 32
-        for (int v = 0; v < nv; v++) {
-            if (v >= used) break;
-            VEC bias_v = bias ? VEC_MASK_LOAD(bias + j + KERNEL_LANES * v, mask[v]) : VEC_ZERO();
-#pragma GCC unroll 8
-            for (int i = 0; i < m; i++)
-                KERNEL_STORE(c + i * ldc + j + KERNEL_LANES * v, acc[i][v], mask[v], bias_v, alpha_v,
-                             beta, beta_v);
-        }
-    }
+    int64_t p = 0;
+    for (; p + FEW_STREAMS <= k; p += FEW_STREAMS)
+        KERNEL_FEW_STREAMS(m, FEW_STREAMS, c, ldc, a_rows, b, ldb, k, p, j_begin, j_end, alpha);
+    for (; p < k; p++)
+        KERNEL_FEW_STREAMS(m, 1, c, ldc, a_rows, b, ldb, k, p, j_begin, j_end, alpha);
 }
 #undef FEW_NU
+#undef FEW_COLUMNS
+#undef FEW_STREAMS
+#undef FEW_STREAM_VECTORS
+#undef KERNEL_FEW_STREAMS
+#undef KERNEL_FEW_DOTS
 
 __attribute__((target(KERNEL_TARGET)))
 static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const void* b,
@@ -170,4 +213,3 @@ static void KERNEL_FEW_ROWS(float* c, int64_t ldc, const float* a_rows, const vo
 #undef B_ELEMENT
 #undef B_LOAD
 #undef B_LOAD_PART
-#undef B_WHOLE_LOADS

@@ -4,7 +4,7 @@
  *   KERNEL_NAME, KERNEL_TARGET        function name and __attribute__((target(...))) string
  *   KERNEL_MR, KERNEL_NV, KERNEL_LANES  C tile of MR rows x NV vectors of LANES floats
  *   FEW_ROWS_ACCUMULATORS             vector registers the few-row kernel may accumulate in
- *   VEC, VEC_ZERO(), VEC_LOADU(p), VEC_BROADCAST(p),
+ *   VEC, VEC_ZERO(), VEC_LOADU(p), VEC_STOREU(p, v), VEC_BROADCAST(p),
  *   VEC_SET1(x), VEC_ADD(a, b), VEC_FMADD(a, b, c), VEC_REDUCE_ADD(v) (sum of the lanes)
  *   MASK, MASK_FIRST(n) (the first n lanes; n may be <= 0 or >= LANES),
  *   VEC_MASK_LOAD(p, mask) (zero in masked-off lanes), VEC_MASK_STORE(p, mask, v)
@@ -108,17 +108,14 @@ static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
 #define B_ELEMENT float
 #define B_LOAD(p) VEC_LOADU(p)
 #define B_LOAD_PART(p, mask, count) VEC_MASK_LOAD(p, mask)
-#define B_WHOLE_LOADS 0
 #include "matmul_few_rows.h"
 #define FEW_TYPE _bf16
 #define B_ELEMENT uint16_t
 #define B_LOAD(p) VEC_LOAD_BF16(p)
-#define B_WHOLE_LOADS 1
 #include "matmul_few_rows.h"
 #define FEW_TYPE _f16
 #define B_ELEMENT uint16_t
 #define B_LOAD(p) VEC_LOAD_F16(p)
-#define B_WHOLE_LOADS 1
 #include "matmul_few_rows.h"
 
 #undef KERNEL_NAME
@@ -136,6 +133,7 @@ static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
 #undef VEC
 #undef VEC_ZERO
 #undef VEC_LOADU
+#undef VEC_STOREU
 #undef VEC_BROADCAST
 #undef VEC_SET1
 #undef VEC_ADD

@@ -70,6 +70,26 @@ def test_few_rows_every_row_count(m, trans_b, simd_level):
         np.testing.assert_allclose(c, expected, rtol=0, atol=tolerance(k) * 3)
 
 
+@pytest.mark.parametrize("transpose_weight", [False, True])
+@pytest.mark.parametrize("m", [1, 3, 8])
+def test_few_rows_forward_with_bias_streams_every_row_of_b(m, transpose_weight, simd_level):
+    """The few-row forward with a bias: C starts from the bias and B's rows are added in blocks
+    of 8 (k = 803: 100 blocks and 3 rows left over), or B's columns read 8 at a time
+    (n = 1029: 128 passes and 5 columns left over); C is not read (NaN there stays out)."""
+    rng = np.random.default_rng(10 + m)
+    k, n = 803, 1029
+    inp = random(rng, m, k)
+    weight = random(rng, *((n, k) if transpose_weight else (k, n)))
+    bias = random(rng, n)
+    w64 = weight.astype(np.float64)
+    expected = inp.astype(np.float64) @ (w64.T if transpose_weight else w64) + bias
+    for threads in (1, 2):
+        llm.set_num_threads(threads)
+        out = np.full((m, n), np.nan, dtype=np.float32)
+        matmul.matmul_forward(out, inp, weight, bias, transpose_weight=transpose_weight)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(k))
+
+
 def test_gemm_with_k_zero_scales_c():
     c = np.full((3, 4), 2.0, dtype=np.float32)
     matmul.gemm(c, np.zeros((3, 0), np.float32), np.zeros((0, 4), np.float32), beta=0.5)
