@@ -36,8 +36,9 @@ static inline VEC KERNEL_LOAD_PART(const B_ELEMENT* p, int64_t count) {
  * in memory order, add alpha * A's FEW_STREAMS columns times them to every C row: C's vectors
  * go to and from L1, B's elements are loaded once.
  * Columns contiguous (b_transposed: element (p, j) at b[j * ldb + p], as in x @ Wᵀ):
- * FEW_COLUMNS(m) columns at a time (up to 8 streams), m dot products along k each, in
- * FEW_NU(columns * m) vectors, summed across lanes at the end. */
+ * FEW_COLUMNS(m) columns at a time (up to 8 streams) when they are long (k >= FEW_LONG_COLUMNS),
+ * else 2, m dot products along k each, in FEW_NU(2 * columns * m) vectors, summed across lanes
+ * at the end. */
 #define FEW_STREAMS 8
 /* B vectors a row contributes per step of the row-streaming loop: 2 x 8 rows in AVX-512's 32
  * registers, 1 x 8 in AVX2's 16. */
@@ -47,6 +48,7 @@ static inline VEC KERNEL_LOAD_PART(const B_ELEMENT* p, int64_t count) {
  * never advancing) to 8. */
 #define FEW_COLUMNS(m) (FEW_ROWS_ACCUMULATORS / (m) >= 8   ? 8                              \
                         : FEW_ROWS_ACCUMULATORS / (m) >= 2 ? FEW_ROWS_ACCUMULATORS / (m) : 2)
+#define FEW_LONG_COLUMNS 512
 #define FEW_NU(n) (FEW_ROWS_ACCUMULATORS / (n) >= 4   ? 4                                 \
                    : FEW_ROWS_ACCUMULATORS / (n) >= 1 ? FEW_ROWS_ACCUMULATORS / (n) : 1)
 #define KERNEL_FEW_STREAMS KERNEL_PASTE(KERNEL_PASTE(KERNEL_NAME, _few_streams), FEW_TYPE)
@@ -104,10 +106,11 @@ static inline void KERNEL_FEW_STREAMS(const int m, const int R, float* c, int64_
 /* C rows [0, m) x columns [j_begin, j_end) of alpha * A @ Bᵀ [+ bias] [+ beta * C], B's columns
  * contiguous, FEW_COLUMNS(m) of them at a time. */
 __attribute__((target(KERNEL_TARGET), always_inline))
-static inline void KERNEL_FEW_DOTS(const int m, float* c, int64_t ldc, const float* a_rows,
-                                   const B_ELEMENT* b, int64_t ldb, const float* bias, int64_t k,
-                                   int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    const int Q = FEW_COLUMNS(m), NU = FEW_NU(2 * FEW_COLUMNS(m) * m);
+static inline void KERNEL_FEW_DOTS(const int m, const int Q, float* c, int64_t ldc,
+                                   const float* a_rows, const B_ELEMENT* b, int64_t ldb,
+                                   const float* bias, int64_t k, int64_t j_begin, int64_t j_end,
+                                   float alpha, float beta) {
+    const int NU = FEW_NU(2 * Q * m);
     for (int64_t j = j_begin; j < j_end; j += Q) {
         const int columns = j_end - j < Q ? (int)(j_end - j) : Q;
         const B_ELEMENT* column = b + j * ldb;
@@ -163,8 +166,12 @@ __attribute__((target(KERNEL_TARGET), always_inline))
 static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a_rows,
                               const B_ELEMENT* b, int64_t ldb, int b_transposed, const float* bias,
                               int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    if (b_transposed) {
-        KERNEL_FEW_DOTS(m, c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end, alpha, beta);
+    if (b_transposed) {  /* short columns (K = 128: 21 GB/s 2 at a time, 11 by 8) are one stream */
+        if (k < FEW_LONG_COLUMNS)
+            KERNEL_FEW_DOTS(m, 2, c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end, alpha, beta);
+        else
+            KERNEL_FEW_DOTS(m, FEW_COLUMNS(m), c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end,
+                            alpha, beta);
         return;
     }
     VEC beta_v = VEC_SET1(beta);
@@ -184,6 +191,7 @@ static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a
 }
 #undef FEW_NU
 #undef FEW_COLUMNS
+#undef FEW_LONG_COLUMNS
 #undef FEW_STREAMS
 #undef FEW_STREAM_VECTORS
 #undef KERNEL_FEW_STREAMS
