@@ -515,7 +515,7 @@ static int threads_for(int64_t m, int64_t n, int64_t k) {
  * B: its columns when they are contiguous (x @ Wᵀ), split on cache-line (16-float) boundaries;
  * else its rows, thread 0 adding its share to C and the others theirs to partial sums, added
  * to C at the end (the columns split instead read every row in pieces, each thread in every
- * page: 2 threads streamed 25 GB/s, against 30 for contiguous blocks). */
+ * page: GPT-2's block matrices on 2 threads streamed 27 GB/s that way, 29 in row blocks). */
 static llm_status gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided a,
                                 strided b, const float* bias, int64_t m, int64_t n, int64_t k,
                                 float alpha, float beta) {

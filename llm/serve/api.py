@@ -7,11 +7,11 @@
 Each request becomes a batching.Job whose events the worker thread puts in the request's
 Mailbox; the handler turns them into one JSON response or server-sent events (`data: {chunk}`
 ..., `data: [DONE]`; a chunk at most every STREAM_INTERVAL_SECONDS, with every token drawn
-meanwhile). A client that goes away cancels its
-job (its row leaves the batch before the next step). Every error is OpenAI's error object with
-its status: 400 invalid request, 401 missing or wrong API key, 404/405 unknown route, 413 body
-or prompt too large, 429 every slot and queue place taken, 503 shutting down, 500 a model
-failure (logged; the client never gets a traceback).
+meanwhile). A client that goes away cancels its job (its row leaves the batch before the next
+step). Every error is OpenAI's error object with its status: 400 invalid request, 401 missing
+or wrong API key, 404/405 unknown route, 413 body or prompt too large, 429 every slot and queue
+place taken, 503 shutting down, 500 a model failure (logged; the client never gets a
+traceback).
 """
 import asyncio
 import contextlib
