@@ -37,8 +37,7 @@ static inline VEC KERNEL_LOAD_PART(const B_ELEMENT* p, int64_t count) {
  * go to and from L1, B's elements are loaded once.
  * Columns contiguous (b_transposed: element (p, j) at b[j * ldb + p], as in x @ Wᵀ):
  * FEW_COLUMNS(m) columns at a time (up to 8 streams) when they are long (k >= FEW_LONG_COLUMNS),
- * else 2, m dot products along k each, in FEW_NU(2 * columns * m) vectors, summed across lanes
- * at the end. */
+ * else 2, m dot products along k each, in nu vectors each, summed across lanes at the end. */
 #define FEW_STREAMS 8
 /* B vectors a row contributes per step of the row-streaming loop: 2 x 8 rows in AVX-512's 32
  * registers, 1 x 8 in AVX2's 16. */
@@ -104,13 +103,12 @@ static inline void KERNEL_FEW_STREAMS(const int m, const int R, float* c, int64_
 }
 
 /* C rows [0, m) x columns [j_begin, j_end) of alpha * A @ Bᵀ [+ bias] [+ beta * C], B's columns
- * contiguous, FEW_COLUMNS(m) of them at a time. */
+ * contiguous, Q of them at a time, each dot product in NU vectors. */
 __attribute__((target(KERNEL_TARGET), always_inline))
-static inline void KERNEL_FEW_DOTS(const int m, const int Q, float* c, int64_t ldc,
-                                   const float* a_rows, const B_ELEMENT* b, int64_t ldb,
-                                   const float* bias, int64_t k, int64_t j_begin, int64_t j_end,
-                                   float alpha, float beta) {
-    const int NU = FEW_NU(2 * Q * m);
+static inline void KERNEL_FEW_DOTS(const int m, const int Q, const int NU, float* c,
+                                   int64_t ldc, const float* a_rows, const B_ELEMENT* b,
+                                   int64_t ldb, const float* bias, int64_t k, int64_t j_begin,
+                                   int64_t j_end, float alpha, float beta) {
     for (int64_t j = j_begin; j < j_end; j += Q) {
         const int columns = j_end - j < Q ? (int)(j_end - j) : Q;
         const B_ELEMENT* column = b + j * ldb;
@@ -166,12 +164,17 @@ __attribute__((target(KERNEL_TARGET), always_inline))
 static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a_rows,
                               const B_ELEMENT* b, int64_t ldb, int b_transposed, const float* bias,
                               int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    if (b_transposed) {  /* short columns (K = 128: 21 GB/s 2 at a time, 11 by 8) are one stream */
+    /* Short columns (K = 128: 21 GB/s 2 at a time, 11 by 8) are one stream anyway: 2 at a time,
+     * the accumulators full (K = 128 then runs whole steps: no masked loads, slow on AVX2); long
+     * ones 8 at a time in half the accumulators (the rest for the loads and 16-bit widening:
+     * the f16 head read 18 GB/s on 2 threads with all of them, 23 with half). */
+    if (b_transposed) {
         if (k < FEW_LONG_COLUMNS)
-            KERNEL_FEW_DOTS(m, 2, c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end, alpha, beta);
-        else
-            KERNEL_FEW_DOTS(m, FEW_COLUMNS(m), c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end,
+            KERNEL_FEW_DOTS(m, 2, FEW_NU(2 * m), c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end,
                             alpha, beta);
+        else
+            KERNEL_FEW_DOTS(m, FEW_COLUMNS(m), FEW_NU(2 * FEW_COLUMNS(m) * m), c, ldc, a_rows, b,
+                            ldb, bias, k, j_begin, j_end, alpha, beta);
         return;
     }
     VEC beta_v = VEC_SET1(beta);
