@@ -15,7 +15,11 @@ Run all:        python -m pytest benchmarks/test_kernels_bench.py -k matmul
 Quick ratio:    python -m pytest benchmarks/test_kernels_bench.py -k "matmul and 768x128x384"
 Generation:     python -m pytest benchmarks/test_kernels_bench.py -k matmul_one_row
 Thread count:   LLM_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS (NumPy); both default to all cores.
-Tables of GFLOPS or GB/s and ratios (median times) are printed at the end of the session.
+Tables of GFLOPS or GB/s and ratios (median times) are printed at the end of the session; the
+GFLOPS table ends with the FMA peak of the SIMD level in force on as many threads
+(matmul.fma_peak_gflops: FMA chains alone, our own roofline) and our best figure's share of it.
+AVX2 like for like on an AVX-512 machine: LLM_SIMD=avx2 OPENBLAS_CORETYPE=Haswell (that command
+only) — both sides then run 256-bit kernels.
 """
 import itertools
 
@@ -23,7 +27,7 @@ import numpy as np
 import pytest
 
 from benchmarks.timing import benchmark_median
-from llm._ext import matmul
+from llm._ext import matmul, runtime
 
 pytest.importorskip("pytest_benchmark")
 
@@ -77,6 +81,12 @@ def gflops_table(request):
                 cells.append(f"{form} {ours:6.1f} / {numpy_:6.1f} = {ours / numpy_:4.2f}")
         if cells:
             lines.append(f"  {shape_id(shape):>16}  " + "   ".join(cells))
+    if lines:  # the roofline beside the table, measured at the end, as quiet as the table
+        threads, level = runtime.max_threads(), runtime.simd_level()
+        peak = matmul.fma_peak_gflops(threads)
+        best = max(table[key] for key in table if key[2] == "ours")
+        lines.append(f"  FMA peak ({level}, {threads} thread(s), matmul.fma_peak_gflops): "
+                     f"{peak:.1f} GFLOPS; our best above is {best / peak:.0%} of it")
     print_at_end(request, "matmul GFLOPS (median time), ours / numpy = ratio:", lines)
 
 

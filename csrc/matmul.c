@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -105,8 +106,12 @@ typedef void (*few_rows_kernel)(float* c, int64_t ldc, const float* a_rows, cons
                                 int64_t ldb, int b_transposed, const float* bias, int64_t m,
                                 int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta);
 
+/* Runs steps steps of independent FMA chains; returns the flops done (see matmul_fma_peak). */
+typedef double (*fma_probe)(int64_t steps, float* sink);
+
 typedef struct {
     micro_kernel kernel, kernel_a_rows;
+    fma_probe fma_peak;
     few_rows_kernel few_rows[3];   /* by B's llm_dtype: LLM_F32, LLM_BF16, LLM_F16 */
     int64_t mr, nr;          /* micro-tile of C held in registers */
     int64_t mc, kc, nc;      /* cache blocks: A block mc x kc, B panel kc x nc */
@@ -175,6 +180,20 @@ static inline void kernel_portable_few(llm_dtype type, float* c, int64_t ldc,
                        load_element(b, p * b_row_stride + j * b_col_stride, type);
             store_result(c + i * ldc + j, sum, alpha, bias ? bias[j] : 0.0f, beta);
         }
+}
+
+/* The portable level's roofline: the micro-tile's accumulators as independent chains, in C (the
+ * compiler vectorises them as far as the build's flags allow). */
+static double kernel_portable_fma_peak(int64_t steps, float* sink) {
+    float acc[PORTABLE_MR * PORTABLE_NR];
+    float x = *sink, y = 1.0f - *sink;
+    for (int r = 0; r < PORTABLE_MR * PORTABLE_NR; r++) acc[r] = (float)r;
+    for (int64_t s = 0; s < steps; s++)
+        for (int r = 0; r < PORTABLE_MR * PORTABLE_NR; r++) acc[r] += x * y;
+    float total = 0.0f;
+    for (int r = 0; r < PORTABLE_MR * PORTABLE_NR; r++) total += acc[r];
+    *sink = total;
+    return 2.0 * PORTABLE_MR * PORTABLE_NR * (double)steps;
 }
 
 #define PORTABLE_FEW_ROWS(name, type)                                                          \
@@ -263,18 +282,18 @@ static const gemm_config* gemm_config_in_use(void) {
     llm_simd level = llm_simd_level();
 #ifdef MATMUL_X86
     static const gemm_config avx512 = {
-        kernel_avx512, kernel_avx512_a_rows,
+        kernel_avx512, kernel_avx512_a_rows, kernel_avx512_fma_peak,
         {kernel_avx512_few_rows_f32, kernel_avx512_few_rows_bf16, kernel_avx512_few_rows_f16},
         AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
     static const gemm_config avx2 = {
-        kernel_avx2, kernel_avx2_a_rows,
+        kernel_avx2, kernel_avx2_a_rows, kernel_avx2_fma_peak,
         {kernel_avx2_few_rows_f32, kernel_avx2_few_rows_bf16, kernel_avx2_few_rows_f16},
         AVX2_MR, AVX2_NR, 6 * 24, 256, 2048};
     if (level == LLM_SIMD_AVX512) return &avx512;
     if (level == LLM_SIMD_AVX2) return &avx2;
 #endif
     static const gemm_config portable = {
-        kernel_portable, kernel_portable_a_rows,
+        kernel_portable, kernel_portable_a_rows, kernel_portable_fma_peak,
         {kernel_portable_few_rows_f32, kernel_portable_few_rows_bf16, kernel_portable_few_rows_f16},
         PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
@@ -696,6 +715,36 @@ llm_status matmul_forward_half(float* out, const float* inp, const uint16_t* wei
     strided w = transpose_weight ? (strided){weight, 1, k, weight_type}
                                  : (strided){weight, n, 1, weight_type};
     return gemm_strided(out, n, float_view(inp, k, 1), w, bias, m, n, k, 1.0f, 0.0f);
+}
+
+/* Steps of one run of the FMA probe (~5 ms a core at 100 GFLOPS on AVX2), and the runs whose
+ * best is taken: a busy machine takes the core away now and then, not for every run. */
+#define FMA_PEAK_STEPS (1 << 21)
+#define FMA_PEAK_RUNS 7
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double matmul_fma_peak(int threads) {
+    if (threads < 1) return 0.0;
+    const gemm_config* cfg = gemm_config_in_use();
+    double best = 0.0;
+    float sink = 0.5f;
+    for (int run = 0; run < FMA_PEAK_RUNS; run++) {
+        double flops = 0.0, start = seconds_now();
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+        {
+            float own = sink;
+            flops += cfg->fma_peak(FMA_PEAK_STEPS, &own);
+            if (own == 12345.0f) sink = own;  /* keeps the chains' result alive */
+        }
+        double rate = flops / (seconds_now() - start) / 1e9;
+        if (rate > best) best = rate;
+    }
+    return best;
 }
 
 /* dbias (N) = (accumulate: dbias +) column sums of dout (M, N); threads split the columns. */

@@ -68,4 +68,10 @@ llm_status matmul_backward(float* dinp,          // (M, K) or NULL
                            int64_t m, int64_t k, int64_t n, int transpose_weight,
                            int accumulate_weights);
 
+/* The FMA roofline the GEMM is measured against: GFLOPS of `threads` threads (OpenMP, forced to
+ * that count) each running independent chains of fused multiply-adds at the SIMD level in force
+ * and the micro-kernel's vector width, nothing else; the best of a few ~5 ms runs. 0 for
+ * threads < 1. */
+double matmul_fma_peak(int threads);
+
 #endif

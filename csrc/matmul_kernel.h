@@ -23,6 +23,7 @@
 #define KERNEL_STORE KERNEL_PASTE(KERNEL_NAME, _store)
 #define KERNEL_BODY KERNEL_PASTE(KERNEL_NAME, _body)
 #define KERNEL_A_ROWS KERNEL_PASTE(KERNEL_NAME, _a_rows)
+#define KERNEL_FMA_PEAK KERNEL_PASTE(KERNEL_NAME, _fma_peak)
 
 /* C row vectors (alpha * acc + bias [+ beta * C]) under mask; beta = 0 never reads C. */
 __attribute__((target(KERNEL_TARGET), always_inline))
@@ -101,6 +102,24 @@ static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
     KERNEL_BODY(c, ldc, a, a_row, 1, b_panel, b_step, bias, kc, rows, cols, alpha, beta);
 }
 
+/* The roofline the micro-kernel is measured against: FEW_ROWS_ACCUMULATORS independent chains of
+ * VEC_FMADD (enough to cover the FMA latency on every port), nothing else, for `steps` steps.
+ * Returns the flops done; *sink receives a value of the chains so that none is optimised away. */
+__attribute__((target(KERNEL_TARGET)))
+static double KERNEL_FMA_PEAK(int64_t steps, float* sink) {
+    VEC acc[FEW_ROWS_ACCUMULATORS];
+    VEC x = VEC_SET1(*sink), y = VEC_SET1(1.0f - *sink);
+#pragma GCC unroll 32
+    for (int r = 0; r < FEW_ROWS_ACCUMULATORS; r++) acc[r] = VEC_SET1((float)r);
+    for (int64_t s = 0; s < steps; s++)
+#pragma GCC unroll 32
+        for (int r = 0; r < FEW_ROWS_ACCUMULATORS; r++) acc[r] = VEC_FMADD(x, y, acc[r]);
+    VEC total = acc[0];
+    for (int r = 1; r < FEW_ROWS_ACCUMULATORS; r++) total = VEC_ADD(total, acc[r]);
+    *sink = VEC_REDUCE_ADD(total);
+    return 2.0 * KERNEL_LANES * FEW_ROWS_ACCUMULATORS * (double)steps;
+}
+
 /* The few-row kernels, one per element type of B (matmul_few_rows.h): KERNEL_NAME_few_rows_f32,
  * _bf16 and _f16. The 16-bit ones widen B to float32 in registers (VEC_LOAD_BF16, VEC_LOAD_F16
  * of HALF_LANES uint16_t, defined with the others) and accumulate in float32. */
@@ -125,6 +144,7 @@ static void KERNEL_A_ROWS(float* c, int64_t ldc, const float* a, int64_t a_row,
 #undef KERNEL_STORE
 #undef KERNEL_BODY
 #undef KERNEL_A_ROWS
+#undef KERNEL_FMA_PEAK
 #undef FEW_ROWS_ACCUMULATORS
 #undef VEC_REDUCE_ADD
 #undef KERNEL_MR

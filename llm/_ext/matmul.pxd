@@ -24,3 +24,4 @@ cdef extern from "matmul.h":
     llm_status c_matmul_backward "matmul_backward" (float* dinp, float* dweight, float* dbias, const float* dout,
                                const float* inp, const float* weight, int64_t m, int64_t k,
                                int64_t n, int transpose_weight, int accumulate_weights) nogil
+    double matmul_fma_peak(int threads) nogil

@@ -166,3 +166,16 @@ def matmul_backward(dinp, dweight, dbias, dout, inp, weight, bint transpose_weig
         status = c_matmul_backward(dinp_data, dweight_data, dbias_data, dout_data, inp_data,
                                    weight_data, m, k, n, transpose_weight, accumulate_weights)
     raise_for(status)
+
+
+def fma_peak_gflops(int threads=1) -> float:
+    """The FMA roofline our GEMM is measured against: GFLOPS of `threads` threads each running
+    independent chains of fused multiply-adds at the SIMD level in force and the micro-kernel's
+    vector width, nothing else (the best of a few ~5 ms runs, so a busy machine lowers it less
+    than it lowers a longer benchmark). threads < 1 raises ValueError."""
+    if threads < 1:
+        raise ValueError(f"threads={threads}: expected at least 1")
+    cdef double gflops
+    with nogil:
+        gflops = matmul_fma_peak(threads)
+    return gflops

@@ -344,3 +344,24 @@ def test_forward_half_bad_arguments_raise_value_error_naming_them():
         matmul.matmul_forward(out, inp, bits, np.zeros(383, f32), kind="f16")
     with pytest.raises(ValueError, match="weight must be a numpy.ndarray"):
         matmul.matmul_forward(out, inp, None, kind="f16")
+
+
+def test_fma_peak_bounds_the_gemm_and_rejects_no_threads(simd_level):
+    """The roofline the benchmarks report: no GEMM at the same level runs faster than it (a
+    probe that measured latency-bound chains, or half the vector width, would fail here)."""
+    import time
+
+    llm.set_num_threads(1)
+    rng = np.random.default_rng(11)
+    a, b = random(rng, 288, 256), random(rng, 256, 512)
+    c = np.empty((288, 512), dtype=np.float32)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        matmul.gemm(c, a, b)
+        best = min(best, time.perf_counter() - start)
+    peak = matmul.fma_peak_gflops(1)
+    assert np.isfinite(peak) and peak > 0
+    assert 2 * 288 * 256 * 512 / best / 1e9 <= 1.2 * peak
+    with pytest.raises(ValueError, match="threads=0"):
+        matmul.fma_peak_gflops(0)
