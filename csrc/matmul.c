@@ -530,62 +530,83 @@ static int threads_for(int64_t m, int64_t n, int64_t k) {
     return team_size(2.0 * (double)m * (double)n * (double)k >= SERIAL_FLOPS);
 }
 
+/* Thread t of team's share of a few-row product with op(B)'s rows contiguous: B's rows (and A's
+ * columns) [k * t / team, k * (t + 1) / team), a contiguous block of B, added into its own sums
+ * (m, ldp); thread 0's start as bias + beta * C, the others' at zero. a_block: room for A's
+ * columns of the share, (m, its k). */
+static void few_rows_share(few_rows_kernel few_rows, int t, int team, const float* c,
+                           int64_t ldc, const float* a_rows, float* a_block, strided b,
+                           const float* bias, int64_t m, int64_t n, int64_t k, float alpha,
+                           float beta, float* sums, int64_t ldp) {
+    int64_t p_begin = k * t / team, rows = k * (t + 1) / team - p_begin;
+    const float* a_share = a_rows;
+    if (team > 1) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t q = 0; q < rows; q++) a_block[i * rows + q] = a_rows[i * k + p_begin + q];
+        a_share = a_block;
+    }
+    if (t == 0 && beta != 0.0f)
+        for (int64_t i = 0; i < m; i++) memcpy(sums + i * ldp, c + i * ldc, (size_t)n * sizeof(float));
+    few_rows(sums, ldp, a_share, element_at(b, p_begin * b.row_stride), b.row_stride, 0,
+             t == 0 ? bias : NULL, m, rows, 0, n, alpha, t == 0 ? beta : 0.0f);
+}
+
 /* C (at most FEW_ROWS rows) without packing: every element of B is read once, straight from
  * memory, so a token-at-a-time product (generation) costs B's size over memory bandwidth rather
  * than a packing pass plus a mostly padded micro-tile. Threads each read a contiguous block of
  * B: its columns when they are contiguous (x @ Wᵀ), split on cache-line (16-float) boundaries;
- * else its rows, thread 0 adding its share to C and the others theirs to partial sums, added
- * to C at the end (the columns split instead read every row in pieces, each thread in every
- * page: GPT-2's block matrices on 2 threads streamed 27 GB/s that way, 29 in row blocks). */
+ * else its rows (the columns split instead read every row in pieces, each thread in every page:
+ * GPT-2's block matrices on 2 threads streamed 27 GB/s that way, 29 in row blocks), each thread
+ * adding its rows' products into its own sums, which are added into C at the end. The sums'
+ * rows are 64-byte aligned whatever C's are: the kernel loads and stores them once per row of B
+ * when A has one row (see matmul_few_rows.h). */
 static llm_status gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, strided a,
                                 strided b, const float* bias, int64_t m, int64_t n, int64_t k,
                                 float alpha, float beta) {
     int b_transposed = b.col_stride != 1;  /* then op(B)'s columns are contiguous */
-    int64_t ldb = b_transposed ? b.col_stride : b.row_stride;
     few_rows_kernel few_rows = cfg->few_rows[b.type];
     int threads = team_size((double)n * (double)k * (double)element_size(b.type) >=
                             FEW_ROWS_PARALLEL_BYTES);
-    int split_rows = threads > 1 && !b_transposed;
-    /* a_rows: op(A)'s rows contiguous (m, k); with split rows, then each thread's columns of
-     * them (m, its k) and the partial sums of threads 1.. (m, n) each */
-    float* a_rows = workspace_get((size_t)(m * k) * (split_rows ? 2 : 1) +
-                                  (split_rows ? (size_t)((threads - 1) * m * n) : 0));
+    /* a_rows: op(A)'s rows contiguous (m, k); with rows of B split, then each thread's columns
+     * of them (m, its k) and each thread's sums (m, ldp) */
+    int64_t ldp = round_up(n, 16);
+    int64_t a_floats = round_up(m * k * (!b_transposed && threads > 1 ? 2 : 1), 16);
+    float* a_rows = workspace_get((size_t)a_floats + (b_transposed ? 0 : (size_t)(threads * m * ldp)));
     if (!a_rows) return LLM_ERR_NOMEM;
     const float* a_data = a.data;
     for (int64_t i = 0; i < m; i++)
         for (int64_t p = 0; p < k; p++) a_rows[i * k + p] = a_data[i * a.row_stride + p * a.col_stride];
-    if (threads == 1) {  /* no region: entering one costs ~0.3 us even on one thread */
-        few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, 0, n, alpha, beta);
+    if (b_transposed && threads == 1) {  /* no region: entering one costs ~0.3 us */
+        few_rows(c, ldc, a_rows, b.data, b.col_stride, 1, bias, m, k, 0, n, alpha, beta);
         return LLM_OK;
     }
     float* a_blocks = a_rows + m * k;
-    float* partials = a_blocks + m * k;
+    float* sums = a_rows + a_floats;
+    if (threads == 1) {
+        few_rows_share(few_rows, 0, 1, c, ldc, a_rows, NULL, b, bias, m, n, k, alpha, beta, sums,
+                       ldp);
+        for (int64_t i = 0; i < m; i++) memcpy(c + i * ldc, sums + i * ldp, (size_t)n * sizeof(float));
+        return LLM_OK;
+    }
 #pragma omp parallel num_threads(threads)
     {
         int t, team;
         thread_in_team(&t, &team);
         int64_t lines = (n + 15) / 16;
         int64_t j_begin = min64(n, lines * t / team * 16), j_end = min64(n, lines * (t + 1) / team * 16);
-        if (!split_rows) {
+        if (b_transposed) {
             if (j_begin < j_end)
-                few_rows(c, ldc, a_rows, b.data, ldb, b_transposed, bias, m, k, j_begin, j_end,
+                few_rows(c, ldc, a_rows, b.data, b.col_stride, 1, bias, m, k, j_begin, j_end,
                          alpha, beta);
         } else {
-            int64_t p_begin = k * t / team, rows = k * (t + 1) / team - p_begin;
-            float* a_block = a_blocks + m * p_begin;
-            for (int64_t i = 0; i < m; i++)
-                for (int64_t q = 0; q < rows; q++) a_block[i * rows + q] = a_rows[i * k + p_begin + q];
-            const char* b_block = (const char*)b.data + p_begin * ldb * element_size(b.type);
-            if (t == 0)
-                few_rows(c, ldc, a_block, b_block, ldb, 0, bias, m, rows, 0, n, alpha, beta);
-            else
-                few_rows(partials + (t - 1) * m * n, n, a_block, b_block, ldb, 0, NULL, m, rows,
-                         0, n, alpha, 0.0f);
+            few_rows_share(few_rows, t, team, c, ldc, a_rows, a_blocks + m * (k * t / team), b,
+                           bias, m, n, k, alpha, beta, sums + t * m * ldp, ldp);
 #pragma omp barrier
             for (int64_t i = 0; i < m; i++)
-                for (int s = 1; s < team; s++) {
-                    const float* partial = partials + ((s - 1) * m + i) * n;
-                    for (int64_t j = j_begin; j < j_end; j++) c[i * ldc + j] += partial[j];
+                for (int64_t j = j_begin; j < j_end; j++) {
+                    float sum = sums[i * ldp + j];
+                    for (int s = 1; s < team; s++) sum += sums[(s * m + i) * ldp + j];
+                    c[i * ldc + j] = sum;
                 }
         }
     }

@@ -34,14 +34,24 @@ static inline VEC KERNEL_LOAD_PART(const B_ELEMENT* p, int64_t count) {
  * Rows of op(B) contiguous (element (p, j) at b[p * ldb + j]): C first gets beta * C + bias (C
  * not read at beta = 0), then FEW_STREAMS rows of B at a time, each read along [j_begin, j_end)
  * in memory order, add alpha * A's FEW_STREAMS columns times them to every C row: C's vectors
- * go to and from L1, B's elements are loaded once.
+ * go to and from L1, B's elements are loaded once. One row of A (a token at a time) takes B's
+ * rows one at a time instead: whole rows, one after the other, are B in memory order, one
+ * sequential stream — the prefetchers' best case (GPT-2's 16-bit 768 x 768 and 3072 x 768
+ * matrices: 9-10 GB/s by 8 rows 1.5 KB apart, 19-21 whole) — and C's row, loaded and stored
+ * once a row of B, stays in L1 (64-byte aligned by the caller: a row of NumPy's, 16-byte
+ * aligned, split every access across two lines, 21 -> 14 GB/s). With 2 rows or more C's
+ * traffic per element of B grows with the rows (2: even; 4: 12 -> 7 GB/s), so 8 rows of B.
  * Columns contiguous (b_transposed: element (p, j) at b[j * ldb + p], as in x @ Wᵀ):
  * FEW_COLUMNS(m) columns at a time (up to 8 streams) when they are long (k >= FEW_LONG_COLUMNS),
  * else 2, m dot products along k each, in nu vectors each, summed across lanes at the end. */
 #define FEW_STREAMS 8
 /* B vectors a row contributes per step of the row-streaming loop: 2 x 8 rows in AVX-512's 32
- * registers, 1 x 8 in AVX2's 16. */
+ * registers, 1 x 8 in AVX2's 16; a row streamed alone, 4. */
 #define FEW_STREAM_VECTORS (FEW_ROWS_ACCUMULATORS >= 16 ? 2 : 1)
+#define FEW_LINEAR_VECTORS 4
+/* A dot product streamed alone takes 32 elements a step: 2 AVX-512 vectors, 4 AVX2 ones (the
+ * f16 head, 1 thread: AVX-512 27.9 GB/s by 2 vectors, 24.8 by 4; AVX2 27.8 by 4, 26.0 by 2). */
+#define FEW_LINEAR_DOT_VECTORS (32 / KERNEL_LANES)
 /* Columns a dot-product pass reads together: as many as the accumulators hold with one vector
  * per dot product, from 2 (AVX2 with 5 to 8 rows: 7 or 8 spill some to the stack rather than
  * never advancing) to 8. */
@@ -59,7 +69,7 @@ static inline void KERNEL_FEW_STREAMS(const int m, const int R, float* c, int64_
                                       const float* a_rows, const B_ELEMENT* b, int64_t ldb,
                                       int64_t k, int64_t p0, int64_t j_begin, int64_t j_end,
                                       float alpha) {
-    enum { NV = FEW_STREAM_VECTORS };
+    const int NV = R == 1 ? FEW_LINEAR_VECTORS : FEW_STREAM_VECTORS;
     VEC a_v[FEW_ROWS][FEW_STREAMS];  /* alpha * A[i, p0 + r], broadcast */
 #pragma GCC unroll 8
     for (int i = 0; i < m; i++)
@@ -70,14 +80,14 @@ static inline void KERNEL_FEW_STREAMS(const int m, const int R, float* c, int64_
     /* whole steps: plain loads and stores (AVX2's masked store costs several times a plain one
      * on AMD), no test of the width */
     for (; j + NV * KERNEL_LANES <= j_end; j += NV * KERNEL_LANES) {
-        VEC b_v[FEW_STREAMS][NV];
+        VEC b_v[FEW_STREAMS][FEW_LINEAR_VECTORS];
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int v = 0; v < NV; v++) b_v[r][v] = B_LOAD(rows + r * ldb + j + KERNEL_LANES * v);
 #pragma GCC unroll 8
         for (int i = 0; i < m; i++)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int v = 0; v < NV; v++) {
                 float* c_v = c + i * ldc + j + KERNEL_LANES * v;
                 VEC acc = VEC_LOADU(c_v);
@@ -164,12 +174,17 @@ __attribute__((target(KERNEL_TARGET), always_inline))
 static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a_rows,
                               const B_ELEMENT* b, int64_t ldb, int b_transposed, const float* bias,
                               int64_t k, int64_t j_begin, int64_t j_end, float alpha, float beta) {
-    /* Short columns (K = 128: 21 GB/s 2 at a time, 11 by 8) are one stream anyway: 2 at a time,
-     * the accumulators full (K = 128 then runs whole steps: no masked loads, slow on AVX2); long
-     * ones 8 at a time in half the accumulators (the rest for the loads and 16-bit widening:
-     * the f16 head read 18 GB/s on 2 threads with all of them, 23 with half). */
+    /* One row of A: one column of B at a time, B in memory order (GPT-2's tied 50257 x 768
+     * head, 1 thread: 11 -> 25-28 GB/s in 16 bits, 18 -> 27-30 in float32, both ISAs). More
+     * rows: short columns (K = 128: 21 GB/s 2 at a time, 11 by 8) 2 at a time, the accumulators
+     * full (K = 128 then runs whole steps: no masked loads, slow on AVX2); long ones 8 at a time
+     * in half the accumulators (the rest for the loads and 16-bit widening: the f16 head read 18
+     * GB/s on 2 threads with all of them, 23 with half). */
     if (b_transposed) {
-        if (k < FEW_LONG_COLUMNS)
+        if (m == 1)
+            KERNEL_FEW_DOTS(1, 1, FEW_LINEAR_DOT_VECTORS, c, ldc, a_rows, b, ldb, bias, k, j_begin,
+                            j_end, alpha, beta);
+        else if (k < FEW_LONG_COLUMNS)
             KERNEL_FEW_DOTS(m, 2, FEW_NU(2 * m), c, ldc, a_rows, b, ldb, bias, k, j_begin, j_end,
                             alpha, beta);
         else
@@ -187,8 +202,10 @@ static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a
             VEC_MASK_STORE(c + i * ldc + j, mask, value);
         }
     int64_t p = 0;
-    for (; p + FEW_STREAMS <= k; p += FEW_STREAMS)
-        KERNEL_FEW_STREAMS(m, FEW_STREAMS, c, ldc, a_rows, b, ldb, k, p, j_begin, j_end, alpha);
+    if (m > 1)
+        for (; p + FEW_STREAMS <= k; p += FEW_STREAMS)
+            KERNEL_FEW_STREAMS(m, FEW_STREAMS, c, ldc, a_rows, b, ldb, k, p, j_begin, j_end,
+                               alpha);
     for (; p < k; p++)
         KERNEL_FEW_STREAMS(m, 1, c, ldc, a_rows, b, ldb, k, p, j_begin, j_end, alpha);
 }
@@ -197,6 +214,8 @@ static inline void KERNEL_FEW(const int m, float* c, int64_t ldc, const float* a
 #undef FEW_LONG_COLUMNS
 #undef FEW_STREAMS
 #undef FEW_STREAM_VECTORS
+#undef FEW_LINEAR_VECTORS
+#undef FEW_LINEAR_DOT_VECTORS
 #undef KERNEL_FEW_STREAMS
 #undef KERNEL_FEW_DOTS
 
