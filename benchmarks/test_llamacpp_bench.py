@@ -3,7 +3,9 @@
 random weights, same thread count:
 
     generation   a 16-token prompt, then NEW_TOKENS greedy tokens one at a time (KV caches)
-    prompt       PROMPT_TOKENS tokens through the model at once (prompt processing)
+    prompt       PROMPT_TOKENS tokens through the model at once into an empty KV cache, the
+                 last position's logits out (prompt processing: llama.cpp's eval, our
+                 forward_cached, the twin with last_only)
 
 llama.cpp reads a GGUF written from our weights by benchmarks/gguf_gpt2.py (float32, and float16
 matrices); a test checks that its logits and greedy tokens are ours. Ours runs in float32 and
@@ -28,7 +30,7 @@ import numpy as np
 import pytest
 
 from benchmarks.gguf_gpt2 import write_gguf
-from llm.model import GPT, GPTConfig, SamplingConfig
+from llm.model import GPT, GPTConfig, KVCache, SamplingConfig
 from llm.tokenizer import Tokenizer
 
 CONFIG = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, d_model=768,
@@ -56,12 +58,14 @@ def long_prompt() -> list[int]:
 class Ours:
     def __init__(self, directory: Path, dtype: str):
         self.model = make_model().to_inference_dtype(dtype)
+        self.prompt_cache = KVCache(CONFIG, 1, PROMPT_TOKENS)
 
     def generate(self) -> list[int]:
         return self.model.generate(PROMPT, NEW_TOKENS, SamplingConfig(temperature=0))
 
     def prompt(self) -> None:
-        self.model.forward(np.array([long_prompt()]))
+        self.prompt_cache.reset()
+        self.model.forward_cached(np.array([long_prompt()], np.int32), self.prompt_cache)
 
 
 class LlamaCpp:
@@ -104,6 +108,7 @@ class Torch:
         torch.set_num_threads(int(os.environ.get("LLM_NUM_THREADS", os.cpu_count())))
         self.torch, self.cache_type = torch, TorchKVCache
         self.twin = TorchGPT.from_ours(make_model())
+        self.prompt_cache = TorchKVCache(CONFIG, 1)
 
     def generate(self) -> list[int]:
         with self.torch.inference_mode():
@@ -119,7 +124,8 @@ class Torch:
 
     def prompt(self) -> None:
         with self.torch.inference_mode():
-            self.twin(self.torch.tensor([long_prompt()]))
+            self.prompt_cache.length = 0
+            self.twin(self.torch.tensor([long_prompt()]), cache=self.prompt_cache, last_only=True)
 
 
 # name -> (class, weight dtype)

@@ -84,10 +84,11 @@ class TorchGPT(torch.nn.Module):
         return F.layer_norm(x, (x.shape[-1],), self[name + ".weight"], self[name + ".bias"],
                             LN_EPS)
 
-    def forward(self, idx, padding_mask=None, cache=None):
+    def forward(self, idx, padding_mask=None, cache=None, last_only=False):
         """idx: (B, T) int64 tensor; padding_mask: (B, T) bool tensor or None. With a
         TorchKVCache (no padding_mask), idx follows the cache's positions: the whole prompt into
-        an empty cache, then one token at a time; its keys and values are appended."""
+        an empty cache, then one token at a time; its keys and values are appended. last_only:
+        the logits of the last position alone, (B, 1, V) (transformers' logits_to_keep=1)."""
         cfg = self.config
         B, T = idx.shape
         start = 0 if cache is None else cache.begin(T, padding_mask)
@@ -111,7 +112,7 @@ class TorchGPT(torch.nn.Module):
         if cfg.norm == "pre":
             x = self._norm(x, "ln_f")
         head = self["wte.weight"] if cfg.tie_embeddings else self["lm_head.weight"]
-        return F.linear(x, head)
+        return F.linear(x[:, -1:] if last_only else x, head)
 
     def loss(self, idx, targets, mask=None, padding_mask=None):
         logits = self.forward(idx, padding_mask)
