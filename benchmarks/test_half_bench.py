@@ -6,7 +6,8 @@ prompt then NEW_TOKENS[size] tokens, block_size 1024:
     gpt2:  GPT-2 124M: n_layer=12, n_head=12, d_model=768, vocab 50257 (tied head)
 
 A generated token reads every matrix once (the few-row kernels stream B), so 16-bit weights
-halve the bytes it streams; the table prints those bytes too.
+halve the bytes it streams; the table prints those bytes too, and the share of the ceiling they
+set: the memory's read bandwidth (matmul.read_bandwidth_gbs, same threads) over them.
 
     python -m pytest benchmarks/test_half_bench.py                 # pytest-benchmark
     python -m benchmarks.test_half_bench [large|gpt2 ...]          # the table
@@ -31,6 +32,7 @@ import numpy as np
 import pytest
 
 from benchmarks.timing import benchmark_median, interleaved_medians, thread_count
+from llm._ext import matmul
 from llm.model import GPT, GPTConfig, SamplingConfig
 
 SIZES = {"large": dict(n_layer=6, n_head=6, d_model=384, vocab_size=65),
@@ -51,6 +53,17 @@ def make_model(size: str, dtype: str) -> GPT:
 def streamed_bytes(model: GPT) -> int:
     """Parameter bytes a generated token reads: all but the position table (one row of it)."""
     return model.parameter_bytes - model.params["wpe.weight"].nbytes
+
+
+def read_bandwidth() -> float:
+    """GB/s this process's threads read from memory (matmul.read_bandwidth_gbs over 256 MB): a
+    token's ceiling is this over its bytes."""
+    return matmul.read_bandwidth_gbs(np.ones(64 << 20, np.float32), thread_count())
+
+
+def of_ceiling(tokens_per_second: float, bytes_per_token: int, gbs: float) -> str:
+    ceiling = gbs * 1e9 / bytes_per_token
+    return f"{tokens_per_second / ceiling:4.0%} of {ceiling:5.1f} (the weights at {gbs:.1f} GB/s)"
 
 
 def generation(model: GPT, new_tokens: int):
@@ -80,7 +93,8 @@ def measure(size: str, dtype: str) -> dict:
     run = generation(model, NEW_TOKENS[size])
     start = time.perf_counter()
     run()
-    return {"wall": time.perf_counter() - start, "bytes": streamed_bytes(model)}
+    return {"wall": time.perf_counter() - start, "bytes": streamed_bytes(model),
+            "gbs": read_bandwidth()}
 
 
 def run_measure(size: str, dtype: str, threads: int) -> dict:
@@ -102,10 +116,12 @@ def compare(size: str, runs: int = RUNS) -> None:
     print(f"{size}: LLM_SIMD={os.environ.get('LLM_SIMD', 'widest')}, {NEW_TOKENS[size]} new "
           f"tokens after {len(PROMPT)}, greedy, batch 1; median of {runs} fresh processes")
     for dtype, threads in rows:
-        megabytes = results[(dtype, threads)][0]["bytes"] / 1e6
+        bytes_ = results[(dtype, threads)][0]["bytes"]
+        gbs = statistics.median(r["gbs"] for r in results[(dtype, threads)])
         print(f"  {dtype:5} threads={threads}  {speed[(dtype, threads)]:8.1f} tokens/s  "
               f"x{speed[(dtype, threads)] / speed[('f32', threads)]:.2f} of f32  "
-              f"{megabytes:7.1f} MB of weights a token")
+              f"{bytes_ / 1e6:7.1f} MB of weights a token  "
+              f"{of_ceiling(speed[(dtype, threads)], bytes_, gbs)}")
 
 
 def interleaved(size: str, rounds: int = INTERLEAVED_ROUNDS) -> None:
@@ -115,10 +131,12 @@ def interleaved(size: str, rounds: int = INTERLEAVED_ROUNDS) -> None:
     print(f"{size}: LLM_SIMD={os.environ.get('LLM_SIMD', 'widest')}, threads={thread_count()}, "
           f"{NEW_TOKENS[size]} new tokens after {len(PROMPT)}, greedy, batch 1; one process, "
           f"dtypes in turn, median of {rounds}; tokens/s wall (cpu)")
+    gbs = read_bandwidth()
     for dtype, times in medians.items():
         wall, cpu = NEW_TOKENS[size] / times.wall, NEW_TOKENS[size] / times.cpu
+        bytes_ = streamed_bytes(models[dtype])
         print(f"  {dtype:5} {wall:8.1f} ({cpu:.1f})  x{medians['f32'].wall / times.wall:.2f} "
-              f"of f32  {streamed_bytes(models[dtype]) / 1e6:7.1f} MB of weights a token")
+              f"of f32  {bytes_ / 1e6:7.1f} MB of weights a token  {of_ceiling(wall, bytes_, gbs)}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ Generation:     python -m pytest benchmarks/test_kernels_bench.py -k matmul_one_
 Thread count:   LLM_NUM_THREADS (ours) and OPENBLAS_NUM_THREADS (NumPy); both default to all cores.
 Tables of GFLOPS or GB/s and ratios (median times) are printed at the end of the session; the
 GFLOPS table ends with the FMA peak of the SIMD level in force on as many threads
-(matmul.fma_peak_gflops: FMA chains alone, our own roofline) and our best figure's share of it.
+(matmul.fma_peak_gflops: FMA chains alone, our own roofline) and our best figure's share of it;
+the one-row table with the read bandwidth (matmul.read_bandwidth_gbs: a sum over 256 MB in memory
+order) and our best figure's share of that.
 AVX2 like for like on an AVX-512 machine: LLM_SIMD=avx2 OPENBLAS_CORETYPE=Haswell (that command
 only) — both sides then run 256-bit kernels.
 """
@@ -47,6 +49,10 @@ ONE_ROW_SHAPES = [(128, 384, False, 8 << 20), (128, 128, False, 8 << 20),
                   (384, 1152, False, 96 << 20), (384, 384, False, 96 << 20),
                   (384, 1536, False, 96 << 20), (1536, 384, False, 96 << 20),
                   (128, 50257, True, 96 << 20)]
+
+
+# The memory roofline's buffer: 256 MB, past every cache.
+READ_PROBE_FLOATS = 64 << 20
 
 
 def one_row_id(shape):
@@ -101,6 +107,13 @@ def bandwidth_table(request):
         if ours and numpy_:
             lines.append(f"  {one_row_id(shape):>14}  {ours:6.1f} / {numpy_:6.1f} = "
                          f"{ours / numpy_:4.2f}   ({shape[3] >> 20} MB of copies)")
+    if lines:  # the roofline beside the table
+        threads, level = runtime.max_threads(), runtime.simd_level()
+        memory = matmul.read_bandwidth_gbs(np.ones(READ_PROBE_FLOATS, np.float32), threads)
+        best = max(table[key] for key in table if key[1] == "ours")
+        lines.append(f"  read bandwidth ({level}, {threads} thread(s), matmul.read_bandwidth_gbs "
+                     f"over {READ_PROBE_FLOATS >> 18} MB): {memory:.1f} GB/s; our best above is "
+                     f"{best / memory:.0%} of it")
     print_at_end(request, "matmul one row: GB/s of weight read (median time), ours / numpy = "
                  "ratio:", lines)
 

@@ -108,10 +108,13 @@ typedef void (*few_rows_kernel)(float* c, int64_t ldc, const float* a_rows, cons
 
 /* Runs steps steps of independent FMA chains; returns the flops done (see matmul_fma_peak). */
 typedef double (*fma_probe)(int64_t steps, float* sink);
+/* The sum of x[0 .. n), read once in memory order (see matmul_read_bandwidth). */
+typedef float (*read_probe)(const float* x, int64_t n);
 
 typedef struct {
     micro_kernel kernel, kernel_a_rows;
     fma_probe fma_peak;
+    read_probe read_peak;
     few_rows_kernel few_rows[3];   /* by B's llm_dtype: LLM_F32, LLM_BF16, LLM_F16 */
     int64_t mr, nr;          /* micro-tile of C held in registers */
     int64_t mc, kc, nc;      /* cache blocks: A block mc x kc, B panel kc x nc */
@@ -194,6 +197,18 @@ static double kernel_portable_fma_peak(int64_t steps, float* sink) {
     for (int r = 0; r < PORTABLE_MR * PORTABLE_NR; r++) total += acc[r];
     *sink = total;
     return 2.0 * PORTABLE_MR * PORTABLE_NR * (double)steps;
+}
+
+/* The portable level's read probe folds x's bits with xor (float sums in C keep their order, so
+ * a chain of adds, not the memory, would set the rate); its result only has to be used. */
+static float kernel_portable_read_peak(const float* x, int64_t n) {
+    uint32_t folded = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, x + i, sizeof bits);
+        folded ^= bits;
+    }
+    return (float)(folded & 0xffff);
 }
 
 #define PORTABLE_FEW_ROWS(name, type)                                                          \
@@ -284,18 +299,18 @@ static const gemm_config* gemm_config_in_use(void) {
     llm_simd level = llm_simd_level();
 #ifdef MATMUL_X86
     static const gemm_config avx512 = {
-        kernel_avx512, kernel_avx512_a_rows, kernel_avx512_fma_peak,
+        kernel_avx512, kernel_avx512_a_rows, kernel_avx512_fma_peak, kernel_avx512_read_peak,
         {kernel_avx512_few_rows_f32, kernel_avx512_few_rows_bf16, kernel_avx512_few_rows_f16},
         AVX512_MR, AVX512_NR, 12 * 12, 384, 2048};
     static const gemm_config avx2 = {
-        kernel_avx2, kernel_avx2_a_rows, kernel_avx2_fma_peak,
+        kernel_avx2, kernel_avx2_a_rows, kernel_avx2_fma_peak, kernel_avx2_read_peak,
         {kernel_avx2_few_rows_f32, kernel_avx2_few_rows_bf16, kernel_avx2_few_rows_f16},
         AVX2_MR, AVX2_NR, 6 * 24, 384, 2048};
     if (level == LLM_SIMD_AVX512) return &avx512;
     if (level == LLM_SIMD_AVX2) return &avx2;
 #endif
     static const gemm_config portable = {
-        kernel_portable, kernel_portable_a_rows, kernel_portable_fma_peak,
+        kernel_portable, kernel_portable_a_rows, kernel_portable_fma_peak, kernel_portable_read_peak,
         {kernel_portable_few_rows_f32, kernel_portable_few_rows_bf16, kernel_portable_few_rows_f16},
         PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
@@ -767,6 +782,28 @@ double matmul_fma_peak(int threads) {
         double rate = flops / (seconds_now() - start) / 1e9;
         if (rate > best) best = rate;
     }
+    return best;
+}
+
+double matmul_read_bandwidth(const float* x, int64_t n, int threads) {
+    if (threads < 1 || n < 1) return 0.0;
+    const gemm_config* cfg = gemm_config_in_use();
+    double best = 0.0;
+    float sink = 0.0f;
+    for (int run = 0; run < FMA_PEAK_RUNS; run++) {
+        double start = seconds_now();
+#pragma omp parallel num_threads(threads)
+        {
+            int t, team;
+            thread_in_team(&t, &team);
+            int64_t begin = n * t / team, end = n * (t + 1) / team;
+            float sum = cfg->read_peak(x + begin, end - begin);
+            if (sum == 12345.0f) sink = sum;  /* keeps the reads alive */
+        }
+        double rate = (double)n * sizeof(float) / (seconds_now() - start) / 1e9;
+        if (rate > best) best = rate;
+    }
+    (void)sink;
     return best;
 }
 

@@ -74,4 +74,10 @@ llm_status matmul_backward(float* dinp,          // (M, K) or NULL
  * threads < 1. */
 double matmul_fma_peak(int threads);
 
+/* The memory roofline the one-row products (generation) are measured against: GB/s of `threads`
+ * threads (OpenMP, forced to that count) each summing a contiguous part of x[0 .. n) in memory
+ * order with the SIMD level in force, nothing else; the best of a few runs. x should be much
+ * larger than the caches (the benchmarks pass 256 MB). 0 for threads < 1 or n < 1. */
+double matmul_read_bandwidth(const float* x, int64_t n, int threads);
+
 #endif

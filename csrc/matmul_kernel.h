@@ -24,6 +24,7 @@
 #define KERNEL_BODY KERNEL_PASTE(KERNEL_NAME, _body)
 #define KERNEL_A_ROWS KERNEL_PASTE(KERNEL_NAME, _a_rows)
 #define KERNEL_FMA_PEAK KERNEL_PASTE(KERNEL_NAME, _fma_peak)
+#define KERNEL_READ_PEAK KERNEL_PASTE(KERNEL_NAME, _read_peak)
 
 /* C row vectors (alpha * acc + bias [+ beta * C]) under mask; beta = 0 never reads C. */
 __attribute__((target(KERNEL_TARGET), always_inline))
@@ -120,6 +121,20 @@ static double KERNEL_FMA_PEAK(int64_t steps, float* sink) {
     return 2.0 * KERNEL_LANES * FEW_ROWS_ACCUMULATORS * (double)steps;
 }
 
+/* The other roofline, memory's: the sum of x[0 .. n) read once in memory order, 4 vectors a step
+ * into 4 chains (a load's worth of work per element, as the few-row kernels do at best). */
+__attribute__((target(KERNEL_TARGET)))
+static float KERNEL_READ_PEAK(const float* x, int64_t n) {
+    VEC acc[4] = {VEC_ZERO(), VEC_ZERO(), VEC_ZERO(), VEC_ZERO()};
+    int64_t i = 0;
+    for (; i + 4 * KERNEL_LANES <= n; i += 4 * KERNEL_LANES)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) acc[v] = VEC_ADD(acc[v], VEC_LOADU(x + i + KERNEL_LANES * v));
+    float sum = VEC_REDUCE_ADD(VEC_ADD(VEC_ADD(acc[0], acc[1]), VEC_ADD(acc[2], acc[3])));
+    for (; i < n; i++) sum += x[i];
+    return sum;
+}
+
 /* The few-row kernels, one per element type of B (matmul_few_rows.h): KERNEL_NAME_few_rows_f32,
  * _bf16 and _f16. The 16-bit ones widen B to float32 in registers (VEC_LOAD_BF16, VEC_LOAD_F16
  * of HALF_LANES uint16_t, defined with the others) and accumulate in float32. */
@@ -145,6 +160,7 @@ static double KERNEL_FMA_PEAK(int64_t steps, float* sink) {
 #undef KERNEL_BODY
 #undef KERNEL_A_ROWS
 #undef KERNEL_FMA_PEAK
+#undef KERNEL_READ_PEAK
 #undef FEW_ROWS_ACCUMULATORS
 #undef VEC_REDUCE_ADD
 #undef KERNEL_MR

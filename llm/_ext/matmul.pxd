@@ -25,3 +25,4 @@ cdef extern from "matmul.h":
                                const float* inp, const float* weight, int64_t m, int64_t k,
                                int64_t n, int transpose_weight, int accumulate_weights) nogil
     double matmul_fma_peak(int threads) nogil
+    double matmul_read_bandwidth(const float* x, int64_t n, int threads) nogil

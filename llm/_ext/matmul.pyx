@@ -179,3 +179,21 @@ def fma_peak_gflops(int threads=1) -> float:
     with nogil:
         gflops = matmul_fma_peak(threads)
     return gflops
+
+
+def read_bandwidth_gbs(x, int threads=1) -> float:
+    """The memory roofline our one-row products (generation) are measured against: GB/s of
+    `threads` threads each summing a contiguous part of x (float32, C-contiguous; make it much
+    larger than the caches: 256 MB) in memory order at the SIMD level in force, nothing else;
+    the best of a few runs. threads < 1 or an empty x raises ValueError."""
+    if threads < 1:
+        raise ValueError(f"threads={threads}: expected at least 1")
+    cdef cnp.ndarray data = check_array("x", x, FLOAT32)
+    if cnp.PyArray_SIZE(data) == 0:
+        raise ValueError("x is empty: nothing to read")
+    cdef const float* x_data = data_of(data)
+    cdef int64_t n = cnp.PyArray_SIZE(data)
+    cdef double gbs
+    with nogil:
+        gbs = matmul_read_bandwidth(x_data, n, threads)
+    return gbs

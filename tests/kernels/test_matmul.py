@@ -365,3 +365,20 @@ def test_fma_peak_bounds_the_gemm_and_rejects_no_threads(simd_level):
     assert 2 * 288 * 256 * 512 / best / 1e9 <= 1.2 * peak
     with pytest.raises(ValueError, match="threads=0"):
         matmul.fma_peak_gflops(0)
+
+
+def test_read_bandwidth_sees_the_memory_level_and_rejects_bad_input(simd_level):
+    """The memory roofline the one-row benchmarks report: data in L2 streams several times faster
+    than data from DRAM (a probe that skipped its reads, or timed nothing, would not tell them
+    apart)."""
+    llm.set_num_threads(1)
+    in_cache, in_memory = np.ones(128 << 10, np.float32), np.ones(32 << 20, np.float32)
+    cached, memory = matmul.read_bandwidth_gbs(in_cache), matmul.read_bandwidth_gbs(in_memory)
+    assert np.isfinite(memory) and memory > 0
+    assert cached > 1.5 * memory
+    with pytest.raises(ValueError, match="threads=0"):
+        matmul.read_bandwidth_gbs(in_cache, threads=0)
+    with pytest.raises(ValueError, match="empty"):
+        matmul.read_bandwidth_gbs(np.ones(0, np.float32))
+    with pytest.raises(ValueError, match="x"):
+        matmul.read_bandwidth_gbs(np.ones(16, np.float64))
