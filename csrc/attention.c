@@ -541,6 +541,20 @@ TILE_INLINE int64_t round_up_to_vector(int64_t n) {
     return (n + VECTOR_WIDTH - 1) / VECTOR_WIDTH * VECTOR_WIDTH;
 }
 
+/* A decoding step reads a head's cached keys and values once, from memory (the cache outgrows
+ * L3 within a few hundred positions at GPT-2 124M), a tile of each at a time: asking for the
+ * next tile's rows while this one is computed keeps the memory busy between tiles (GPT-2 124M,
+ * 12 layers, cold caches, 1 thread, A/B: 512 positions 3.6-5.4 -> 3.0-3.2 ms a token, 1024
+ * 7.5-11.0 -> 5.6-6.0; 2 tiles or 4 ahead gained less). */
+TILE_INLINE void prefetch_next_key_tile(const head_inputs* in, int64_t j0, int64_t key_end) {
+    const int64_t n = key_end - j0 < TILE ? key_end - j0 : TILE;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t d = 0; d < in->hs; d += 64 / (int64_t)sizeof(float)) {
+            __builtin_prefetch(in->k + (j0 + r) * in->k_stride + d, 0, 2);
+            __builtin_prefetch(in->v + (j0 + r) * in->v_stride + d, 0, 2);
+        }
+}
+
 /* Forward for queries i0 .. i0 + TILE - 1 (or fewer at the end) of one head. */
 TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* res, int64_t i0,
                                     int row_block) {
@@ -572,6 +586,8 @@ TILE_INLINE void forward_query_tile(const head_inputs* in, const head_outputs* r
         if (real_keys == 0) continue;
         const float* k_rows = in->k + j0 * in->k_stride;
         const band causal = {-NO_LIMIT, p0 - j0};   /* query i sees keys c <= i + p0 - j0 */
+        if (rows == 1 && in_place && j0 + TILE < key_end)
+            prefetch_next_key_tile(in, j0 + TILE, key_end);
         if (rows == 1 && in_place) {
             row_scores(p, q, k_rows, in->k_stride, n, hs);
         } else {
