@@ -1,5 +1,7 @@
 """llm/_ext/matmul (csrc/matmul.c): GEMM against float64 NumPy, the linear layer's forward and
 backward (finite differences), thread-count agreement and argument errors."""
+import os
+
 import numpy as np
 import pytest
 
@@ -375,7 +377,10 @@ def test_read_bandwidth_sees_the_memory_level_and_rejects_bad_input(simd_level):
     in_cache, in_memory = np.ones(128 << 10, np.float32), np.ones(32 << 20, np.float32)
     cached, memory = matmul.read_bandwidth_gbs(in_cache), matmul.read_bandwidth_gbs(in_memory)
     assert np.isfinite(memory) and memory > 0
-    assert cached > 1.5 * memory
+    # AddressSanitizer (scripts/asan_tests.sh) checks every load: the scalar level's probe then
+    # runs slower than memory whatever the buffer
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        assert cached > 1.5 * memory
     with pytest.raises(ValueError, match="threads=0"):
         matmul.read_bandwidth_gbs(in_cache, threads=0)
     with pytest.raises(ValueError, match="empty"):
