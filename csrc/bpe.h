@@ -19,10 +19,17 @@
 /* ---- pair table: (left, right) id pair -> int32 value -------------------------------- */
 
 /* Open addressing with linear probing over 64-bit keys (left << 32 | right); at most half
- * full. The empty key is all ones, which no pair of non-negative ids produces. */
+ * full. The empty key is all ones, which no pair of non-negative ids produces. A key and its value
+ * share an entry: a probe that finds its key reads one cache line, not two (the encoder's merges
+ * wait on these probes one after another, and the table outgrows the L2 cache). */
 typedef struct {
-    uint64_t* keys;      // (capacity,)
-    int32_t* values;     // (capacity,)
+    uint64_t key;
+    int32_t value;
+    int32_t unused;
+} pair_entry;
+
+typedef struct {
+    pair_entry* entries; // (capacity,)
     int64_t capacity;    // a power of two
     int64_t size;
 } pair_table;
@@ -41,35 +48,32 @@ static inline uint64_t pair_slot(uint64_t key, int64_t capacity) {
 static inline llm_status pair_table_init(pair_table* table, int64_t expected_size) {
     int64_t capacity = 16;
     while (capacity < 2 * expected_size) capacity *= 2;
-    table->keys = malloc((size_t)capacity * sizeof *table->keys);
-    table->values = malloc((size_t)capacity * sizeof *table->values);
+    table->entries = malloc((size_t)capacity * sizeof *table->entries);
     table->capacity = capacity;
     table->size = 0;
-    if (!table->keys || !table->values) {
-        free(table->keys);
-        free(table->values);
-        table->keys = NULL;
-        table->values = NULL;
-        return LLM_ERR_NOMEM;
-    }
-    for (int64_t i = 0; i < capacity; i++) table->keys[i] = PAIR_TABLE_EMPTY;
+    if (!table->entries) return LLM_ERR_NOMEM;
+    for (int64_t i = 0; i < capacity; i++) table->entries[i].key = PAIR_TABLE_EMPTY;
     return LLM_OK;
 }
 
 static inline void pair_table_free(pair_table* table) {
-    free(table->keys);
-    free(table->values);
-    table->keys = NULL;
-    table->values = NULL;
+    free(table->entries);
+    table->entries = NULL;
+}
+
+/* The entry of the key, or the empty entry where it would go. */
+static inline pair_entry* pair_table_find(const pair_table* table, uint64_t key) {
+    const uint64_t mask = (uint64_t)(table->capacity - 1);
+    for (uint64_t i = pair_slot(key, table->capacity);; i = (i + 1) & mask) {
+        pair_entry* entry = &table->entries[i];
+        if (entry->key == key || entry->key == PAIR_TABLE_EMPTY) return entry;
+    }
 }
 
 /* The value stored for (left, right), or -1. */
 static inline int32_t pair_table_get(const pair_table* table, int32_t left, int32_t right) {
-    const uint64_t key = pair_key(left, right);
-    for (uint64_t i = pair_slot(key, table->capacity);; i = (i + 1) & (uint64_t)(table->capacity - 1)) {
-        if (table->keys[i] == key) return table->values[i];
-        if (table->keys[i] == PAIR_TABLE_EMPTY) return -1;
-    }
+    const pair_entry* entry = pair_table_find(table, pair_key(left, right));
+    return entry->key == PAIR_TABLE_EMPTY ? -1 : entry->value;
 }
 
 /* Set the value of (left, right), inserting the pair if it is new; doubles the table first
@@ -79,26 +83,19 @@ static inline llm_status pair_table_put(pair_table* table, int32_t left, int32_t
         pair_table grown;
         llm_status status = pair_table_init(&grown, table->capacity);
         if (status != LLM_OK) return status;
-        for (int64_t i = 0; i < table->capacity; i++) {
-            if (table->keys[i] == PAIR_TABLE_EMPTY) continue;
-            uint64_t j = pair_slot(table->keys[i], grown.capacity);
-            while (grown.keys[j] != PAIR_TABLE_EMPTY) j = (j + 1) & (uint64_t)(grown.capacity - 1);
-            grown.keys[j] = table->keys[i];
-            grown.values[j] = table->values[i];
-        }
+        for (int64_t i = 0; i < table->capacity; i++)
+            if (table->entries[i].key != PAIR_TABLE_EMPTY)
+                *pair_table_find(&grown, table->entries[i].key) = table->entries[i];
         grown.size = table->size;
         pair_table_free(table);
         *table = grown;
     }
-    const uint64_t key = pair_key(left, right);
-    uint64_t i = pair_slot(key, table->capacity);
-    while (table->keys[i] != key && table->keys[i] != PAIR_TABLE_EMPTY)
-        i = (i + 1) & (uint64_t)(table->capacity - 1);
-    if (table->keys[i] == PAIR_TABLE_EMPTY) {
-        table->keys[i] = key;
+    pair_entry* entry = pair_table_find(table, pair_key(left, right));
+    if (entry->key == PAIR_TABLE_EMPTY) {
+        entry->key = pair_key(left, right);
         table->size += 1;
     }
-    table->values[i] = value;
+    entry->value = value;
     return LLM_OK;
 }
 
