@@ -35,8 +35,9 @@ EXTRA_SOURCES: dict[str, list[str]] = {
     "activation": ["csrc/vecmath.c", "csrc/simd.c", "csrc/threads.c"],
     "layernorm": ["csrc/vecmath.c", "csrc/simd.c", "csrc/threads.c"],
     "word2vec": ["csrc/simd.c", "csrc/threads.c"],
-    "bpe_train": ["csrc/pretokenize.c", "csrc/lookup.c"],
-    "bpe_encode": ["csrc/pretokenize.c", "csrc/lookup.c"],
+    "pretokenize": ["csrc/simd.c", "csrc/threads.c"],
+    "bpe_train": ["csrc/pretokenize.c", "csrc/lookup.c", "csrc/simd.c", "csrc/threads.c"],
+    "bpe_encode": ["csrc/pretokenize.c", "csrc/lookup.c", "csrc/simd.c", "csrc/threads.c"],
 }
 
 

@@ -6,7 +6,9 @@
  *   int64_t pretokenize_split(bounds, mode, text, n)    all boundaries; returns the piece count
  *   int64_t pretokenize_piece_ends(ends, max, mode, text, n, pos)   the ends of the next pieces
  *
- * Both are pure functions of their arguments: no allocation, no global state, thread-safe.
+ * All are pure functions of their arguments: no allocation, thread-safe. In GPT-2 mode the
+ * batch calls read ASCII text 64 bytes at a time at the AVX2 and AVX-512 levels (simd.h): the
+ * same pieces at every level, faster.
  * mode is PRETOKENIZE_GPT2 or PRETOKENIZE_NAIVE (the Python wrapper validates mode names).
  * Any bytes are accepted. Text is decoded as strict UTF-8; an invalid byte (a stray continuation
  * byte, a truncated sequence, an overlong form, an encoded surrogate, a value above U+10FFFF)

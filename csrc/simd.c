@@ -12,9 +12,11 @@ static llm_simd_state* state = &own;
 llm_simd llm_simd_widest(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    /* attention's AVX-512 copy uses AVX-512VL's 32 ymm registers; the first AVX-512 chips
-     * (Xeon Phi) lack VL and run the AVX2 copies of every kernel. */
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    /* attention's AVX-512 copy uses AVX-512VL's 32 ymm registers, the pre-tokenizer's BW's
+     * byte compares; the first AVX-512 chips (Xeon Phi) lack both and run the AVX2 copies of
+     * every kernel, and every chip since has both. */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bw"))
         return LLM_SIMD_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return LLM_SIMD_AVX2;
 #endif

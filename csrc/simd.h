@@ -1,6 +1,6 @@
-/* The SIMD level every dispatching kernel runs (matmul, attention, vecmath, word2vec): chosen
- * once per process, at first use, as the widest this CPU runs; set from Python (for tests) or by
- * LLM_SIMD in the environment (see llm/_ext/runtime.pyx).
+/* The SIMD level every dispatching kernel runs (matmul, attention, vecmath, word2vec, the GPT-2
+ * pre-tokenizer): chosen once per process, at first use, as the widest this CPU runs; set from
+ * Python (for tests) or by LLM_SIMD in the environment (see llm/_ext/runtime.pyx).
  *
  * The compile flags only set the baseline, so a portable build still reaches AVX-512 where the
  * CPU has it. Kernels read the level once per call and pick their per-ISA copy with it.
@@ -16,7 +16,7 @@
 typedef enum {
     LLM_SIMD_SCALAR = 0,    /* portable C, what the compile flags allow */
     LLM_SIMD_AVX2 = 1,      /* AVX2 + FMA */
-    LLM_SIMD_AVX512 = 2,    /* AVX-512 F and VL */
+    LLM_SIMD_AVX512 = 2,    /* AVX-512 F, VL and BW */
 } llm_simd;
 
 typedef struct llm_simd_state llm_simd_state;

@@ -15,8 +15,10 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 import numpy as np
 
 from llm._ext.checks cimport check_array
+from llm._ext.runtime cimport share_process_state
 
 cnp.import_array()
+share_process_state(__name__)
 
 
 cdef extern from "Python.h":

@@ -7,6 +7,10 @@ Neither object may be used from two threads at once.
 # The C declarations come from bpe_train.pxd, which Cython includes automatically.
 import numpy as np
 
+from llm._ext.runtime cimport share_process_state
+
+share_process_state(__name__)
+
 PRETOKENIZER_MODES = {"gpt2": PRETOKENIZE_GPT2, "naive": PRETOKENIZE_NAIVE}
 CHUNK_MARGIN = 8   # BPE_CHUNK_MARGIN in csrc/bpe_train.h
 

@@ -9,6 +9,10 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import numpy as np
 
+from llm._ext.runtime cimport share_process_state
+
+share_process_state(__name__)
+
 MODES = ("gpt2", "naive")
 
 

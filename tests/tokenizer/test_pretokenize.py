@@ -151,6 +151,66 @@ def test_ascii_runs_read_8_bytes_at_a_time_match_regex(mode):
         assert pretokenize(data, mode_) == reference_pieces(data, mode_)
 
 
+# ---- GPT-2's ASCII fast path: 64-byte windows of bit masks (AVX2 and AVX-512 levels) ----------
+# A window starts at a piece start; its piece starts at bytes 1 .. 62 are final, the rest of it is
+# read again as the next window; a non-ASCII byte ends what a window can decide. So every rule is
+# tried at every offset of a window, every non-ASCII character at every position of one.
+
+WINDOW = 64
+# Every ASCII byte GPT-2's rules treat apart, weighted towards the ones that make rules fire.
+ASCII_ALPHABET = list("  \t\n\r\x0b\x0c\x1c\x1f'''sstmdrvell.,!-_@[`{~09aZ\x00\x7f")
+# What the rules look for: contractions (and near misses), whitespace runs before a word, runs.
+RULE_FRAGMENTS = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'st", "'ref", "'r", "'l", "'x",
+                  "''s", ".'s", " 's", "x's", "9'd", "  word", "   word", "\n\nword", " \nword",
+                  "\t word", "  'll", " 123", "  !!", "word", "123", "!!!", "\r\n"]
+NON_ASCII = ["é", "\xa0", "\u3000", "\u2028", "日", "😀", "\u0301", "\x85"]
+
+
+def assert_gpt2_matches_regex(data: bytes):
+    assert pretokenize(data) == reference_pieces(data, "gpt2"), data
+
+
+def test_windows_match_regex_on_random_ascii(simd_level):
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        length = int(rng.integers(WINDOW, 5 * WINDOW))
+        assert_gpt2_matches_regex("".join(rng.choice(ASCII_ALPHABET, length)).encode())
+
+
+def test_windows_match_regex_on_every_ascii_byte(simd_level):
+    # the classifier against the reference's classes, byte by byte, at both ends of a window
+    for byte in range(128):
+        for text in (bytes([byte]) * 200, b"ab " + bytes([byte]) * 3 + b" cd" * 60,
+                     b"x" * 61 + bytes([byte, byte]) + b"s" + b" y" * 40):
+            assert_gpt2_matches_regex(text)
+
+
+@pytest.mark.parametrize("fragment", RULE_FRAGMENTS)
+def test_rules_at_every_offset_of_a_window(simd_level, fragment):
+    # the fragment at each offset of the first two windows, after a word, a space or a word and
+    # a space, and as the window's first bytes (a window starts at a piece start)
+    for offset in range(2 * WINDOW + 4):
+        for before in ("a" * offset, "a " * (offset // 2) + "b" * (offset % 2), " " * offset):
+            assert_gpt2_matches_regex(f"{before}{fragment}{' tail' * 30}".encode())
+
+
+@pytest.mark.parametrize("char", NON_ASCII)
+def test_non_ascii_at_every_position_of_a_window(simd_level, char):
+    base = "It's a  test,\n\n they'll   see 42 !! " * 8
+    for position in range(2 * WINDOW + 4):
+        assert_gpt2_matches_regex((base[:position] + char + base[position:]).encode())
+
+
+def test_whitespace_runs_and_the_text_end(simd_level):
+    for length in range(2 * WINDOW + 4):
+        for run in (" ", "\n", " \t"):
+            assert_gpt2_matches_regex((run * length).encode())            # all whitespace
+            assert_gpt2_matches_regex((run * length + "word" + " x" * 40).encode())
+        assert_gpt2_matches_regex(("a" * length + "é").encode())          # non-ASCII at the end
+        assert_gpt2_matches_regex(("a " * length + "é").encode())
+    assert_gpt2_matches_regex(b"")
+
+
 def test_split_returns_int64_bounds_and_accepts_byte_buffers():
     bounds = split(b"ab cd")
     assert bounds.dtype == np.int64 and bounds.tolist() == [0, 2, 5]

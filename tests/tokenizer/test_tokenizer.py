@@ -3,6 +3,7 @@
 Reference encoder: the textbook merge-rank BPE loop in Python — split with the pre-tokenizer's
 pattern, then repeatedly merge the adjacent pair of lowest rank (the leftmost among equal ones).
 """
+import itertools
 import json
 import math
 import shutil
@@ -56,7 +57,7 @@ def reference_encode(tokenizer: Tokenizer, text: str) -> list[int]:
     for piece in pieces:
         symbols = base(piece)
         while True:
-            rank, i = min(((ranks.get(pair, math.inf), i) for i, pair in enumerate(zip(symbols, symbols[1:]))),
+            rank, i = min(((ranks.get(pair, math.inf), i) for i, pair in enumerate(itertools.pairwise(symbols))),
                           default=(math.inf, 0))
             if rank == math.inf:
                 break
@@ -197,6 +198,16 @@ def test_fast_paths_match_the_reference(byte_tokenizer, naive_tokenizer, text):
         assert fresh.encode(text) == want
         assert fresh.encode(text) == want   # from the cache
         assert fresh.encode(text + text) == reference_encode(tokenizer, text + text)
+
+
+def test_encode_at_every_simd_level_matches_the_reference(byte_tokenizer, simd_level):
+    # The encoder pre-tokenizes 32 pieces at a time: with pieces of 1-3 bytes a batch ends inside
+    # a 64-byte window of the ASCII fast path, and the next batch starts one there.
+    rng = np.random.default_rng(1)
+    words = ["a", "I", "it's", "  ", "\n", "the", "dog", ",", "42", "they'll", " !"]
+    short_pieces = " ".join(rng.choice(words, 2000))
+    for text in (short_pieces, SAMPLE, SAMPLE.encode("ascii", errors="ignore").decode()):
+        assert Tokenizer(byte_tokenizer.spec).encode(text) == reference_encode(byte_tokenizer, text)
 
 
 def test_piece_cache_tells_apart_pieces_that_differ_in_one_byte(byte_tokenizer):
