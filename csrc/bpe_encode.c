@@ -461,14 +461,12 @@ static int64_t greedy_piece(int32_t* ids, const bpe_encoder* encoder, const uint
 
 /* ---- text -------------------------------------------------------------------------------- */
 
-/* The ids of piece[0:n]; key is key_of(piece, n) when n <= BPE_CACHE_MAX_PIECE, else unused. */
+/* The ids of piece[0:n]; key is key_of(piece, n) when n <= BPE_CACHE_MAX_PIECE, else unused.
+ * A single byte is looked up like any piece: a branch on its length would mispredict (a third of
+ * the pieces of English are single bytes, scattered), a hit on its hot entry does not. */
 static inline int64_t encode_piece(int32_t* ids, const bpe_encoder* encoder, bpe_workspace* workspace,
                                    bpe_method method, const uint8_t* piece, int64_t n,
                                    const piece_key* key) {
-    if (n == 1 && !encoder->alphabet) {
-        ids[0] = piece[0];
-        return 1;
-    }
     const int cacheable = n <= BPE_CACHE_MAX_PIECE;
     if (cacheable) {
         const piece_entry* entry = cache_find(workspace, key, piece, n);
