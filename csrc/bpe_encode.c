@@ -246,9 +246,9 @@ static llm_status reserve_buffer(void** buffer, int64_t* capacity, int64_t used,
     return LLM_OK;
 }
 
-/* Double the entries, re-placing each by its hash (from its words, for a short piece). */
-static llm_status grow_cache(bpe_workspace* workspace) {
-    const int64_t capacity = 2 * workspace->cache_capacity;
+/* Re-place the entries in a table of capacity slots (a power of two, more than they fill), each
+ * by its hash (from its words, for a short piece). */
+static llm_status resize_cache(bpe_workspace* workspace, int64_t capacity) {
     piece_entry* entries = calloc((size_t)capacity, sizeof *entries);
     if (!entries) return LLM_ERR_NOMEM;
     const uint64_t mask = (uint64_t)capacity - 1;
@@ -267,6 +267,22 @@ static llm_status grow_cache(bpe_workspace* workspace) {
     return LLM_OK;
 }
 
+/* Text of n bytes brings about n / BYTES_PER_NEW_PIECE pieces the cache has not seen (English
+ * books: one per 70-110 bytes; fewer as the text grows). */
+#define BYTES_PER_NEW_PIECE 128
+
+/* Size the cache once for the pieces text of n bytes is likely to bring, instead of doubling it
+ * step by step from its minimum: each doubling re-places every entry, and each table it leaves
+ * behind was fresh memory, paid for in page faults. A cache with room for as many is left as it
+ * is: a warm cache meets fewer new pieces, and doubling still follows when they come. */
+static llm_status presize_cache(bpe_workspace* workspace, int64_t n) {
+    int64_t expected = n / BYTES_PER_NEW_PIECE;
+    if (expected > BPE_CACHE_MAX_ENTRIES) expected = BPE_CACHE_MAX_ENTRIES;
+    int64_t capacity = workspace->cache_capacity;
+    while (capacity < 2 * expected) capacity *= 2;
+    return capacity > workspace->cache_capacity ? resize_cache(workspace, capacity) : LLM_OK;
+}
+
 /* Cache the ids (count,) of piece[0:n] (1 <= n <= BPE_CACHE_MAX_PIECE, not cached yet, key its
  * key). A full cache starts over empty. */
 static llm_status cache_put(bpe_workspace* workspace, const piece_key* key, const uint8_t* piece, int64_t n,
@@ -277,7 +293,8 @@ static llm_status cache_put(bpe_workspace* workspace, const piece_key* key, cons
         workspace->cached_ids_used = 0;
         workspace->cached_bytes_used = 0;
     }
-    if (2 * (workspace->cache_size + 1) > workspace->cache_capacity && grow_cache(workspace) != LLM_OK)
+    if (2 * (workspace->cache_size + 1) > workspace->cache_capacity
+            && resize_cache(workspace, 2 * workspace->cache_capacity) != LLM_OK)
         return LLM_ERR_NOMEM;
     if (count > 1 && reserve_buffer((void**)&workspace->cached_ids, &workspace->cached_ids_capacity,
                                     workspace->cached_ids_used, count, sizeof(int32_t)) != LLM_OK)
@@ -495,6 +512,7 @@ int64_t bpe_encode(int32_t* ids,                  // (capacity,)
     int64_t ends[PIECE_BATCH];
     piece_key keys[PIECE_BATCH];
     int64_t count = 0, pos = 0;
+    if (presize_cache(workspace, n) != LLM_OK) return LLM_ERR_NOMEM;
     while (pos < n) {
         const int64_t pieces = pretokenize_piece_ends(ends, PIECE_BATCH, encoder->mode, text, n, pos);
         const uint64_t mask = (uint64_t)workspace->cache_capacity - 1;
