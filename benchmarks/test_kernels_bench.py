@@ -110,10 +110,13 @@ def bandwidth_table(request):
     if lines:  # the roofline beside the table
         threads, level = runtime.max_threads(), runtime.simd_level()
         memory = matmul.read_bandwidth_gbs(np.ones(READ_PROBE_FLOATS, np.float32), threads)
-        best = max(table[key] for key in table if key[1] == "ours")
+        # the shapes whose copies outgrow L3 (the small model's stay in it, and beat memory)
+        from_memory = [gbs for (shape, who), gbs in table.items()
+                       if who == "ours" and shape[3] >= 96 << 20]
         lines.append(f"  read bandwidth ({level}, {threads} thread(s), matmul.read_bandwidth_gbs "
-                     f"over {READ_PROBE_FLOATS >> 18} MB): {memory:.1f} GB/s; our best above is "
-                     f"{best / memory:.0%} of it")
+                     f"over {READ_PROBE_FLOATS >> 18} MB): {memory:.1f} GB/s; ours from memory "
+                     f"(96 MB of copies) {min(from_memory, default=0) / memory:.0%}–"
+                     f"{max(from_memory, default=0) / memory:.0%} of it")
     print_at_end(request, "matmul one row: GB/s of weight read (median time), ours / numpy = "
                  "ratio:", lines)
 
