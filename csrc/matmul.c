@@ -258,8 +258,9 @@ PORTABLE_FEW_ROWS(kernel_portable_few_rows_f16, LLM_F16)
 /* AVX2 + FMA: 6 rows x 2 vectors of 8 (12 accumulators of 16 registers), as in BLIS's Haswell
  * kernel. KC 384 (a 24 KB B micro-panel, within every AVX2 CPU's 32 KB L1; OpenBLAS's Haswell
  * Q): k = 384 (the large config's d_model) in one slice, so C is written once, not read back;
- * 2-6% over KC 256 at the benchmark's shapes, A/B on 1 and 2 threads. F16C (vcvtph2ps) widens f16 weights: every AVX2 CPU has it (Intel since Ivy Bridge,
- * AMD since Piledriver), so the AVX2 level does not test for it. */
+ * 2-6% over KC 256 at the benchmark's shapes, A/B on 1 and 2 threads. F16C (vcvtph2ps) widens
+ * f16 weights: every AVX2 CPU has it (Intel since Ivy Bridge, AMD since Piledriver), so the
+ * AVX2 level does not test for it. */
 __attribute__((target("avx2,fma")))
 static inline float avx2_reduce_add(__m256 v) {
     __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -310,7 +311,8 @@ static const gemm_config* gemm_config_in_use(void) {
     if (level == LLM_SIMD_AVX2) return &avx2;
 #endif
     static const gemm_config portable = {
-        kernel_portable, kernel_portable_a_rows, kernel_portable_fma_peak, kernel_portable_read_peak,
+        kernel_portable, kernel_portable_a_rows, kernel_portable_fma_peak,
+        kernel_portable_read_peak,
         {kernel_portable_few_rows_f32, kernel_portable_few_rows_bf16, kernel_portable_few_rows_f16},
         PORTABLE_MR, PORTABLE_NR, 4 * 32, 256, 1024};
     return &portable;
@@ -561,7 +563,8 @@ static void few_rows_share(few_rows_kernel few_rows, int t, int team, const floa
         a_share = a_block;
     }
     if (t == 0 && beta != 0.0f)
-        for (int64_t i = 0; i < m; i++) memcpy(sums + i * ldp, c + i * ldc, (size_t)n * sizeof(float));
+        for (int64_t i = 0; i < m; i++)
+            memcpy(sums + i * ldp, c + i * ldc, (size_t)n * sizeof(float));
     few_rows(sums, ldp, a_share, element_at(b, p_begin * b.row_stride), b.row_stride, 0,
              t == 0 ? bias : NULL, m, rows, 0, n, alpha, t == 0 ? beta : 0.0f);
 }
@@ -586,7 +589,8 @@ static llm_status gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, s
      * of them (m, its k) and each thread's sums (m, ldp) */
     int64_t ldp = round_up(n, 16);
     int64_t a_floats = round_up(m * k * (!b_transposed && threads > 1 ? 2 : 1), 16);
-    float* a_rows = workspace_get((size_t)a_floats + (b_transposed ? 0 : (size_t)(threads * m * ldp)));
+    float* a_rows =
+        workspace_get((size_t)a_floats + (b_transposed ? 0 : (size_t)(threads * m * ldp)));
     if (!a_rows) return LLM_ERR_NOMEM;
     const float* a_data = a.data;
     for (int64_t i = 0; i < m; i++)
@@ -600,7 +604,8 @@ static llm_status gemm_few_rows(const gemm_config* cfg, float* c, int64_t ldc, s
     if (threads == 1) {
         few_rows_share(few_rows, 0, 1, c, ldc, a_rows, NULL, b, bias, m, n, k, alpha, beta, sums,
                        ldp);
-        for (int64_t i = 0; i < m; i++) memcpy(c + i * ldc, sums + i * ldp, (size_t)n * sizeof(float));
+        for (int64_t i = 0; i < m; i++)
+            memcpy(c + i * ldc, sums + i * ldp, (size_t)n * sizeof(float));
         return LLM_OK;
     }
 #pragma omp parallel num_threads(threads)
