@@ -761,9 +761,9 @@ llm_status matmul_forward_half(float* out, const float* inp, const uint16_t* wei
 }
 
 /* Steps of one run of the FMA probe (~5 ms a core at 100 GFLOPS on AVX2), and the runs whose
- * best is taken: a busy machine takes the core away now and then, not for every run. */
+ * best each probe takes: a busy machine takes the core away now and then, not for every run. */
 #define FMA_PEAK_STEPS (1 << 21)
-#define FMA_PEAK_RUNS 7
+#define PROBE_RUNS 7
 
 static double seconds_now(void) {
     struct timespec ts;
@@ -776,7 +776,7 @@ double matmul_fma_peak(int threads) {
     const gemm_config* cfg = gemm_config_in_use();
     double best = 0.0;
     float sink = 0.5f;
-    for (int run = 0; run < FMA_PEAK_RUNS; run++) {
+    for (int run = 0; run < PROBE_RUNS; run++) {
         double flops = 0.0, start = seconds_now();
 #pragma omp parallel num_threads(threads) reduction(+ : flops)
         {
@@ -795,7 +795,7 @@ double matmul_read_bandwidth(const float* x, int64_t n, int threads) {
     const gemm_config* cfg = gemm_config_in_use();
     double best = 0.0;
     float sink = 0.0f;
-    for (int run = 0; run < FMA_PEAK_RUNS; run++) {
+    for (int run = 0; run < PROBE_RUNS; run++) {
         double start = seconds_now();
 #pragma omp parallel num_threads(threads)
         {

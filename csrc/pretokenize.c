@@ -327,27 +327,22 @@ static int64_t gpt2_piece_ends_avx2(int64_t* ends, int64_t max_pieces, const uin
 
 #endif
 
-static int64_t gpt2_piece_ends(int64_t* ends, int64_t max_pieces, const uint8_t* text, int64_t n,
-                               int64_t pos) {
-#ifdef PRETOKENIZE_X86
-    const llm_simd simd = llm_simd_level();
-    if (simd == LLM_SIMD_AVX512) return gpt2_piece_ends_avx512(ends, max_pieces, text, n, pos);
-    if (simd == LLM_SIMD_AVX2) return gpt2_piece_ends_avx2(ends, max_pieces, text, n, pos);
-#endif
-    int64_t count = 0;
-    for (; count < max_pieces && pos < n; count++) ends[count] = pos = gpt2_piece_end(text, n, pos);
-    return count;
-}
-
 int64_t pretokenize_piece_ends(int64_t* ends,              // (max_pieces,)
                                int64_t max_pieces,
                                pretokenize_mode mode,
                                const uint8_t* text,        // (n,)
                                int64_t n,
                                int64_t pos) {
-    if (mode == PRETOKENIZE_GPT2) return gpt2_piece_ends(ends, max_pieces, text, n, pos);
+#ifdef PRETOKENIZE_X86
+    if (mode == PRETOKENIZE_GPT2) {  /* the ASCII fast path, where the level has it */
+        const llm_simd simd = llm_simd_level();
+        if (simd == LLM_SIMD_AVX512) return gpt2_piece_ends_avx512(ends, max_pieces, text, n, pos);
+        if (simd == LLM_SIMD_AVX2) return gpt2_piece_ends_avx2(ends, max_pieces, text, n, pos);
+    }
+#endif
     int64_t count = 0;
-    for (; count < max_pieces && pos < n; count++) ends[count] = pos = naive_piece_end(text, n, pos);
+    for (; count < max_pieces && pos < n; count++)
+        ends[count] = pos = pretokenize_piece_end(mode, text, n, pos);
     return count;
 }
 
